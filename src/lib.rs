@@ -3,10 +3,17 @@
 //! # Layout
 //! - [`cli`]: the command line (`validate`, `render`, …); the only place that uses `anyhow`
 //!   and decides exit codes (0 no change / valid, 1 changes / invalid, 2+ error).
+//! - [`spec`]: the `MLService` and repo-config types, the embedded JSON Schemas and the checks
+//!   a schema cannot express (pure).
+//! - [`repo`]: loading a config repo with line/column diagnostics (reads files only).
+//! - [`render`]: spec → ConfigMap, Secret, Deployment, Service, HPA (pure), and output.
 //! - [`secrets`]: decrypted values ([`secrets::SecretValue`]) and the [`secrets::SecretSource`]
 //!   trait, with the SOPS/age implementation.
 //!
 //! Pure modules do no I/O beyond reading the config repo; cluster and network I/O stay at the edges.
 
 pub mod cli;
+pub mod render;
+pub mod repo;
 pub mod secrets;
+pub mod spec;

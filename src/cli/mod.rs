@@ -1,29 +1,82 @@
-//! Command-line interface.
+//! Command-line interface: the only layer that uses `anyhow` and chooses exit codes.
+//!
+//! Exit codes follow `kubectl diff`: 0 no change (or valid), 1 changes (or invalid specs),
+//! 2 and above for errors.
 
+mod logging;
+mod render;
+mod validate;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// mlsync: a git repository as the single source of truth for ML model services.
+pub use logging::LogFormat;
+
+/// Exit code: success, nothing to change.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: invalid specs (validate/render) or differences found (diff/apply).
+pub const EXIT_CHANGES: u8 = 1;
+/// Exit code: an error (usage, I/O, cluster, decryption).
+pub const EXIT_ERROR: u8 = 2;
+
+/// mlsync keeps ML model services on Kubernetes equal to a git repository of MLService specs.
 #[derive(Debug, Parser)]
-#[command(name = "mlsync", version, about)]
+#[command(name = "mlsync", version, about, long_about = None)]
 pub struct Args {
+    /// Log format on stderr.
+    #[arg(
+        long,
+        env = "MLSYNC_LOG_FORMAT",
+        value_enum,
+        default_value = "plain",
+        global = true
+    )]
+    pub log_format: LogFormat,
+    /// Log filter (tracing EnvFilter syntax, e.g. `info` or `mlsync=debug`); RUST_LOG also works.
+    #[arg(long, env = "MLSYNC_LOG", default_value = "info", global = true)]
+    pub log: String,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The config repo to read.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RepoArgs {
+    /// Config repo directory (a checkout holding mlsync.yaml and MLService specs).
+    #[arg(long, env = "MLSYNC_REPO", default_value = ".")]
+    pub repo: PathBuf,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Validate every spec in a config repo.
-    Validate,
+    /// Check every spec in a config repo; print each problem as file:line:column: field: message.
+    Validate(validate::ValidateArgs),
+    /// Print the Kubernetes objects for the repo's services, in apply order.
+    Render(render::RenderArgs),
 }
 
 impl Args {
     /// Parses the process arguments, runs the command and maps the outcome to an exit code.
     pub fn parse_and_run() -> ExitCode {
-        let _args = Args::parse();
-        ExitCode::SUCCESS
+        let args = Args::parse();
+        logging::init(args.log_format, &args.log);
+        match args.run() {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(EXIT_ERROR)
+            }
+        }
+    }
+
+    fn run(self) -> anyhow::Result<u8> {
+        match self.command {
+            Command::Validate(a) => validate::run(&a),
+            Command::Render(a) => render::run(&a),
+        }
     }
 }

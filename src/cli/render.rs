@@ -1,0 +1,128 @@
+//! `mlsync render`.
+
+use std::io::Write;
+
+use anyhow::{Context, bail};
+
+use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, RepoArgs};
+use crate::render::{self, HpaVersion, RenderOptions, output};
+use crate::secrets::SecretSource;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Multi-document YAML (`kubectl apply -f -` reads it).
+    Yaml,
+    /// A JSON `v1/List`.
+    Json,
+}
+
+/// HPA API version to emit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HpaArg {
+    /// autoscaling/v2 (Kubernetes ≥ 1.23).
+    V2,
+    /// autoscaling/v2beta2 (Kubernetes < 1.23).
+    V2beta2,
+}
+
+/// Arguments of `mlsync render`.
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    repo: RepoArgs,
+    /// Render only this service (metadata.name).
+    #[arg(long, env = "MLSYNC_SERVICE")]
+    service: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "yaml")]
+    output: Format,
+    /// Ownership label value (mlsync.dev/source); default: sourceId in mlsync.yaml, else the repo directory name.
+    #[arg(long, env = "MLSYNC_SOURCE_ID")]
+    source_id: Option<String>,
+    /// HorizontalPodAutoscaler API version.
+    #[arg(long, value_enum, default_value = "v2")]
+    hpa_version: HpaArg,
+    /// Print decrypted Secret values instead of `<redacted>` (only to stdout, never to a file of ours).
+    #[arg(long)]
+    show_secrets: bool,
+}
+
+/// Renders every valid service; exit 0 when all specs are valid, 1 when some are invalid (their
+/// problems go to stderr), 2 on errors such as a secrets file that cannot be decrypted.
+pub fn run(args: &RenderArgs) -> anyhow::Result<u8> {
+    let repo = crate::repo::load(&args.repo.repo)?;
+    for d in &repo.diagnostics {
+        eprintln!("{d}");
+    }
+    let opts = RenderOptions {
+        source_id: repo.source_id(args.source_id.as_deref())?,
+        hpa: match args.hpa_version {
+            HpaArg::V2 => HpaVersion::V2,
+            HpaArg::V2beta2 => HpaVersion::V2beta2,
+        },
+    };
+    let selected: Vec<_> = repo
+        .services
+        .iter()
+        .filter(|s| {
+            args.service
+                .as_deref()
+                .is_none_or(|n| n == s.spec.metadata.name)
+        })
+        .collect();
+    if let Some(name) = &args.service
+        && selected.is_empty()
+    {
+        let have: Vec<&str> = repo
+            .services
+            .iter()
+            .map(|s| s.spec.metadata.name.as_str())
+            .collect();
+        bail!(
+            "failed to find a valid service named {name} in {} (valid services: {})",
+            repo.root.display(),
+            have.join(", ")
+        );
+    }
+    let source: Option<&dyn SecretSource> = None;
+    let mut objects = Vec::new();
+    let mut failed = false;
+    for svc in selected {
+        let secrets = match (&svc.spec.spec.secrets, source) {
+            (None, _) => None,
+            (Some(r), Some(src)) => match src.load(&repo.root.join(&r.file)) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    failed = true;
+                    continue;
+                }
+            },
+            (Some(r), None) => {
+                eprintln!(
+                    "error: failed to decrypt {} for {}: no secrets support",
+                    r.file, svc.spec.metadata.name
+                );
+                failed = true;
+                continue;
+            }
+        };
+        objects.extend(render::render(svc, secrets.as_ref(), &opts)?);
+    }
+    let text = match args.output {
+        Format::Yaml => output::to_yaml(&objects, args.show_secrets)?,
+        Format::Json => output::to_json(&objects, args.show_secrets)?,
+    };
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .context("failed to write to stdout")?;
+    Ok(if failed {
+        EXIT_ERROR
+    } else if repo.is_valid() {
+        EXIT_OK
+    } else {
+        EXIT_CHANGES
+    })
+}

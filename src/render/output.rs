@@ -1,0 +1,82 @@
+//! Printing rendered objects as multi-document YAML or a JSON `List`, with Secret values masked
+//! unless the caller explicitly asks for them.
+
+use serde_json::Value;
+
+use super::{Kind, Object};
+
+/// What a masked Secret value is replaced with. Not valid base64 on purpose: masked output fed
+/// to `kubectl apply` fails on the Secret instead of overwriting real values with a placeholder.
+pub const REDACTED: &str = "<redacted>";
+
+/// Errors from formatting output.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// YAML serialization failed.
+    #[error("failed to format {object} as YAML: {message}")]
+    Yaml {
+        /// The object, as `Kind namespace/name`.
+        object: String,
+        /// Why.
+        message: String,
+    },
+    /// JSON serialization failed.
+    #[error("failed to format objects as JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// A copy of `obj` whose Secret `data`/`stringData` values are replaced by [`REDACTED`].
+pub fn masked(obj: &Object) -> Object {
+    let mut out = obj.clone();
+    if obj.kind == Kind::Secret {
+        for field in ["data", "stringData"] {
+            if let Some(map) = out.body.get_mut(field).and_then(Value::as_object_mut) {
+                for v in map.values_mut() {
+                    *v = Value::String(REDACTED.to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Multi-document YAML, one `---` document per object, in the given order.
+pub fn to_yaml(objects: &[Object], show_secrets: bool) -> Result<String, OutputError> {
+    let mut out = String::new();
+    for obj in objects {
+        let shown = if show_secrets {
+            obj.clone()
+        } else {
+            masked(obj)
+        };
+        out.push_str("---\n");
+        if obj.kind == Kind::Secret && !show_secrets {
+            out.push_str("# Secret values are redacted; use --show-secrets to print them.\n");
+        }
+        let text = serde_saphyr::to_string(&shown.body).map_err(|e| OutputError::Yaml {
+            object: format!("{obj:?}"),
+            message: e.to_string(),
+        })?;
+        out.push_str(&text);
+        if !text.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// A `v1/List` holding the objects, as pretty JSON.
+pub fn to_json(objects: &[Object], show_secrets: bool) -> Result<String, OutputError> {
+    let items: Vec<Value> = objects
+        .iter()
+        .map(|o| {
+            if show_secrets {
+                o.body.clone()
+            } else {
+                masked(o).body
+            }
+        })
+        .collect();
+    let list = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": items });
+    Ok(serde_json::to_string_pretty(&list)? + "\n")
+}

@@ -1,0 +1,432 @@
+//! Loading a config repo: `mlsync.yaml`, every spec file, validation with positions.
+//!
+//! Reading files is the only I/O here. The result says which services are valid, which are
+//! invalid (so that nothing of them is applied *or pruned*), and every diagnostic.
+
+pub mod diagnostic;
+pub mod files;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::spec::schema::{self, Which};
+use crate::spec::{API_VERSION, MLService, RepoConfig, checks};
+pub use diagnostic::Diagnostic;
+use diagnostic::field_path;
+use yaml::{Document, Pos};
+
+/// The repo config file at the root of a config repo.
+pub const REPO_CONFIG_FILE: &str = "mlsync.yaml";
+
+/// Errors that stop loading altogether (as opposed to [`Diagnostic`]s about content).
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// The repo directory is missing or unreadable.
+    #[error("failed to read config repo {path}: {source}")]
+    Root {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file or directory inside the repo could not be read.
+    #[error("failed to read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A valid service and where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedService {
+    /// The spec.
+    pub spec: MLService,
+    /// Target namespace (spec or repo default).
+    pub namespace: String,
+    /// File, relative to the repo root.
+    pub file: PathBuf,
+    /// Line where its document starts.
+    pub line: usize,
+}
+
+/// A service whose spec is invalid: it must be neither applied nor pruned.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct InvalidService {
+    /// Namespace, when it could be read.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+/// Everything read from a config repo.
+#[derive(Debug)]
+pub struct Repo {
+    /// The repo directory.
+    pub root: PathBuf,
+    /// `mlsync.yaml` (defaults when absent or invalid).
+    pub config: RepoConfig,
+    /// Valid services, in file order.
+    pub services: Vec<LoadedService>,
+    /// Services that are present but invalid, identified by name.
+    pub invalid: Vec<InvalidService>,
+    /// Files that could not be parsed at all (their services are unknown).
+    pub unreadable_files: Vec<PathBuf>,
+    /// Whether `mlsync.yaml` is valid.
+    pub config_valid: bool,
+    /// Every problem found.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Repo {
+    /// True when every file and spec is valid.
+    pub fn is_valid(&self) -> bool {
+        self.diagnostics.is_empty()
+    }
+
+    /// Why pruning would be unsafe for this load, if it would be: services may exist that we
+    /// could not identify (unparseable files, invalid repo config).
+    pub fn prune_blocker(&self) -> Option<String> {
+        if !self.config_valid {
+            return Some(format!("{REPO_CONFIG_FILE} is invalid"));
+        }
+        if !self.unreadable_files.is_empty() {
+            let files: Vec<String> = self
+                .unreadable_files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect();
+            return Some(format!(
+                "cannot tell which services these files define: {}",
+                files.join(", ")
+            ));
+        }
+        None
+    }
+}
+
+/// Loads and validates every spec under `root`.
+pub fn load(root: &Path) -> Result<Repo, RepoError> {
+    let meta = std::fs::metadata(root).map_err(|source| RepoError::Root {
+        path: root.to_owned(),
+        source,
+    })?;
+    if !meta.is_dir() {
+        let source = std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory");
+        return Err(RepoError::Root {
+            path: root.to_owned(),
+            source,
+        });
+    }
+    let mut repo = Repo {
+        root: root.to_owned(),
+        config: RepoConfig::default(),
+        services: Vec::new(),
+        invalid: Vec::new(),
+        unreadable_files: Vec::new(),
+        config_valid: true,
+        diagnostics: Vec::new(),
+    };
+    load_config(&mut repo)?;
+    let paths = repo
+        .config
+        .paths
+        .clone()
+        .unwrap_or_else(|| vec![".".to_owned()]);
+    for file in files::spec_files(root, &paths, &mut repo.diagnostics)? {
+        load_file(&mut repo, &file)?;
+    }
+    mark_duplicates(&mut repo);
+    repo.invalid.sort();
+    repo.invalid.dedup();
+    Ok(repo)
+}
+
+fn read(root: &Path, rel: &Path) -> Result<String, RepoError> {
+    let path = root.join(rel);
+    let bytes = std::fs::read(&path).map_err(|source| RepoError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|_| RepoError::Read {
+        path,
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
+    })
+}
+
+fn load_config(repo: &mut Repo) -> Result<(), RepoError> {
+    let rel = PathBuf::from(REPO_CONFIG_FILE);
+    if !repo.root.join(&rel).is_file() {
+        return Ok(());
+    }
+    let text = read(&repo.root, &rel)?;
+    let docs = match yaml::parse_documents(&text) {
+        Ok(d) => d,
+        Err(e) => {
+            repo.config_valid = false;
+            repo.diagnostics.push(Diagnostic {
+                file: rel,
+                pos: e.pos,
+                field: String::new(),
+                message: e.message,
+            });
+            return Ok(());
+        }
+    };
+    let Some(doc) = docs.into_iter().next() else {
+        return Ok(());
+    };
+    let violations = schema::validate(Which::RepoConfig, &doc.value);
+    if !violations.is_empty() {
+        repo.config_valid = false;
+        push_violations(&mut repo.diagnostics, &rel, &doc, violations);
+        return Ok(());
+    }
+    match serde_json::from_value::<RepoConfig>(doc.value) {
+        Ok(c) => repo.config = c,
+        Err(e) => {
+            repo.config_valid = false;
+            repo.diagnostics.push(Diagnostic {
+                file: rel,
+                pos: doc.start,
+                field: String::new(),
+                message: e.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn push_violations(
+    out: &mut Vec<Diagnostic>,
+    file: &Path,
+    doc: &Document,
+    v: Vec<schema::Violation>,
+) {
+    for x in v {
+        out.push(Diagnostic {
+            file: file.to_owned(),
+            pos: doc.positions.locate(&x.pointer),
+            field: field_path(&x.pointer),
+            message: x.message,
+        });
+    }
+}
+
+fn load_file(repo: &mut Repo, rel: &Path) -> Result<(), RepoError> {
+    let text = read(&repo.root, rel)?;
+    let docs = match yaml::parse_documents(&text) {
+        Ok(d) => d,
+        Err(e) => {
+            repo.unreadable_files.push(rel.to_owned());
+            let message = format!("invalid YAML: {}", e.message);
+            repo.diagnostics.push(Diagnostic {
+                file: rel.to_owned(),
+                pos: e.pos,
+                field: String::new(),
+                message,
+            });
+            return Ok(());
+        }
+    };
+    if files::is_sops_document(docs.first().map(|d| &d.value)) {
+        return Ok(());
+    }
+    if docs.is_empty() {
+        repo.diagnostics.push(Diagnostic {
+            file: rel.to_owned(),
+            pos: Pos { line: 1, column: 1 },
+            field: String::new(),
+            message: "file is empty: expected at least one MLService document".into(),
+        });
+        return Ok(());
+    }
+    for doc in docs {
+        load_document(repo, rel, doc);
+    }
+    Ok(())
+}
+
+fn load_document(repo: &mut Repo, rel: &Path, doc: Document) {
+    let name = doc
+        .value
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let namespace = doc
+        .value
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or(repo.config.default_namespace())
+        .to_owned();
+    let before = repo.diagnostics.len();
+    let mut violations = identity_violations(&doc.value);
+    if violations.is_empty() {
+        violations = schema::validate(Which::MLService, &doc.value);
+    }
+    let mut parsed = None;
+    if violations.is_empty() {
+        match serde_json::from_value::<MLService>(doc.value.clone()) {
+            Ok(svc) => {
+                violations = checks::check(&svc);
+                parsed = Some(svc);
+            }
+            Err(e) => violations.push(schema::Violation {
+                pointer: String::new(),
+                message: e.to_string(),
+            }),
+        }
+    }
+    if let Some(svc) = &parsed
+        && let Some(s) = &svc.spec.secrets
+        && checks::bad_repo_path(&s.file).is_none()
+        && !repo.root.join(&s.file).is_file()
+    {
+        violations.push(schema::Violation {
+            pointer: "/spec/secrets/file".into(),
+            message: format!("file not found in the repo: {}", s.file),
+        });
+    }
+    push_violations(&mut repo.diagnostics, rel, &doc, violations);
+    match (parsed, repo.diagnostics.len() == before) {
+        (Some(spec), true) => repo.services.push(LoadedService {
+            spec,
+            namespace,
+            file: rel.to_owned(),
+            line: doc.start.line,
+        }),
+        _ => {
+            if let Some(name) = name {
+                repo.invalid.push(InvalidService { namespace, name });
+            } else {
+                // An invalid document without a readable name could be any service.
+                repo.unreadable_files.push(rel.to_owned());
+            }
+        }
+    }
+}
+
+/// Wrong `apiVersion`/`kind` (or not a mapping at all) is reported alone: the rest of such a
+/// document is not an MLService, and listing every field of it would bury the real problem.
+fn identity_violations(doc: &Value) -> Vec<schema::Violation> {
+    if !doc.is_object() {
+        return vec![schema::Violation {
+            pointer: String::new(),
+            message: "must be a mapping with apiVersion, kind, metadata and spec".into(),
+        }];
+    }
+    let mut v = Vec::new();
+    for (field, want) in [("apiVersion", API_VERSION), ("kind", "MLService")] {
+        match doc.get(field).and_then(Value::as_str) {
+            Some(s) if s == want => {}
+            Some(s) => v.push(schema::Violation {
+                pointer: format!("/{field}"),
+                message: format!("must be {want}, got {s}"),
+            }),
+            None => v.push(schema::Violation {
+                pointer: String::new(),
+                message: format!("missing required field `{field}` (expected {want})"),
+            }),
+        }
+    }
+    v
+}
+
+fn mark_duplicates(repo: &mut Repo) {
+    let mut seen: BTreeMap<(String, String), (PathBuf, usize)> = BTreeMap::new();
+    let mut dup_keys = Vec::new();
+    for s in &repo.services {
+        let key = (s.namespace.clone(), s.spec.metadata.name.clone());
+        match seen.get(&key) {
+            Some((file, line)) => {
+                repo.diagnostics.push(Diagnostic {
+                    file: s.file.clone(),
+                    pos: Pos {
+                        line: s.line,
+                        column: 1,
+                    },
+                    field: "metadata.name".into(),
+                    message: format!(
+                        "duplicate service {}/{}: also defined at {}:{}",
+                        key.0,
+                        key.1,
+                        file.display(),
+                        line
+                    ),
+                });
+                dup_keys.push(key);
+            }
+            None => {
+                seen.insert(key, (s.file.clone(), s.line));
+            }
+        }
+    }
+    if dup_keys.is_empty() {
+        return;
+    }
+    repo.services
+        .retain(|s| !dup_keys.contains(&(s.namespace.clone(), s.spec.metadata.name.clone())));
+    for (namespace, name) in dup_keys {
+        repo.invalid.push(InvalidService { namespace, name });
+    }
+}
+
+/// Errors about the ownership source id.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "failed to use source id {0:?}: must be a label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)"
+)]
+pub struct SourceIdError(pub String);
+
+impl Repo {
+    /// The ownership label value: `explicit`, else `sourceId` from mlsync.yaml, else the repo
+    /// directory's name made into a label value.
+    pub fn source_id(&self, explicit: Option<&str>) -> Result<String, SourceIdError> {
+        if let Some(id) = explicit.or(self.config.source_id.as_deref()) {
+            return if is_label_value(id) && !id.is_empty() {
+                Ok(id.to_owned())
+            } else {
+                Err(SourceIdError(id.to_owned()))
+            };
+        }
+        let dir = std::fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
+        let base = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut id: String = base
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .take(63)
+            .collect();
+        id = id
+            .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+            .to_owned();
+        if id.is_empty() {
+            Ok("default".to_owned())
+        } else {
+            Ok(id)
+        }
+    }
+}
+
+/// True when `s` is a valid Kubernetes label value.
+pub fn is_label_value(s: &str) -> bool {
+    let b = s.as_bytes();
+    s.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.first().is_none_or(u8::is_ascii_alphanumeric)
+        && b.last().is_none_or(u8::is_ascii_alphanumeric)
+}
