@@ -10,3 +10,4 @@
 
 pub mod cli;
 pub mod secrets;
+pub mod source;
