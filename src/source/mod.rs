@@ -35,8 +35,8 @@ pub use known_hosts::{KnownHosts, Verdict};
 pub use remote::{Remote, Transport};
 pub use state_dir::default_state_dir;
 
-/// Everything needed to follow a repository.
-#[derive(Debug, Clone)]
+/// Everything needed to follow a repository. `Debug` hides URL passwords and tokens.
+#[derive(Clone)]
 pub struct GitSourceConfig {
     /// URL or local path of the repository (`--repo`).
     pub repo: String,
@@ -48,6 +48,18 @@ pub struct GitSourceConfig {
     pub state_dir: PathBuf,
     /// Credentials.
     pub auth: GitAuth,
+}
+
+impl std::fmt::Debug for GitSourceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitSourceConfig")
+            .field("repo", &redact_userinfo(&self.repo))
+            .field("target", &self.target)
+            .field("subdir", &self.subdir)
+            .field("state_dir", &self.state_dir)
+            .field("auth", &self.auth)
+            .finish()
+    }
 }
 
 /// A complete checkout of one commit.
@@ -87,9 +99,7 @@ impl GitSource {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
         let remote =
             Remote::parse(&config.repo, &cwd).ok_or_else(|| SourceError::UnsupportedUrl {
-                repo: Remote::parse(&config.repo, &cwd)
-                    .map(|r| r.to_string())
-                    .unwrap_or_else(|| redact_userinfo(&config.repo)),
+                repo: redact_userinfo(&config.repo),
             })?;
         if let Some(subdir) = &config.subdir
             && !subdir
@@ -221,12 +231,16 @@ fn create_private_dir(path: &Path) -> Result<(), SourceError> {
         })
 }
 
-/// Drops `user:password@` from something that looked like a URL but did not parse.
+/// Replaces the user info (`user:password@`) of a URL-like string with `***@`.
 fn redact_userinfo(repo: &str) -> String {
-    match (repo.find("://"), repo.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}***{}", &repo[..scheme_end + 3], &repo[at..])
-        }
-        _ => repo.to_string(),
+    let Some(scheme_end) = repo.find("://").map(|i| i + 3) else {
+        return repo.to_string();
+    };
+    let authority_end = repo[scheme_end..]
+        .find('/')
+        .map_or(repo.len(), |i| scheme_end + i);
+    match repo[scheme_end..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &repo[..scheme_end], &repo[scheme_end + at..]),
+        None => repo.to_string(),
     }
 }
