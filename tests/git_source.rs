@@ -384,3 +384,50 @@ fn source_can_move_into_spawn_blocking() {
     assert_send_static::<GitSource>();
     assert_send_static::<Result<mlsync::source::SyncOutcome, SourceError>>();
 }
+
+#[test]
+fn http_token_is_sent_as_basic_auth_and_reread_from_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let up = Upstream::new(tmp.path());
+    let head = up.commit("h.yaml", "http\n", "over http");
+    up.push();
+    let server = support::http::GitHttp::start(&up.base, "x-access-token", "right-token");
+    let url = format!("http://127.0.0.1:{}/repo.git", server.port);
+    let token_file = tmp.path().join("git-token");
+    std::fs::write(&token_file, "wrong-token\n").unwrap();
+    let mut cfg = config(&url, main_branch(), &tmp.path().join("st"));
+    cfg.auth.token = Some(TokenSource::File(token_file.clone()));
+    let mut source = GitSource::new(cfg).unwrap();
+
+    let err = source.sync().unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!("failed to fetch branch main from {url}: ")),
+        "{msg}"
+    );
+    assert!(!msg.contains("wrong-token"), "{msg}");
+    assert!(server.accepted_users.lock().unwrap().is_empty());
+
+    // Rotated token: the file is read again on the next sync.
+    std::fs::write(&token_file, "right-token\n").unwrap();
+    let out = source.sync().unwrap();
+    assert_eq!(out.revision.commit, head);
+    assert!(!server.accepted_users.lock().unwrap().is_empty());
+}
+
+#[test]
+fn token_is_not_sent_over_cleartext_http_to_other_hosts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(
+        "http://git.example.invalid/r.git",
+        main_branch(),
+        tmp.path(),
+    );
+    cfg.auth.token = Some(TokenSource::Value(Zeroizing::new("tok".into())));
+    let err = GitSource::new(cfg).unwrap().sync().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "failed to fetch from http://git.example.invalid/r.git: refusing to send the git token \
+         over plain http (use https)"
+    );
+}

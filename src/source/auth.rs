@@ -86,6 +86,11 @@ impl GitAuth {
             _ => None,
         };
         let token = match (&self.token, remote.transport) {
+            (Some(_), Transport::Http) if remote.is_cleartext_to_network() => {
+                return Err(SourceError::CleartextToken {
+                    url: remote.to_string(),
+                });
+            }
             (Some(source), Transport::Http) => Some(source.read()?),
             _ => None,
         };

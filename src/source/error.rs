@@ -79,6 +79,14 @@ pub enum SourceError {
         /// What the file lists instead.
         detail: String,
     },
+    /// A token is configured for a plain `http://` remote that is not on the loopback interface.
+    #[error(
+        "failed to fetch from {url}: refusing to send the git token over plain http (use https)"
+    )]
+    CleartextToken {
+        /// The remote (password redacted).
+        url: String,
+    },
     /// A filesystem operation in the state directory failed.
     #[error("failed to {action} {path}: {source}")]
     Io {

@@ -213,6 +213,22 @@ impl GitSource {
     }
 }
 
+/// Sets libgit2's process-wide network timeouts, so a remote that accepts the connection and
+/// then stalls makes [`GitSource::sync`] fail instead of blocking forever. Applies to
+/// `git://` and `http(s)://`; SSH connects honour `connect`.
+///
+/// # Safety
+/// Writes a libgit2 global without synchronisation: call it once at start-up, before any
+/// other thread that may use libgit2 exists (e.g. in `main` before building the tokio runtime).
+pub unsafe fn set_network_timeouts(connect: Duration, io: Duration) {
+    let ms = |d: Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: the caller guarantees no concurrent libgit2 use; the calls cannot fail.
+    unsafe {
+        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(ms(connect));
+        let _ = git2::opts::set_server_timeout_in_milliseconds(ms(io));
+    }
+}
+
 fn find_commit(repo: &git2::Repository, oid: Oid) -> Result<git2::Commit<'_>, SourceError> {
     repo.find_commit(oid)
         .map_err(|e| git::corrupt(repo, &format!("commit {oid}"), &e))

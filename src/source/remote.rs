@@ -106,6 +106,18 @@ impl Remote {
         })
     }
 
+    /// Whether this is `http://` (no TLS) to a host other than the loopback interface: tokens
+    /// are not sent there.
+    pub fn is_cleartext_to_network(&self) -> bool {
+        let loopback = matches!(self.host.as_deref(), Some("localhost"))
+            || self
+                .host
+                .as_deref()
+                .and_then(|h| h.parse::<std::net::IpAddr>().ok())
+                .is_some_and(|ip| ip.is_loopback());
+        self.transport == Transport::Http && self.url.starts_with("http:") && !loopback
+    }
+
     /// The password embedded in the URL, if any (to scrub it from error messages).
     pub fn embedded_password(&self) -> Option<String> {
         url::Url::parse(&self.url)
