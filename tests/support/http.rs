@@ -4,7 +4,7 @@
 //! The shim is a stand-in for a web server (none is installed); everything git-specific is
 //! done by `git http-backend` itself.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
