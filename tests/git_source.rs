@@ -5,7 +5,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use mlsync::source::{GitAuth, GitRef, GitSource, GitSourceConfig, SourceError, TokenSource};
-use support::{GitDaemon, Sshd, Upstream, current_user, git, keygen};
+use support::{GitDaemon, Upstream, git};
 use zeroize::Zeroizing;
 
 fn config(repo: &str, target: GitRef, state: &Path) -> GitSourceConfig {
@@ -274,107 +274,6 @@ fn errors_never_show_tokens() {
     assert!(
         !shown.contains("urlsecret") && !shown.contains("tokensecret"),
         "{shown}"
-    );
-}
-
-/// Upstream served over SSH: `ssh://user@127.0.0.1:PORT/<abs path>/repo.git`.
-fn ssh_setup(tmp: &Path) -> (Upstream, Sshd, String, String) {
-    let up = Upstream::new(tmp);
-    let head = up.commit("s.yaml", "ssh\n", "over ssh");
-    up.push();
-    let keys = tmp.join("keys");
-    std::fs::create_dir(&keys).unwrap();
-    let sshd = Sshd::start(&keys);
-    let url = format!(
-        "ssh://{}@127.0.0.1:{}{}",
-        current_user(),
-        sshd.port,
-        up.bare.display()
-    );
-    (up, sshd, url, head)
-}
-
-fn ssh_config(url: &str, sshd: &Sshd, known_hosts: &Path, state: &Path) -> GitSourceConfig {
-    let mut cfg = config(url, main_branch(), state);
-    cfg.auth.ssh_key_file = Some(sshd.client_key.clone());
-    cfg.auth.known_hosts = Some(known_hosts.to_path_buf());
-    cfg
-}
-
-#[test]
-fn ssh_with_known_host_key_clones() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (_up, sshd, url, head) = ssh_setup(tmp.path());
-    let known = tmp.path().join("known_hosts");
-    std::fs::write(&known, format!("# test\nother.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOm3Rg7ZbkBN9Q2pNoKzXeTY7bXnS7h5xk3n1vyJm1qL\n{}", sshd.known_hosts_line())).unwrap();
-    let out = GitSource::new(ssh_config(&url, &sshd, &known, &tmp.path().join("st")))
-        .unwrap()
-        .sync()
-        .unwrap();
-    assert_eq!(out.revision.commit, head);
-    assert_eq!(read(&out.revision.root, "s.yaml"), "ssh\n");
-}
-
-#[test]
-fn ssh_unknown_host_key_is_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (_up, sshd, url, _) = ssh_setup(tmp.path());
-    let known = tmp.path().join("known_hosts");
-    // Same key but for the default port: a different known_hosts entry name.
-    std::fs::write(&known, format!("127.0.0.1 {}\n", sshd.host_public_key)).unwrap();
-    let state = tmp.path().join("st");
-    let err = GitSource::new(ssh_config(&url, &sshd, &known, &state))
-        .unwrap()
-        .sync()
-        .unwrap_err();
-    let msg = err.to_string();
-    let host = format!("[127.0.0.1]:{}", sshd.port);
-    assert!(matches!(err, SourceError::HostKeyUnknown { .. }), "{msg}");
-    assert!(
-        msg.starts_with(&format!(
-            "failed to verify ssh host key of {host}: host is not in known_hosts file {}",
-            known.display()
-        )),
-        "{msg}"
-    );
-    assert!(
-        !state
-            .join("source/checkouts")
-            .read_dir()
-            .unwrap()
-            .any(|_| true)
-    );
-}
-
-#[test]
-fn ssh_changed_host_key_is_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (_up, sshd, url, _) = ssh_setup(tmp.path());
-    let other = keygen(&tmp.path().join("other_host_test_key"));
-    let known = tmp.path().join("known_hosts");
-    std::fs::write(&known, format!("[127.0.0.1]:{} {other}\n", sshd.port)).unwrap();
-    let err = GitSource::new(ssh_config(&url, &sshd, &known, &tmp.path().join("st")))
-        .unwrap()
-        .sync()
-        .unwrap_err();
-    let msg = err.to_string();
-    assert!(matches!(err, SourceError::HostKeyChanged { .. }), "{msg}");
-    assert!(msg.contains(&format!("[127.0.0.1]:{}", sshd.port)), "{msg}");
-    assert!(msg.contains(&known.display().to_string()), "{msg}");
-    assert!(msg.contains("CHANGED"), "{msg}");
-}
-
-#[test]
-fn ssh_without_known_hosts_fails_closed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let url = "ssh://git@127.0.0.1:1/repo.git";
-    let err = GitSource::new(config(url, main_branch(), tmp.path()))
-        .unwrap()
-        .sync()
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("no known_hosts file configured"),
-        "{err}"
     );
 }
 

@@ -38,17 +38,21 @@ pub fn free_port() -> u16 {
 }
 
 /// Waits until something accepts connections on `port` (readiness, not a timed assertion).
-fn wait_listening(port: u16, child: &mut Child, what: &str) {
+fn wait_listening(port: u16, child: &mut Child, what: &str) -> Result<(), String> {
     for _ in 0..400 {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
+            return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited before listening on port {port}: {status}");
+            return Err(format!(
+                "{what} exited before listening on port {port}: {status}"
+            ));
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    panic!("{what} did not start listening on 127.0.0.1:{port}");
+    Err(format!(
+        "{what} did not start listening on 127.0.0.1:{port}"
+    ))
 }
 
 /// An upstream repository: a bare repo (served) plus a work tree the test commits in.
@@ -143,7 +147,9 @@ impl GitDaemon {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run `git daemon` (install the `git` package): {e}"));
-        wait_listening(self.port, &mut child, "git daemon");
+        if let Err(e) = wait_listening(self.port, &mut child, "git daemon") {
+            panic!("{e}");
+        }
         self.child = Some(child);
     }
 }
@@ -225,7 +231,10 @@ impl Sshd {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {SSHD}: {e}"));
-        wait_listening(port, &mut child, "sshd");
+        if let Err(e) = wait_listening(port, &mut child, "sshd") {
+            let log = std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default();
+            panic!("{e}\nsshd log:\n{log}");
+        }
         Self {
             child,
             port,
