@@ -104,6 +104,23 @@ impl GitSourceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::{CommandFactory as _, Parser};
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        git: GitArgs,
+    }
+
+    #[test]
+    fn clap_flags() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["x", "--ref", "v1", "--path", "cfg", "--known-hosts", "/k"])
+            .unwrap();
+        assert_eq!(cli.git.git_ref.as_deref(), Some("v1"));
+        assert_eq!(cli.git.git_username, "x-access-token");
+        assert!(Cli::try_parse_from(["x", "--branch", "a", "--ref", "b"]).is_err());
+    }
 
     #[test]
     fn ref_selection_and_token_env() {
