@@ -56,13 +56,44 @@ fn ssh_with_known_host_key_clones() {
     let tmp = tempfile::tempdir().unwrap();
     let (_up, sshd, url, head) = ssh_setup(tmp.path());
     let known = tmp.path().join("known_hosts");
-    std::fs::write(&known, format!("# test\nother.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOm3Rg7ZbkBN9Q2pNoKzXeTY7bXnS7h5xk3n1vyJm1qL\n{}", sshd.known_hosts_line())).unwrap();
+    let other = keygen(&tmp.path().join("unrelated_host_test_key"));
+    let lines = format!("# test\nother.example {other}\n{}", sshd.known_hosts_line());
+    std::fs::write(&known, lines).unwrap();
     let out = GitSource::new(ssh_config(&url, &sshd, &known, &tmp.path().join("st")))
         .unwrap()
         .sync()
         .unwrap();
     assert_eq!(out.revision.commit, head);
     assert_eq!(read(&out.revision.root, "s.yaml"), "ssh\n");
+}
+
+#[test]
+fn ssh_with_hashed_known_hosts_clones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_up, sshd, url, head) = ssh_setup(tmp.path());
+    let known = tmp.path().join("known_hosts");
+    std::fs::write(&known, sshd.known_hosts_line()).unwrap();
+    // Hash the host names in place with OpenSSH itself.
+    let status = std::process::Command::new("ssh-keygen")
+        .arg("-q")
+        .arg("-H")
+        .arg("-f")
+        .arg(&known)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&known).unwrap();
+    assert!(
+        text.starts_with("|1|") && !text.contains("127.0.0.1"),
+        "{text}"
+    );
+    let out = GitSource::new(ssh_config(&url, &sshd, &known, &tmp.path().join("st")))
+        .unwrap()
+        .sync()
+        .unwrap();
+    assert_eq!(out.revision.commit, head);
 }
 
 #[test]
