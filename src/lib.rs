@@ -17,3 +17,4 @@ pub mod render;
 pub mod repo;
 pub mod secrets;
 pub mod spec;
+pub mod source;
