@@ -8,5 +8,8 @@
 //!
 //! Pure modules do no I/O beyond reading the config repo; cluster and network I/O stay at the edges.
 
+pub mod admin;
 pub mod cli;
+pub mod notify;
 pub mod secrets;
+pub mod trigger;
