@@ -24,7 +24,7 @@ fn report(outcome: Outcome, revision: &str, services: Vec<ServiceResult>) -> Rec
         duration: Duration::from_millis(1500),
         revision: Some(revision.to_owned()),
         error: (outcome != Outcome::Success).then(|| "1 service failed".to_owned()),
-        services,
+        services: Some(services),
     }
 }
 

@@ -31,7 +31,7 @@ use axum::routing::{get, post};
 
 use crate::trigger::TriggerSender;
 use metrics::{Metrics, ObjectAction};
-use status::{DaemonStatus, Outcome, ReconcileReport};
+use status::{DaemonStatus, ReconcileReport};
 use webhook::WebhookSecret;
 
 /// Errors of the admin server.
@@ -125,10 +125,8 @@ impl AdminState {
             report.duration,
             now.as_millisecond() as f64 / 1e3,
         );
-        if matches!(report.outcome, Outcome::Success | Outcome::Partial) {
-            if let Some(rev) = &status.revision {
-                self.metrics.set_revision(rev);
-            }
+        if let Some(rev) = &status.revision {
+            self.metrics.set_revision(rev);
         }
         self.metrics.set_services(&previous, &status.services);
     }

@@ -95,8 +95,10 @@ pub struct ReconcileReport {
     pub revision: Option<String>,
     /// The error that stopped it or the summary of what failed.
     pub error: Option<String>,
-    /// Every service managed after this reconcile; services missing here are forgotten.
-    pub services: Vec<ServiceResult>,
+    /// Every service managed after this reconcile (services missing here are forgotten), or
+    /// `None` when the reconcile stopped before it got to services (e.g. the fetch failed):
+    /// then the previous per-service status is kept.
+    pub services: Option<Vec<ServiceResult>>,
 }
 
 /// The last reconcile, as shown in `/status`.
@@ -146,7 +148,7 @@ impl DaemonStatus {
     /// Folds one reconcile result into the status, as of `now`.
     ///
     /// The daemon revision moves on success or partial outcomes; a service's applied
-    /// revision moves when its state says the revision was applied.
+    /// revision moves on those outcomes when its state says the revision was applied.
     pub fn apply(&mut self, report: &ReconcileReport, now: Timestamp) {
         let applied = matches!(report.outcome, Outcome::Success | Outcome::Partial);
         if report.outcome == Outcome::Success {
@@ -160,10 +162,13 @@ impl DaemonStatus {
             outcome: report.outcome,
             error: report.error.clone(),
         });
-        let mut services: Vec<ServiceStatus> = report
-            .services
+        let Some(results) = &report.services else {
+            return;
+        };
+        let revision = report.revision.as_deref().filter(|_| applied);
+        let mut services: Vec<ServiceStatus> = results
             .iter()
-            .map(|r| self.next_service(r, report.revision.as_deref(), now))
+            .map(|r| self.next_service(r, revision, now))
             .collect();
         services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         services.dedup_by(|a, b| a.namespace == b.namespace && a.name == b.name);
@@ -196,5 +201,92 @@ impl DaemonStatus {
             last_change: unchanged.map_or(now, |p| p.last_change),
             last_error: r.error.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(secs).unwrap()
+    }
+
+    fn svc(name: &str, state: ServiceState, error: Option<&str>) -> ServiceResult {
+        ServiceResult {
+            name: name.into(),
+            namespace: "ml".into(),
+            state,
+            error: error.map(Into::into),
+        }
+    }
+
+    fn run(outcome: Outcome, rev: &str, services: Vec<ServiceResult>) -> ReconcileReport {
+        ReconcileReport {
+            outcome,
+            duration: Duration::from_secs(1),
+            revision: Some(rev.into()),
+            error: None,
+            services: Some(services),
+        }
+    }
+
+    #[test]
+    fn a_failed_service_keeps_its_last_applied_revision() {
+        let mut s = DaemonStatus::default();
+        s.apply(
+            &run(
+                Outcome::Success,
+                "r1",
+                vec![svc("a", ServiceState::Synced, None)],
+            ),
+            at(10),
+        );
+        assert!(s.ready);
+        let failed = vec![svc("a", ServiceState::Failed, Some("boom"))];
+        s.apply(&run(Outcome::Partial, "r2", failed), at(20));
+        let a = &s.services[0];
+        assert_eq!(a.applied_revision.as_deref(), Some("r1"));
+        assert_eq!(a.last_error.as_deref(), Some("boom"));
+        assert_eq!(a.last_change, at(20));
+        assert_eq!(s.revision.as_deref(), Some("r2"));
+    }
+
+    #[test]
+    fn last_change_moves_only_when_something_changed() {
+        let mut s = DaemonStatus::default();
+        let synced = || vec![svc("a", ServiceState::Synced, None)];
+        s.apply(&run(Outcome::Success, "r1", synced()), at(10));
+        s.apply(&run(Outcome::Success, "r1", synced()), at(20));
+        assert_eq!(s.services[0].last_change, at(10));
+        s.apply(&run(Outcome::Success, "r2", synced()), at(30));
+        assert_eq!(s.services[0].last_change, at(30));
+        assert_eq!(s.last_reconcile.as_ref().map(|l| l.time), Some(at(30)));
+    }
+
+    #[test]
+    fn failures_keep_the_revision_and_readiness_and_drop_missing_services() {
+        let mut s = DaemonStatus::default();
+        s.apply(&run(Outcome::Failure, "r0", vec![]), at(5));
+        assert!(!s.ready);
+        assert_eq!(s.revision, None);
+        let two = vec![
+            svc("b", ServiceState::Synced, None),
+            svc("a", ServiceState::Synced, None),
+        ];
+        s.apply(&run(Outcome::Success, "r1", two), at(10));
+        let names: Vec<_> = s.services.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        s.apply(
+            &run(
+                Outcome::Failure,
+                "r2",
+                vec![svc("a", ServiceState::Synced, None)],
+            ),
+            at(20),
+        );
+        assert!(s.ready);
+        assert_eq!(s.revision.as_deref(), Some("r1"));
+        assert_eq!(s.services.len(), 1);
     }
 }
