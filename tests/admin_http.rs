@@ -104,7 +104,7 @@ async fn metrics_are_exported_and_move_when_recorded() {
     let (_, after) = server.get("/metrics").await;
     let v = |series: &str| sample(&after, series);
     for name in [
-        "# TYPE mlsync_last_applied_revision_info gauge",
+        "# TYPE mlsync_last_applied_revision info",
         "# TYPE mlsync_service_status gauge",
         "# TYPE mlsync_objects_applied counter",
     ] {

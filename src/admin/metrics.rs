@@ -3,7 +3,13 @@
 //! All metric handles are atomics behind `Arc`s; the registry is built once and only read
 //! afterwards, so recording never blocks a scrape for long.
 
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::info::Info;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -80,13 +86,39 @@ pub struct Metrics {
     registry: Registry,
     reconcile_duration: Histogram,
     reconciles: Family<OutcomeLabels, Counter>,
-    last_success: Gauge<f64, std::sync::atomic::AtomicU64>,
-    revision: Family<RevisionLabels, Gauge>,
+    last_success: Gauge<f64, AtomicU64>,
+    revision: Arc<RevisionInfo>,
     service_status: Family<ServiceLabels, Gauge>,
     fetch_duration: Histogram,
     fetch_errors: Counter,
     objects: Family<ObjectLabels, Counter>,
     webhooks: Family<WebhookLabels, Counter>,
+}
+
+/// `mlsync_last_applied_revision_info`: an OpenMetrics info metric whose only series is
+/// the current revision (a collector, because `Info` itself cannot change).
+#[derive(Debug, Default)]
+struct RevisionInfo(RwLock<Option<String>>);
+
+impl Collector for RevisionInfo {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let revision = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let Some(revision) = revision else {
+            return Ok(());
+        };
+        let info = Info::new(RevisionLabels { revision });
+        let metric = encoder.encode_descriptor(
+            "last_applied_revision",
+            "The git revision last applied.",
+            None,
+            info.metric_type(),
+        )?;
+        info.encode(metric)
+    }
 }
 
 impl Default for Metrics {
@@ -98,74 +130,69 @@ impl Default for Metrics {
 impl Metrics {
     /// Creates and registers every metric under the `mlsync_` prefix.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("mlsync");
         let reconcile_duration = Histogram::new(exponential_buckets(0.1, 2.0, 12));
         let fetch_duration = Histogram::new(exponential_buckets(0.05, 2.0, 10));
-        let m = Self {
-            registry: Registry::default(),
-            reconcile_duration,
-            reconciles: Family::default(),
-            last_success: Gauge::default(),
-            revision: Family::default(),
-            service_status: Family::default(),
-            fetch_duration,
-            fetch_errors: Counter::default(),
-            objects: Family::default(),
-            webhooks: Family::default(),
-        };
-        let r = &mut registry;
+        let reconciles = Family::<OutcomeLabels, Counter>::default();
+        for outcome in Outcome::ALL {
+            let labels = OutcomeLabels {
+                outcome: outcome.as_str(),
+            };
+            reconciles.get_or_create(&labels).inc_by(0);
+        }
+        let last_success = Gauge::<f64, AtomicU64>::default();
+        let revision = Arc::new(RevisionInfo::default());
+        let service_status = Family::default();
+        let fetch_errors = Counter::default();
+        let objects = Family::default();
+        let webhooks = Family::default();
+
+        let mut r = Registry::with_prefix("mlsync");
+        let secs = Unit::Seconds;
+        let dur = "Duration of reconciles";
         r.register_with_unit(
             "reconcile_duration",
-            "Duration of reconciles",
-            Unit::Seconds,
-            m.reconcile_duration.clone(),
+            dur,
+            secs.clone(),
+            reconcile_duration.clone(),
         );
-        r.register("reconciles", "Reconciles by outcome", m.reconciles.clone());
+        r.register("reconciles", "Reconciles by outcome", reconciles.clone());
+        let ts = "Unix time of the last successful reconcile";
         r.register_with_unit(
             "last_successful_reconcile_timestamp",
-            "Unix time of the last successful reconcile",
-            Unit::Seconds,
-            m.last_success.clone(),
+            ts,
+            secs.clone(),
+            last_success.clone(),
         );
-        r.register(
-            "last_applied_revision_info",
-            "The git revision last applied (value 1)",
-            m.revision.clone(),
-        );
-        r.register(
-            "service_status",
-            "1 for the state each MLService is in, 0 for the others",
-            m.service_status.clone(),
-        );
+        r.register_collector(Box::new(revision.clone()));
+        let st = "1 for the state each MLService is in, 0 for the others";
+        r.register("service_status", st, service_status.clone());
         r.register_with_unit(
             "git_fetch_duration",
             "Duration of git fetches",
-            Unit::Seconds,
-            m.fetch_duration.clone(),
+            secs,
+            fetch_duration.clone(),
         );
         r.register(
             "git_fetch_errors",
             "Failed git fetches",
-            m.fetch_errors.clone(),
+            fetch_errors.clone(),
         );
-        r.register(
-            "objects_applied",
-            "Kubernetes objects handled by apply/prune, by kind and action",
-            m.objects.clone(),
-        );
-        r.register(
-            "webhook_requests",
-            "Webhook requests by provider and result",
-            m.webhooks.clone(),
-        );
-        for outcome in Outcome::ALL {
-            m.reconciles
-                .get_or_create(&OutcomeLabels {
-                    outcome: outcome.as_str(),
-                })
-                .inc_by(0);
+        let obj = "Kubernetes objects handled by apply/prune, by kind and action";
+        r.register("objects_applied", obj, objects.clone());
+        let wh = "Webhook requests by provider and result";
+        r.register("webhook_requests", wh, webhooks.clone());
+        Self {
+            registry: r,
+            reconcile_duration,
+            reconciles,
+            last_success,
+            revision,
+            service_status,
+            fetch_duration,
+            fetch_errors,
+            objects,
+            webhooks,
         }
-        Self { registry, ..m }
     }
 
     /// Encodes every metric in OpenMetrics text format (served with [`CONTENT_TYPE`]).
@@ -190,13 +217,12 @@ impl Metrics {
 
     /// Makes `revision` the only series of the revision info metric.
     pub fn set_revision(&self, revision: &str) {
-        let labels = RevisionLabels {
-            revision: revision.to_owned(),
-        };
-        if self.revision.get(&labels).is_none() {
-            self.revision.clear();
-        }
-        self.revision.get_or_create(&labels).set(1);
+        let mut current = self
+            .revision
+            .0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        *current = Some(revision.to_owned());
     }
 
     /// Sets the per-service status series to `current`, dropping services only in `previous`.
