@@ -214,3 +214,63 @@ fn one_line(text: &str) -> String {
         line.to_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::status::{LastReconcile, Outcome, ServiceState, ServiceStatus};
+
+    #[test]
+    fn the_table_matches_the_documented_layout() {
+        let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        let svc = |name: &str, state, change: &str, error: Option<&str>| ServiceStatus {
+            name: name.into(),
+            namespace: "models".into(),
+            state,
+            applied_revision: Some("0123abc".into()),
+            last_change: t(change),
+            last_error: error.map(Into::into),
+        };
+        let status = DaemonStatus {
+            ready: true,
+            revision: Some("0123abc".into()),
+            last_reconcile: Some(LastReconcile {
+                time: t("2026-11-27T21:00:00.123456Z"),
+                outcome: Outcome::Partial,
+                error: Some("1 service failed".into()),
+            }),
+            services: vec![
+                svc(
+                    "sentiment",
+                    ServiceState::Synced,
+                    "2026-11-27T20:58:01.5Z",
+                    None,
+                ),
+                svc(
+                    "vision",
+                    ServiceState::Failed,
+                    "2026-11-27T21:00:00Z",
+                    Some("image pull failed\nbackoff"),
+                ),
+            ],
+        };
+        let expected = "\
+Revision:       0123abc
+Ready:          yes
+Last reconcile: 2026-11-27T21:00:00Z partial: 1 service failed
+
+NAME        NAMESPACE   STATE    LAST CHANGE            LAST ERROR
+sentiment   models      synced   2026-11-27T20:58:01Z   -
+vision      models      failed   2026-11-27T21:00:00Z   image pull failed
+";
+        assert_eq!(render_table(&status), expected);
+    }
+
+    #[test]
+    fn long_errors_are_cut_in_the_table() {
+        let long = "x".repeat(150);
+        let cut = one_line(&long);
+        assert_eq!(cut.chars().count(), 100);
+        assert!(cut.ends_with('…'));
+    }
+}
