@@ -15,19 +15,16 @@
 
 pub mod client;
 pub mod metrics;
+mod server;
 pub mod status;
 pub mod webhook;
+
+pub use server::{ServeOptions, router, serve, serve_with};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
-
-use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 
 use crate::trigger::TriggerSender;
 use metrics::{Metrics, ObjectAction};
@@ -59,9 +56,6 @@ pub enum AdminError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// The server stopped with an I/O error.
-    #[error("failed to serve the admin endpoints: {0}")]
-    Serve(#[source] std::io::Error),
 }
 
 /// Command-line options of the admin server, to `#[command(flatten)]` into `mlsync run`.
@@ -162,62 +156,11 @@ impl AdminState {
     fn webhook_secret(&self) -> Option<&WebhookSecret> {
         self.webhook_secret.as_deref()
     }
-}
 
-/// The admin routes, with the body limit on the webhooks.
-pub fn router(state: AdminState) -> Router {
-    let webhooks = Router::new()
-        .route("/webhook/github", post(webhook::github))
-        .route("/webhook/gitlab", post(webhook::gitlab))
-        .layer(DefaultBodyLimit::max(webhook::BODY_LIMIT));
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .route("/status", get(status_json))
-        .merge(webhooks)
-        .with_state(state)
-}
-
-/// Serves the admin endpoints on `listener` until `shutdown` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AdminState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), AdminError> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(AdminError::Serve)
-}
-
-async fn readyz(State(state): State<AdminState>) -> (StatusCode, &'static str) {
-    if state
-        .status
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .ready
-    {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: no successful reconcile yet\n",
-        )
+    fn is_ready(&self) -> bool {
+        self.status
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .ready
     }
-}
-
-async fn metrics_text(State(state): State<AdminState>) -> Response {
-    match state.metrics.encode() {
-        Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
-        Err(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "failed to encode metrics\n",
-        )
-            .into_response(),
-    }
-}
-
-async fn status_json(State(state): State<AdminState>) -> axum::Json<DaemonStatus> {
-    axum::Json(state.status())
 }

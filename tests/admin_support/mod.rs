@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use mlsync::admin::webhook::WebhookSecret;
-use mlsync::admin::{self, AdminError, AdminState};
+use mlsync::admin::{self, AdminState, ServeOptions};
 use mlsync::trigger::{self, TriggerReceiver};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -23,20 +23,31 @@ pub struct Server {
     pub state: AdminState,
     pub triggers: TriggerReceiver,
     stop: oneshot::Sender<()>,
-    task: JoinHandle<Result<(), AdminError>>,
+    task: JoinHandle<()>,
 }
 
-/// Starts the admin server on an ephemeral 127.0.0.1 port.
+/// Starts the admin server on an ephemeral 127.0.0.1 port with default limits.
 pub async fn start(secret: Option<&[u8]>) -> Server {
+    start_with(secret, ServeOptions::default()).await
+}
+
+/// Starts the admin server on an ephemeral 127.0.0.1 port with `options`.
+pub async fn start_with(secret: Option<&[u8]>, options: ServeOptions) -> Server {
     let (tx, triggers) = trigger::channel();
     let secret = secret.map(|s| WebhookSecret::from_bytes(s.to_vec()).unwrap());
     let state = AdminState::new(tx, secret);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(admin::serve(listener, state.clone(), async move {
+    let shutdown = async move {
         let _ = stopped.await;
-    }));
+    };
+    let task = tokio::spawn(admin::serve_with(
+        listener,
+        state.clone(),
+        options,
+        shutdown,
+    ));
     Server {
         addr,
         state,
@@ -50,7 +61,7 @@ impl Server {
     /// Shuts the server down through its shutdown future and checks it ended cleanly.
     pub async fn stop(self) {
         self.stop.send(()).unwrap();
-        self.task.await.unwrap().unwrap();
+        self.task.await.unwrap();
     }
 
     /// GET `path`; returns the status code and body.
