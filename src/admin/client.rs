@@ -274,3 +274,26 @@ vision      models      failed   2026-11-27T21:00:00Z   image pull failed
         assert!(cut.ends_with('…'));
     }
 }
+
+#[cfg(test)]
+mod args_tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        status: StatusArgs,
+    }
+
+    #[test]
+    fn status_options_parse() {
+        let cli = Cli::try_parse_from(["status"]).unwrap();
+        assert_eq!(cli.status.addr, "127.0.0.1:9090");
+        assert_eq!(cli.status.output, OutputFormat::Table);
+        let cli = Cli::try_parse_from(["status", "-o", "json", "--addr", "h:1"]).unwrap();
+        assert_eq!(cli.status.output, OutputFormat::Json);
+        assert_eq!(cli.status.addr, "h:1");
+        assert!(Cli::try_parse_from(["status", "-o", "yaml"]).is_err());
+    }
+}

@@ -12,6 +12,46 @@
 //! | `GET /metrics` | OpenMetrics text |
 //! | `GET /status` | [`status::DaemonStatus`] as JSON |
 //! | `POST /webhook/github`, `POST /webhook/gitlab` | 202 and a trigger when verified |
+//!
+//! # Wiring into `mlsync run`
+//!
+//! ```no_run
+//! # async fn daemon(args: mlsync::admin::AdminArgs) -> anyhow::Result<()> {
+//! use std::time::{Duration, Instant};
+//! use mlsync::admin::{self, AdminState};
+//! use mlsync::admin::status::{Outcome, ReconcileReport};
+//! use mlsync::notify::Notifier;
+//! use mlsync::trigger::{self, TriggerReason};
+//!
+//! let (triggers, mut next) = trigger::channel();
+//! let state = AdminState::new(triggers.clone(), args.webhook_secret()?);
+//! let listener = args.bind().await?;
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let server = tokio::spawn(admin::serve(listener, state.clone(), async {
+//!     let _ = stopped.await;
+//! }));
+//! let notifier = Notifier::from_env();
+//! notifier.ready()?;
+//! triggers.fire(TriggerReason::Startup);
+//! // A poll timer fires `TriggerReason::Poll` the same way; webhooks fire on their own.
+//! while let Some(trigger) = next.recv().await {
+//!     let started = Instant::now();
+//!     // … fetch (state.record_fetch), render, apply (state.record_object) …
+//!     state.record_reconcile(&ReconcileReport {
+//!         outcome: Outcome::Success,
+//!         duration: started.elapsed(),
+//!         revision: Some("0123abc".into()),
+//!         error: None,
+//!         services: Some(vec![]),
+//!     });
+//!     notifier.status(&format!("synced 0123abc ({})", trigger.reason))?;
+//! #   break;
+//! }
+//! notifier.stopping()?;
+//! let _ = stop.send(());
+//! server.await?;
+//! # Ok(()) }
+//! ```
 
 pub mod client;
 pub mod metrics;
@@ -162,5 +202,38 @@ impl AdminState {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .ready
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        admin: AdminArgs,
+    }
+
+    #[test]
+    fn admin_options_default_to_loopback_and_no_secret() {
+        let cli = Cli::try_parse_from(["mlsync"]).unwrap();
+        assert_eq!(cli.admin.admin_addr, "127.0.0.1:9090".parse().unwrap());
+        assert_eq!(cli.admin.webhook_secret_file, None);
+        let cli = Cli::try_parse_from([
+            "mlsync",
+            "--admin-addr",
+            "0.0.0.0:8080",
+            "--webhook-secret-file",
+            "/run/secret",
+        ])
+        .unwrap();
+        assert_eq!(cli.admin.admin_addr.port(), 8080);
+        assert_eq!(
+            cli.admin.webhook_secret_file.as_deref(),
+            Some(std::path::Path::new("/run/secret"))
+        );
+        assert!(Cli::try_parse_from(["mlsync", "--admin-addr", "nowhere"]).is_err());
     }
 }
