@@ -7,14 +7,23 @@
 //!   a schema cannot express (pure).
 //! - [`repo`]: loading a config repo with line/column diagnostics (reads files only).
 //! - [`render`]: spec → ConfigMap, Secret, Deployment, Service, HPA (pure), and output.
+//! - [`source`]: the git source (git2 on blocking threads): clone, fetch one ref, verified
+//!   checkouts, SSH with strict known_hosts, HTTPS tokens.
+//! - [`admin`]: the daemon's HTTP server (health, readiness, Prometheus metrics, status JSON,
+//!   GitHub/GitLab webhooks) and the `mlsync status` client.
+//! - [`trigger`]: coalescing reconcile triggers (one running, at most one queued).
+//! - [`notify`]: systemd `sd_notify` (READY, STATUS, WATCHDOG, STOPPING).
 //! - [`secrets`]: decrypted values ([`secrets::SecretValue`]) and the [`secrets::SecretSource`]
 //!   trait, with the SOPS/age implementation.
 //!
 //! Pure modules do no I/O beyond reading the config repo; cluster and network I/O stay at the edges.
 
+pub mod admin;
 pub mod cli;
+pub mod notify;
 pub mod render;
 pub mod repo;
 pub mod secrets;
-pub mod spec;
 pub mod source;
+pub mod spec;
+pub mod trigger;

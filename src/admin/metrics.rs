@@ -1,0 +1,277 @@
+//! The daemon's Prometheus metrics (OpenMetrics text via `prometheus-client`).
+//!
+//! All metric handles are atomics behind `Arc`s; the registry is built once and only read
+//! afterwards, so recording never blocks a scrape for long.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::info::Info;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+use super::status::{Outcome, ServiceState, ServiceStatus};
+
+/// The content type of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// What was done to one Kubernetes object during apply/prune.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectAction {
+    /// Did not exist; created.
+    Created,
+    /// Existed and was changed.
+    Configured,
+    /// Existed and already matched.
+    Unchanged,
+    /// Left git; deleted.
+    Pruned,
+    /// Apply or delete failed.
+    Failed,
+}
+
+impl ObjectAction {
+    /// The lowercase label value (`kubectl apply` wording).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Configured => "configured",
+            Self::Unchanged => "unchanged",
+            Self::Pruned => "pruned",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RevisionLabels {
+    revision: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ServiceLabels {
+    service: String,
+    namespace: String,
+    state: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ObjectLabels {
+    kind: String,
+    action: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct WebhookLabels {
+    provider: &'static str,
+    result: &'static str,
+}
+
+/// Every metric the daemon exports, plus the registry that encodes them.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    reconcile_duration: Histogram,
+    reconciles: Family<OutcomeLabels, Counter>,
+    last_success: Gauge<f64, AtomicU64>,
+    revision: Arc<RevisionInfo>,
+    service_status: Family<ServiceLabels, Gauge>,
+    fetch_duration: Histogram,
+    fetch_errors: Counter,
+    objects: Family<ObjectLabels, Counter>,
+    webhooks: Family<WebhookLabels, Counter>,
+}
+
+/// `mlsync_last_applied_revision_info`: an OpenMetrics info metric whose only series is
+/// the current revision (a collector, because `Info` itself cannot change).
+#[derive(Debug, Default)]
+struct RevisionInfo(RwLock<Option<String>>);
+
+impl Collector for RevisionInfo {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let revision = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let Some(revision) = revision else {
+            return Ok(());
+        };
+        let info = Info::new(RevisionLabels { revision });
+        let metric = encoder.encode_descriptor(
+            "last_applied_revision",
+            "The git revision last applied.",
+            None,
+            info.metric_type(),
+        )?;
+        info.encode(metric)
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric under the `mlsync_` prefix.
+    pub fn new() -> Self {
+        let reconcile_duration = Histogram::new(exponential_buckets(0.1, 2.0, 12));
+        let fetch_duration = Histogram::new(exponential_buckets(0.05, 2.0, 10));
+        let reconciles = Family::<OutcomeLabels, Counter>::default();
+        for outcome in Outcome::ALL {
+            let labels = OutcomeLabels {
+                outcome: outcome.as_str(),
+            };
+            reconciles.get_or_create(&labels).inc_by(0);
+        }
+        let last_success = Gauge::<f64, AtomicU64>::default();
+        let revision = Arc::new(RevisionInfo::default());
+        let service_status = Family::default();
+        let fetch_errors = Counter::default();
+        let objects = Family::default();
+        let webhooks = Family::default();
+
+        let mut r = Registry::with_prefix("mlsync");
+        let secs = Unit::Seconds;
+        let dur = "Duration of reconciles";
+        r.register_with_unit(
+            "reconcile_duration",
+            dur,
+            secs.clone(),
+            reconcile_duration.clone(),
+        );
+        r.register("reconciles", "Reconciles by outcome", reconciles.clone());
+        let ts = "Unix time of the last successful reconcile";
+        r.register_with_unit(
+            "last_successful_reconcile_timestamp",
+            ts,
+            secs.clone(),
+            last_success.clone(),
+        );
+        r.register_collector(Box::new(revision.clone()));
+        let st = "1 for the state each MLService is in, 0 for the others";
+        r.register("service_status", st, service_status.clone());
+        r.register_with_unit(
+            "git_fetch_duration",
+            "Duration of git fetches",
+            secs,
+            fetch_duration.clone(),
+        );
+        r.register(
+            "git_fetch_errors",
+            "Failed git fetches",
+            fetch_errors.clone(),
+        );
+        let obj = "Kubernetes objects handled by apply/prune, by kind and action";
+        r.register("objects_applied", obj, objects.clone());
+        let wh = "Webhook requests by provider and result";
+        r.register("webhook_requests", wh, webhooks.clone());
+        Self {
+            registry: r,
+            reconcile_duration,
+            reconciles,
+            last_success,
+            revision,
+            service_status,
+            fetch_duration,
+            fetch_errors,
+            objects,
+            webhooks,
+        }
+    }
+
+    /// Encodes every metric in OpenMetrics text format (served with [`CONTENT_TYPE`]).
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+
+    /// Counts one reconcile and observes its duration.
+    pub fn observe_reconcile(&self, outcome: Outcome, duration: Duration, now_unix: f64) {
+        self.reconcile_duration.observe(duration.as_secs_f64());
+        self.reconciles
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.as_str(),
+            })
+            .inc();
+        if outcome == Outcome::Success {
+            self.last_success.set(now_unix);
+        }
+    }
+
+    /// Makes `revision` the only series of the revision info metric.
+    pub fn set_revision(&self, revision: &str) {
+        let mut current = self
+            .revision
+            .0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        *current = Some(revision.to_owned());
+    }
+
+    /// Sets the per-service status series to `current`, dropping services only in `previous`.
+    pub fn set_services(&self, previous: &[ServiceStatus], current: &[ServiceStatus]) {
+        let labels = |s: &ServiceStatus, state: ServiceState| ServiceLabels {
+            service: s.name.clone(),
+            namespace: s.namespace.clone(),
+            state: state.as_str(),
+        };
+        for gone in previous.iter().filter(|p| {
+            !current
+                .iter()
+                .any(|c| c.name == p.name && c.namespace == p.namespace)
+        }) {
+            for state in ServiceState::ALL {
+                self.service_status.remove(&labels(gone, state));
+            }
+        }
+        for s in current {
+            for state in ServiceState::ALL {
+                self.service_status
+                    .get_or_create(&labels(s, state))
+                    .set(i64::from(state == s.state));
+            }
+        }
+    }
+
+    /// Counts one git fetch and observes its duration.
+    pub fn observe_fetch(&self, duration: Duration, ok: bool) {
+        self.fetch_duration.observe(duration.as_secs_f64());
+        if !ok {
+            self.fetch_errors.inc();
+        }
+    }
+
+    /// Counts one object handled by apply or prune.
+    pub fn count_object(&self, kind: &str, action: ObjectAction) {
+        self.objects
+            .get_or_create(&ObjectLabels {
+                kind: kind.to_owned(),
+                action: action.as_str(),
+            })
+            .inc();
+    }
+
+    /// Counts one webhook request.
+    pub fn count_webhook(&self, provider: &'static str, result: &'static str) {
+        self.webhooks
+            .get_or_create(&WebhookLabels { provider, result })
+            .inc();
+    }
+}

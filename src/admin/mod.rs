@@ -1,0 +1,239 @@
+//! The daemon's admin HTTP server: health, readiness, metrics, status and webhooks.
+//!
+//! The reconcile loop shares one [`AdminState`] with the server: it calls
+//! [`AdminState::record_reconcile`], [`AdminState::record_fetch`] and
+//! [`AdminState::record_object`], and receives webhook triggers from the
+//! [`crate::trigger::TriggerReceiver`] whose sender it put into the state.
+//!
+//! | path | answer |
+//! | --- | --- |
+//! | `GET /healthz` | 200 while the process runs |
+//! | `GET /readyz` | 503 until a reconcile succeeded, then 200 |
+//! | `GET /metrics` | OpenMetrics text |
+//! | `GET /status` | [`status::DaemonStatus`] as JSON |
+//! | `POST /webhook/github`, `POST /webhook/gitlab` | 202 and a trigger when verified |
+//!
+//! # Wiring into `mlsync run`
+//!
+//! ```no_run
+//! # async fn daemon(args: mlsync::admin::AdminArgs) -> anyhow::Result<()> {
+//! use std::time::{Duration, Instant};
+//! use mlsync::admin::{self, AdminState};
+//! use mlsync::admin::status::{Outcome, ReconcileReport};
+//! use mlsync::notify::Notifier;
+//! use mlsync::trigger::{self, TriggerReason};
+//!
+//! let (triggers, mut next) = trigger::channel();
+//! let state = AdminState::new(triggers.clone(), args.webhook_secret()?);
+//! let listener = args.bind().await?;
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let server = tokio::spawn(admin::serve(listener, state.clone(), async {
+//!     let _ = stopped.await;
+//! }));
+//! let notifier = Notifier::from_env();
+//! notifier.ready()?;
+//! triggers.fire(TriggerReason::Startup);
+//! // A poll timer fires `TriggerReason::Poll` the same way; webhooks fire on their own.
+//! while let Some(trigger) = next.recv().await {
+//!     let started = Instant::now();
+//!     // … fetch (state.record_fetch), render, apply (state.record_object) …
+//!     state.record_reconcile(&ReconcileReport {
+//!         outcome: Outcome::Success,
+//!         duration: started.elapsed(),
+//!         revision: Some("0123abc".into()),
+//!         error: None,
+//!         services: Some(vec![]),
+//!     });
+//!     notifier.status(&format!("synced 0123abc ({})", trigger.reason))?;
+//! #   break;
+//! }
+//! notifier.stopping()?;
+//! let _ = stop.send(());
+//! server.await?;
+//! # Ok(()) }
+//! ```
+
+pub mod client;
+pub mod metrics;
+mod server;
+pub mod status;
+pub mod webhook;
+
+pub use server::{ServeOptions, router, serve, serve_with};
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use crate::trigger::TriggerSender;
+use metrics::{Metrics, ObjectAction};
+use status::{DaemonStatus, ReconcileReport};
+use webhook::WebhookSecret;
+
+/// Errors of the admin server.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The webhook secret file could not be read.
+    #[error("failed to read webhook secret file {path}: {source}")]
+    ReadSecret {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The webhook secret file holds nothing but whitespace.
+    #[error("failed to use webhook secret file {path}: it is empty")]
+    EmptySecret {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Binding the listen address failed.
+    #[error("failed to listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// Command-line options of the admin server, to `#[command(flatten)]` into `mlsync run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AdminArgs {
+    /// Address of the admin HTTP server (health, metrics, status, webhooks).
+    #[arg(long, env = "MLSYNC_ADMIN_ADDR", default_value = "127.0.0.1:9090")]
+    pub admin_addr: SocketAddr,
+    /// File holding the webhook secret; without it (and without the systemd credential
+    /// `webhook-secret`) the webhook endpoints are disabled.
+    #[arg(long, env = "MLSYNC_WEBHOOK_SECRET_FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+}
+
+impl AdminArgs {
+    /// Loads the webhook secret named by these options or by `$CREDENTIALS_DIRECTORY`.
+    pub fn webhook_secret(&self) -> Result<Option<WebhookSecret>, AdminError> {
+        let credentials = std::env::var_os("CREDENTIALS_DIRECTORY");
+        WebhookSecret::resolve(self.webhook_secret_file.as_deref(), credentials.as_deref())
+    }
+
+    /// Binds the listen address.
+    pub async fn bind(&self) -> Result<tokio::net::TcpListener, AdminError> {
+        tokio::net::TcpListener::bind(self.admin_addr)
+            .await
+            .map_err(|source| AdminError::Bind {
+                addr: self.admin_addr,
+                source,
+            })
+    }
+}
+
+/// State shared by the admin server and the reconcile loop; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AdminState {
+    status: Arc<RwLock<DaemonStatus>>,
+    metrics: Arc<Metrics>,
+    webhook_secret: Option<Arc<WebhookSecret>>,
+    trigger: TriggerSender,
+}
+
+impl AdminState {
+    /// Creates the state; webhooks are disabled when `webhook_secret` is `None`.
+    pub fn new(trigger: TriggerSender, webhook_secret: Option<WebhookSecret>) -> Self {
+        Self {
+            status: Arc::default(),
+            metrics: Arc::new(Metrics::new()),
+            webhook_secret: webhook_secret.map(Arc::new),
+            trigger,
+        }
+    }
+
+    /// Records a finished reconcile in the status and the metrics.
+    pub fn record_reconcile(&self, report: &ReconcileReport) {
+        let now = jiff::Timestamp::now();
+        let mut status = self.status.write().unwrap_or_else(PoisonError::into_inner);
+        let previous = status.services.clone();
+        status.apply(report, now);
+        self.metrics.observe_reconcile(
+            report.outcome,
+            report.duration,
+            now.as_millisecond() as f64 / 1e3,
+        );
+        if let Some(rev) = &status.revision {
+            self.metrics.set_revision(rev);
+        }
+        self.metrics.set_services(&previous, &status.services);
+    }
+
+    /// Records one git fetch.
+    pub fn record_fetch(&self, duration: Duration, ok: bool) {
+        self.metrics.observe_fetch(duration, ok);
+    }
+
+    /// Records one object handled by apply or prune.
+    pub fn record_object(&self, kind: &str, action: ObjectAction) {
+        self.metrics.count_object(kind, action);
+    }
+
+    /// A copy of the current status.
+    pub fn status(&self) -> DaemonStatus {
+        self.status
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The trigger sender webhooks fire into.
+    pub fn trigger(&self) -> &TriggerSender {
+        &self.trigger
+    }
+
+    fn webhook_secret(&self) -> Option<&WebhookSecret> {
+        self.webhook_secret.as_deref()
+    }
+
+    fn is_ready(&self) -> bool {
+        self.status
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .ready
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        admin: AdminArgs,
+    }
+
+    #[test]
+    fn admin_options_default_to_loopback_and_no_secret() {
+        let cli = Cli::try_parse_from(["mlsync"]).unwrap();
+        assert_eq!(cli.admin.admin_addr, "127.0.0.1:9090".parse().unwrap());
+        assert_eq!(cli.admin.webhook_secret_file, None);
+        let cli = Cli::try_parse_from([
+            "mlsync",
+            "--admin-addr",
+            "0.0.0.0:8080",
+            "--webhook-secret-file",
+            "/run/secret",
+        ])
+        .unwrap();
+        assert_eq!(cli.admin.admin_addr.port(), 8080);
+        assert_eq!(
+            cli.admin.webhook_secret_file.as_deref(),
+            Some(std::path::Path::new("/run/secret"))
+        );
+        assert!(Cli::try_parse_from(["mlsync", "--admin-addr", "nowhere"]).is_err());
+    }
+}

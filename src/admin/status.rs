@@ -1,0 +1,292 @@
+//! What the daemon reports about itself: the `/status` JSON document and how a reconcile
+//! result updates it. Pure data and logic, no I/O; shared by the server and `mlsync status`.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// How a whole reconcile ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Every object was applied or pruned.
+    Success,
+    /// Nothing could be applied (e.g. fetch or validation failed).
+    Failure,
+    /// Some services were applied, others failed.
+    Partial,
+}
+
+impl Outcome {
+    /// Every outcome, for pre-creating metric series.
+    pub const ALL: [Outcome; 3] = [Self::Success, Self::Failure, Self::Partial];
+
+    /// The lowercase name used in JSON and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Partial => "partial",
+        }
+    }
+}
+
+/// Where one MLService stands after the last reconcile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceState {
+    /// Applied at the current revision and available.
+    Synced,
+    /// Applied; the rollout has not finished yet.
+    Progressing,
+    /// Applied, but the workload is not available.
+    Degraded,
+    /// Rendering or applying failed; the cluster keeps an older revision.
+    Failed,
+}
+
+impl ServiceState {
+    /// Every state, so the status gauge can show 0 for the states a service is not in.
+    pub const ALL: [ServiceState; 4] = [
+        Self::Synced,
+        Self::Progressing,
+        Self::Degraded,
+        Self::Failed,
+    ];
+
+    /// The lowercase name used in JSON, tables and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Synced => "synced",
+            Self::Progressing => "progressing",
+            Self::Degraded => "degraded",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Whether the service runs the revision of this reconcile.
+    pub fn is_applied(self) -> bool {
+        !matches!(self, Self::Failed)
+    }
+}
+
+/// The result for one service, as the reconcile loop hands it over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceResult {
+    /// The MLService name.
+    pub name: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Where it stands now.
+    pub state: ServiceState,
+    /// Why it is not synced, if it is not (never containing secret values).
+    pub error: Option<String>,
+}
+
+/// Everything the loop records about one reconcile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconcileReport {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// How long it took.
+    pub duration: Duration,
+    /// The git revision it worked on, if the fetch got that far.
+    pub revision: Option<String>,
+    /// The error that stopped it or the summary of what failed.
+    pub error: Option<String>,
+    /// Every service managed after this reconcile (services missing here are forgotten), or
+    /// `None` when the reconcile stopped before it got to services (e.g. the fetch failed):
+    /// then the previous per-service status is kept.
+    pub services: Option<Vec<ServiceResult>>,
+}
+
+/// The last reconcile, as shown in `/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastReconcile {
+    /// When it finished (RFC 3339).
+    pub time: Timestamp,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Its error, if any.
+    pub error: Option<String>,
+}
+
+/// One service, as shown in `/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceStatus {
+    /// The MLService name.
+    pub name: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Where it stands.
+    pub state: ServiceState,
+    /// The last revision that was applied to it, if any.
+    pub applied_revision: Option<String>,
+    /// When its state, applied revision or error last changed (RFC 3339).
+    pub last_change: Timestamp,
+    /// Its current error, if any.
+    pub last_error: Option<String>,
+}
+
+/// The `/status` document; also the daemon's in-memory status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DaemonStatus {
+    /// True once a reconcile has succeeded (stays true afterwards).
+    pub ready: bool,
+    /// The last revision applied by a successful or partial reconcile.
+    pub revision: Option<String>,
+    /// The last reconcile of any outcome, if one ran.
+    pub last_reconcile: Option<LastReconcile>,
+    /// Every managed service, sorted by namespace then name.
+    pub services: Vec<ServiceStatus>,
+}
+
+impl DaemonStatus {
+    /// Folds one reconcile result into the status, as of `now`.
+    ///
+    /// The daemon revision moves on success or partial outcomes; a service's applied
+    /// revision moves on those outcomes when its state says the revision was applied.
+    pub fn apply(&mut self, report: &ReconcileReport, now: Timestamp) {
+        let applied = matches!(report.outcome, Outcome::Success | Outcome::Partial);
+        if report.outcome == Outcome::Success {
+            self.ready = true;
+        }
+        if applied && report.revision.is_some() {
+            self.revision.clone_from(&report.revision);
+        }
+        self.last_reconcile = Some(LastReconcile {
+            time: now,
+            outcome: report.outcome,
+            error: report.error.clone(),
+        });
+        let Some(results) = &report.services else {
+            return;
+        };
+        let revision = report.revision.as_deref().filter(|_| applied);
+        let mut services: Vec<ServiceStatus> = results
+            .iter()
+            .map(|r| self.next_service(r, revision, now))
+            .collect();
+        services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        services.dedup_by(|a, b| a.namespace == b.namespace && a.name == b.name);
+        self.services = services;
+    }
+
+    /// The new status of one service given its previous one.
+    fn next_service(
+        &self,
+        r: &ServiceResult,
+        revision: Option<&str>,
+        now: Timestamp,
+    ) -> ServiceStatus {
+        let previous = self
+            .services
+            .iter()
+            .find(|s| s.name == r.name && s.namespace == r.namespace);
+        let applied_revision = match (r.state.is_applied(), revision) {
+            (true, Some(rev)) => Some(rev.to_owned()),
+            _ => previous.and_then(|p| p.applied_revision.clone()),
+        };
+        let unchanged = previous.filter(|p| {
+            p.state == r.state && p.applied_revision == applied_revision && p.last_error == r.error
+        });
+        ServiceStatus {
+            name: r.name.clone(),
+            namespace: r.namespace.clone(),
+            state: r.state,
+            applied_revision,
+            last_change: unchanged.map_or(now, |p| p.last_change),
+            last_error: r.error.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(secs).unwrap()
+    }
+
+    fn svc(name: &str, state: ServiceState, error: Option<&str>) -> ServiceResult {
+        ServiceResult {
+            name: name.into(),
+            namespace: "ml".into(),
+            state,
+            error: error.map(Into::into),
+        }
+    }
+
+    fn run(outcome: Outcome, rev: &str, services: Vec<ServiceResult>) -> ReconcileReport {
+        ReconcileReport {
+            outcome,
+            duration: Duration::from_secs(1),
+            revision: Some(rev.into()),
+            error: None,
+            services: Some(services),
+        }
+    }
+
+    #[test]
+    fn a_failed_service_keeps_its_last_applied_revision() {
+        let mut s = DaemonStatus::default();
+        s.apply(
+            &run(
+                Outcome::Success,
+                "r1",
+                vec![svc("a", ServiceState::Synced, None)],
+            ),
+            at(10),
+        );
+        assert!(s.ready);
+        let failed = vec![svc("a", ServiceState::Failed, Some("boom"))];
+        s.apply(&run(Outcome::Partial, "r2", failed), at(20));
+        let a = &s.services[0];
+        assert_eq!(a.applied_revision.as_deref(), Some("r1"));
+        assert_eq!(a.last_error.as_deref(), Some("boom"));
+        assert_eq!(a.last_change, at(20));
+        assert_eq!(s.revision.as_deref(), Some("r2"));
+    }
+
+    #[test]
+    fn last_change_moves_only_when_something_changed() {
+        let mut s = DaemonStatus::default();
+        let synced = || vec![svc("a", ServiceState::Synced, None)];
+        s.apply(&run(Outcome::Success, "r1", synced()), at(10));
+        s.apply(&run(Outcome::Success, "r1", synced()), at(20));
+        assert_eq!(s.services[0].last_change, at(10));
+        s.apply(&run(Outcome::Success, "r2", synced()), at(30));
+        assert_eq!(s.services[0].last_change, at(30));
+        assert_eq!(s.last_reconcile.as_ref().map(|l| l.time), Some(at(30)));
+    }
+
+    #[test]
+    fn failures_keep_the_revision_and_readiness_and_drop_missing_services() {
+        let mut s = DaemonStatus::default();
+        s.apply(&run(Outcome::Failure, "r0", vec![]), at(5));
+        assert!(!s.ready);
+        assert_eq!(s.revision, None);
+        let two = vec![
+            svc("b", ServiceState::Synced, None),
+            svc("a", ServiceState::Synced, None),
+        ];
+        s.apply(&run(Outcome::Success, "r1", two), at(10));
+        let names: Vec<_> = s.services.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        s.apply(
+            &run(
+                Outcome::Failure,
+                "r2",
+                vec![svc("a", ServiceState::Synced, None)],
+            ),
+            at(20),
+        );
+        assert!(s.ready);
+        assert_eq!(s.revision.as_deref(), Some("r1"));
+        assert_eq!(s.services.len(), 1);
+    }
+}
