@@ -151,7 +151,11 @@ fn unit_follows_the_cli_contract() {
         }
     }
     // Secrets never go through the environment.
-    for secretish in ["SOPS_AGE_KEY=", "MLSYNC_GIT_TOKEN=", "MLSYNC_WEBHOOK_SECRET="] {
+    for secretish in [
+        "SOPS_AGE_KEY=",
+        "MLSYNC_GIT_TOKEN=",
+        "MLSYNC_WEBHOOK_SECRET=",
+    ] {
         assert!(!unit.contains(secretish), "unit sets {secretish}");
     }
 }
