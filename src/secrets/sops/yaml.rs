@@ -1,0 +1,409 @@
+//! Reading and writing the YAML subset SOPS files use, keeping map order.
+//!
+//! Scalars are typed like go-yaml (which `sops` uses) types untagged plain scalars:
+//! `null`/`~`/empty, `true`/`false` (any of three casings), decimal/`0x`/`0o` integers,
+//! floats including `.inf`/`.nan`; quoted and block scalars are strings. Anchors, aliases,
+//! non-core tags and multi-document streams are refused. Comments are dropped (SOPS leaves
+//! them out of the MAC).
+
+use granit_parser::{Event, Parser, ScalarStyle};
+use zeroize::Zeroizing;
+
+use super::SopsError;
+use super::value::{Value, go_float};
+
+/// Parses one YAML document into a [`Value`]. Error messages carry positions, never content.
+pub fn parse(text: &str) -> Result<Value, SopsError> {
+    let mut events = Vec::new();
+    for next in Parser::new_from_str(text) {
+        let (event, span) = next.map_err(|e| SopsError::Yaml {
+            line: e.marker().line(),
+            reason: e.info(),
+        })?;
+        let line = span.start.line();
+        match event {
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Comment(..) => {}
+            Event::DocumentStart(..) => events.push((Event::DocumentStart(false, None), line)),
+            other => events.push((other, line)),
+        }
+    }
+    let mut iter = events.into_iter().peekable();
+    let mut docs = Vec::new();
+    while let Some((event, line)) = iter.next() {
+        if !matches!(event, Event::DocumentStart(..)) {
+            return Err(yaml_err(line, "unexpected event outside a document"));
+        }
+        if iter.peek().is_none_or(|(e, _)| matches!(e, Event::DocumentStart(..))) {
+            docs.push(Value::Null);
+        } else {
+            docs.push(node(&mut iter)?);
+        }
+    }
+    if docs.len() > 1 {
+        return Err(SopsError::Unsupported(
+            "multi-document YAML streams".to_owned(),
+        ));
+    }
+    Ok(docs.pop().unwrap_or(Value::Null))
+}
+
+fn yaml_err(line: usize, reason: &str) -> SopsError {
+    SopsError::Yaml {
+        line,
+        reason: reason.to_owned(),
+    }
+}
+
+fn node<'a, I: Iterator<Item = (Event<'a>, usize)>>(
+    iter: &mut std::iter::Peekable<I>,
+) -> Result<Value, SopsError> {
+    let Some((event, line)) = iter.next() else {
+        return Err(yaml_err(0, "unexpected end of input"));
+    };
+    match event {
+        Event::Scalar(text, style, anchor, tag) => {
+            if anchor != 0 {
+                return Err(SopsError::Unsupported(format!("YAML anchors (line {line})")));
+            }
+            let text = Zeroizing::new(text.into_owned());
+            match tag {
+                None => Ok(resolve(text, style)),
+                Some(tag) if tag.is_yaml_core_schema() => match tag.suffix() {
+                    "str" => Ok(Value::Str(text)),
+                    "null" | "bool" | "int" | "float" => {
+                        let v = resolve(text, ScalarStyle::Plain);
+                        if v.kind() == tag.suffix() {
+                            Ok(v)
+                        } else {
+                            Err(yaml_err(line, "scalar does not match its explicit tag"))
+                        }
+                    }
+                    other => Err(SopsError::Unsupported(format!(
+                        "the YAML tag !!{other} (line {line})"
+                    ))),
+                },
+                Some(_) => Err(SopsError::Unsupported(format!(
+                    "custom YAML tags (line {line})"
+                ))),
+            }
+        }
+        Event::SequenceStart(_, anchor, _) => {
+            if anchor != 0 {
+                return Err(SopsError::Unsupported(format!("YAML anchors (line {line})")));
+            }
+            let mut items = Vec::new();
+            loop {
+                if matches!(iter.peek(), Some((Event::SequenceEnd, _))) {
+                    iter.next();
+                    return Ok(Value::Seq(items));
+                }
+                items.push(node(iter)?);
+            }
+        }
+        Event::MappingStart(_, anchor, _) => {
+            if anchor != 0 {
+                return Err(SopsError::Unsupported(format!("YAML anchors (line {line})")));
+            }
+            let mut entries: Vec<(String, Value)> = Vec::new();
+            loop {
+                if matches!(iter.peek(), Some((Event::MappingEnd, _))) {
+                    iter.next();
+                    return Ok(Value::Map(entries));
+                }
+                let key = match iter.next() {
+                    Some((Event::Scalar(k, ..), _)) => k.into_owned(),
+                    Some((_, l)) => {
+                        return Err(SopsError::Unsupported(format!(
+                            "non-scalar map keys (line {l})"
+                        )));
+                    }
+                    None => return Err(yaml_err(line, "unterminated map")),
+                };
+                if entries.iter().any(|(k, _)| *k == key) {
+                    return Err(SopsError::DuplicateKey(key));
+                }
+                let value = node(iter)?;
+                entries.push((key, value));
+            }
+        }
+        Event::Alias(_) | Event::UnresolvedAlias(_) => Err(SopsError::Unsupported(format!(
+            "YAML aliases (line {line})"
+        ))),
+        _ => Err(yaml_err(line, "unexpected YAML event")),
+    }
+}
+
+/// Types an untagged scalar the way go-yaml does when decoding into `interface{}`.
+fn resolve(text: Zeroizing<String>, style: ScalarStyle) -> Value {
+    if style != ScalarStyle::Plain {
+        return Value::Str(text);
+    }
+    match text.as_str() {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Value::Float(f64::INFINITY);
+        }
+        "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
+        _ => {}
+    }
+    if let Some(i) = parse_int(&text) {
+        return Value::Int(i);
+    }
+    if is_float(&text) {
+        if let Ok(f) = text.parse::<f64>() {
+            return Value::Float(f);
+        }
+    }
+    Value::Str(text)
+}
+
+fn parse_int(s: &str) -> Option<i64> {
+    let (neg, digits) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (radix, body) = if let Some(h) = digits.strip_prefix("0x") {
+        (16, h)
+    } else if let Some(o) = digits.strip_prefix("0o") {
+        (8, o)
+    } else {
+        (10, digits)
+    };
+    if body.is_empty() || !body.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let magnitude = i128::from_str_radix(body, radix).ok()?;
+    i64::try_from(if neg { -magnitude } else { magnitude }).ok()
+}
+
+fn is_float(s: &str) -> bool {
+    let s = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (mantissa, exponent) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let (int_part, frac) = match mantissa.split_once('.') {
+        Some((a, b)) => (a, Some(b)),
+        None => (mantissa, None),
+    };
+    let digits = |t: &str| t.chars().all(|c| c.is_ascii_digit());
+    let mantissa_ok = digits(int_part)
+        && frac.is_none_or(digits)
+        && !(int_part.is_empty() && frac.is_none_or(str::is_empty));
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    mantissa_ok && exponent_ok && (frac.is_some() || exponent.is_some())
+}
+
+/// Emits a [`Value`] map as block YAML (the style `sops` writes), ending with a newline.
+pub fn emit(doc: &Value) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::new());
+    match doc {
+        Value::Map(entries) if !entries.is_empty() => emit_map(entries, 0, &mut out),
+        Value::Seq(items) if !items.is_empty() => emit_seq(items, 0, &mut out),
+        other => {
+            emit_inline(other, 0, &mut out);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn emit_map(entries: &[(String, Value)], indent: usize, out: &mut String) {
+    for (i, (key, value)) in entries.iter().enumerate() {
+        if i > 0 {
+            push_indent(indent, out);
+        }
+        out.push_str(&scalar_text(key));
+        out.push(':');
+        match value {
+            Value::Map(inner) if !inner.is_empty() => {
+                out.push('\n');
+                push_indent(indent + 2, out);
+                emit_map(inner, indent + 2, out);
+            }
+            Value::Seq(items) if !items.is_empty() => {
+                out.push('\n');
+                push_indent(indent, out);
+                emit_seq(items, indent, out);
+            }
+            other => {
+                out.push(' ');
+                emit_inline(other, indent + 2, out);
+                out.push('\n');
+            }
+        }
+    }
+}
+
+fn emit_seq(items: &[Value], indent: usize, out: &mut String) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            push_indent(indent, out);
+        }
+        out.push_str("- ");
+        match item {
+            Value::Map(inner) if !inner.is_empty() => emit_map(inner, indent + 2, out),
+            Value::Seq(inner) if !inner.is_empty() => emit_seq(inner, indent + 2, out),
+            other => {
+                emit_inline(other, indent + 2, out);
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// Scalars and empty collections; `indent` is the indentation of block-scalar content.
+fn emit_inline(value: &Value, indent: usize, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Float(f) => out.push_str(&yaml_float(*f)),
+        Value::Str(s) if literal_ok(s) => {
+            out.push('|');
+            for line in s.lines() {
+                out.push('\n');
+                if !line.is_empty() {
+                    push_indent(indent, out);
+                    out.push_str(line);
+                }
+            }
+        }
+        Value::Str(s) => out.push_str(&scalar_text(s)),
+        Value::Seq(_) => out.push_str("[]"),
+        Value::Map(_) => out.push_str("{}"),
+    }
+}
+
+fn push_indent(n: usize, out: &mut String) {
+    out.extend(std::iter::repeat_n(' ', n));
+}
+
+fn yaml_float(f: f64) -> String {
+    if f.is_nan() {
+        ".nan".to_owned()
+    } else if f.is_infinite() {
+        if f > 0.0 { ".inf" } else { "-.inf" }.to_owned()
+    } else {
+        let s = go_float(f);
+        if s.contains('.') { s } else { format!("{s}.0") }
+    }
+}
+
+/// Multi-line strings ending in exactly one newline go out as `|` blocks.
+fn literal_ok(s: &str) -> bool {
+    s.ends_with('\n')
+        && !s.ends_with("\n\n")
+        && !s.starts_with([' ', '\t', '\n'])
+        && s.lines().all(|l| !l.ends_with([' ', '\t']))
+        && !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+}
+
+/// A string scalar: plain when that reads back as the same string, else quoted.
+fn scalar_text(s: &str) -> String {
+    if plain_ok(s) {
+        s.to_owned()
+    } else if !s.chars().any(|c| c.is_control()) {
+        format!("'{}'", s.replace('\'', "''"))
+    } else {
+        serde_json::Value::String(s.to_owned()).to_string()
+    }
+}
+
+fn plain_ok(s: &str) -> bool {
+    const YAML11_BOOLS: &[&str] = &["y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO"];
+    const YAML11_MORE: &[&str] = &["on", "On", "ON", "off", "Off", "OFF"];
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
+    !"-?:,[]{}#&*!|>'\"%@` \t".contains(first)
+        && !s.ends_with([' ', ':'])
+        && !s.contains(": ")
+        && !s.contains(" #")
+        && !s.chars().any(|c| c.is_control())
+        && !YAML11_BOOLS.contains(&s)
+        && !YAML11_MORE.contains(&s)
+        && matches!(resolve(Zeroizing::new(s.to_owned()), ScalarStyle::Plain), Value::Str(_))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalars_are_typed_like_go_yaml() {
+        let doc = parse(
+            "a: 1\nb: 1.5\nc: true\nd: ~\ne: ''\nf: '1'\ng: 0x1F\nh: 1e3\ni: yes\nj:\nk: -.inf\n",
+        )
+        .unwrap();
+        let Value::Map(m) = doc else { panic!() };
+        let kinds: Vec<_> = m.iter().map(|(k, v)| format!("{k}={}", v.kind())).collect();
+        assert_eq!(
+            kinds,
+            [
+                "a=int", "b=float", "c=bool", "d=null", "e=string", "f=string", "g=int",
+                "h=float", "i=string", "j=null", "k=float"
+            ]
+        );
+        assert_eq!(m[6].1, Value::Int(31));
+    }
+
+    #[test]
+    fn order_is_kept_and_duplicates_refused() {
+        let doc = parse("z: 1\na: 2\nm: 3\n").unwrap();
+        let Value::Map(m) = doc else { panic!() };
+        assert_eq!(m.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["z", "a", "m"]);
+        assert!(matches!(parse("a: 1\na: 2\n"), Err(SopsError::DuplicateKey(k)) if k == "a"));
+    }
+
+    #[test]
+    fn anchors_and_multi_docs_are_refused() {
+        assert!(matches!(parse("a: &x 1\nb: *x\n"), Err(SopsError::Unsupported(_))));
+        assert!(matches!(parse("a: 1\n---\nb: 2\n"), Err(SopsError::Unsupported(_))));
+    }
+
+    #[test]
+    fn emit_round_trips_tricky_values() {
+        let doc = Value::Map(vec![
+            ("plain".into(), Value::str("hello world")),
+            ("looks_int".into(), Value::str("123")),
+            ("looks_bool".into(), Value::str("yes")),
+            ("empty".into(), Value::str("")),
+            ("colon".into(), Value::str("a: b # c")),
+            ("quote".into(), Value::str("it's")),
+            ("ctrl".into(), Value::str("tab\there\u{1}")),
+            ("multi".into(), Value::str("line1\n  line2\n")),
+            ("two_nl".into(), Value::str("x\n\n")),
+            ("lead".into(), Value::str("- dash")),
+            ("float".into(), Value::Float(1.0)),
+            ("int".into(), Value::Int(-7)),
+            ("null".into(), Value::Null),
+            ("bool".into(), Value::Bool(false)),
+            (
+                "nested".into(),
+                Value::Map(vec![(
+                    "list".into(),
+                    Value::Seq(vec![
+                        Value::str("x"),
+                        Value::Map(vec![
+                            ("k".into(), Value::Int(1)),
+                            ("l".into(), Value::Seq(vec![])),
+                        ]),
+                        Value::Seq(vec![Value::str("y"), Value::str("z")]),
+                    ]),
+                )]),
+            ),
+            ("empty_map".into(), Value::Map(vec![])),
+            ("weird key: x".into(), Value::str("v")),
+        ]);
+        let text = emit(&doc);
+        assert_eq!(parse(&text).unwrap(), doc, "{}", text.as_str());
+    }
+}
