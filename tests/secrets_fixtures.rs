@@ -53,8 +53,15 @@ fn fixture_types_survive_decryption() {
     assert_eq!(dec.tree.get("string_value"), Some(&Value::str("")));
     assert_eq!(dec.tree.get("null_value"), Some(&Value::Null));
     let dec = decrypt_text(&read("age_unencrypted_suffix.enc.yaml")).unwrap();
-    let ints = dec.tree.get("a").and_then(|a| a.get("b_unencrypted")).and_then(|b| b.get("c"));
-    assert_eq!(ints, Some(&Value::Seq(vec![Value::Int(123), Value::Int(456)])));
+    let ints = dec
+        .tree
+        .get("a")
+        .and_then(|a| a.get("b_unencrypted"))
+        .and_then(|b| b.get("c"));
+    assert_eq!(
+        ints,
+        Some(&Value::Seq(vec![Value::Int(123), Value::Int(456)]))
+    );
 }
 
 #[test]
@@ -66,7 +73,10 @@ fn secret_source_refuses_nested_fixture_naming_the_file() {
     assert!(matches!(err, SecretsError::Content { .. }), "{err}");
     let msg = err.to_string();
     assert!(msg.contains(&file.display().to_string()), "{msg}");
-    assert!(msg.contains("example_array") && msg.contains("flat map"), "{msg}");
+    assert!(
+        msg.contains("example_array") && msg.contains("flat map"),
+        "{msg}"
+    );
     assert!(!msg.contains("example_value"), "{msg}");
 }
 
@@ -80,12 +90,24 @@ fn assert_tampered(name: &str, text: &str) {
         .unwrap_or_else(|| panic!("{name}: tampered file decrypted"));
     let msg = err.to_string();
     assert!(
-        matches!(&err, SecretsError::Decrypt { source: SopsError::Tampered(_), .. }),
+        matches!(
+            &err,
+            SecretsError::Decrypt {
+                cause: SopsError::Tampered(_),
+                ..
+            }
+        ),
         "{name}: {msg}"
     );
     assert!(msg.contains("MAC check failed"), "{name}: {msg}");
     assert!(msg.contains(&file.display().to_string()), "{name}: {msg}");
-    for plain in ["Welcome to SOPS", "example_value", "1234.56789", "aaa", "xxx"] {
+    for plain in [
+        "Welcome to SOPS",
+        "example_value",
+        "1234.56789",
+        "aaa",
+        "xxx",
+    ] {
         assert!(!msg.contains(plain), "{name} leaks {plain}: {msg}");
     }
 }
@@ -110,7 +132,10 @@ fn tampering_is_a_mac_failure() {
     assert_tampered("swapped values", &swapped);
     // Two list items swapped (same key path, so only the MAC notices).
     let mut lines: Vec<&str> = example.lines().collect();
-    let i = lines.iter().position(|l| l.starts_with("example_array:")).unwrap();
+    let i = lines
+        .iter()
+        .position(|l| l.starts_with("example_array:"))
+        .unwrap();
     lines.swap(i + 1, i + 2);
     assert_tampered("swapped list items", &(lines.join("\n") + "\n"));
     // Keys reordered with their values.
@@ -126,7 +151,10 @@ fn tampering_is_a_mac_failure() {
         &example.replace(lm, "  lastmodified: 2023-12-25T10:31:02Z"),
     );
     // A plaintext value replacing an encrypted one.
-    assert_tampered("plaintext injected", &example.replace(key, "example_key: injected"));
+    assert_tampered(
+        "plaintext injected",
+        &example.replace(key, "example_key: injected"),
+    );
     // An unencrypted (suffix) value changed: only the MAC covers it.
     let suffix = read("age_unencrypted_suffix.enc.yaml");
     assert_tampered("unencrypted value", &suffix.replacen("a: aaa", "a: bbb", 1));
@@ -141,7 +169,10 @@ fn wrong_key_lists_the_recipients_and_names_the_file() {
     let msg = err.to_string();
     assert!(msg.contains(&file.display().to_string()), "{msg}");
     assert!(msg.contains(FIXTURE_RECIPIENT), "{msg}");
-    assert!(msg.contains("none of the configured age identities"), "{msg}");
+    assert!(
+        msg.contains("none of the configured age identities"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -167,5 +198,9 @@ fn missing_file_is_a_read_error_naming_it() {
     let err = SopsSource::from_identities(vec![fixture_identity()])
         .load(file)
         .unwrap_err();
-    assert!(err.to_string().starts_with("failed to read /nonexistent/x.enc.yaml"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("failed to read /nonexistent/x.enc.yaml"),
+        "{err}"
+    );
 }

@@ -85,7 +85,11 @@ fn independent_reader_notices_a_bad_mac() {
         .arg(&key_file)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(got["mac_ok"], false, "the check must be able to fail");
 }

@@ -23,7 +23,10 @@ fn encrypt_then_load_gives_secret_bytes_and_keyed_hash() {
     let id = Identity::generate();
     let text = sops::encrypt(&plain_tree(), &[id.to_public()]).unwrap();
     for leaked in ["admin", "secure123", ": 5432", "0.75", "pem-line-one"] {
-        assert!(!text.contains(leaked), "encrypted file contains {leaked}:\n{text}");
+        assert!(
+            !text.contains(leaked),
+            "encrypted file contains {leaked}:\n{text}"
+        );
     }
     let dec = sops::decrypt(&text, std::slice::from_ref(&id)).unwrap();
     assert!(dec.tree == plain_tree(), "round trip changed the tree");
@@ -57,12 +60,19 @@ fn encrypt_then_load_gives_secret_bytes_and_keyed_hash() {
     mac.update(b"mlsync config-hash v1");
     assert_eq!(data.hash_key.as_slice(), &mac.finalize().into_bytes()[..]);
     let shown = format!("{data:?}");
-    assert!(!shown.contains("secure123") && !shown.contains("admin"), "{shown}");
+    assert!(
+        !shown.contains("secure123") && !shown.contains("admin"),
+        "{shown}"
+    );
 }
 
 #[test]
 fn every_recipient_can_decrypt_and_rotation_drops_old_ones() {
-    let (a, b, c) = (Identity::generate(), Identity::generate(), Identity::generate());
+    let (a, b, c) = (
+        Identity::generate(),
+        Identity::generate(),
+        Identity::generate(),
+    );
     let text = sops::encrypt(&plain_tree(), &[a.to_public(), b.to_public()]).unwrap();
     assert_eq!(sops::recipients(&text).unwrap().len(), 2);
     let via_a = sops::decrypt(&text, std::slice::from_ref(&a)).unwrap();
@@ -70,23 +80,40 @@ fn every_recipient_can_decrypt_and_rotation_drops_old_ones() {
     assert_eq!(*via_a.data_key, *via_b.data_key);
 
     let rotated = sops::reencrypt(&via_a, &[c.to_public()]).unwrap();
-    assert_eq!(sops::recipients(&rotated).unwrap(), [c.to_public().to_string()]);
-    let err = sops::decrypt(&rotated, std::slice::from_ref(&a)).err().unwrap();
-    assert!(err.to_string().contains(&c.to_public().to_string()), "{err}");
+    assert_eq!(
+        sops::recipients(&rotated).unwrap(),
+        [c.to_public().to_string()]
+    );
+    let err = sops::decrypt(&rotated, std::slice::from_ref(&a))
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains(&c.to_public().to_string()),
+        "{err}"
+    );
     let via_c = sops::decrypt(&rotated, std::slice::from_ref(&c)).unwrap();
     assert!(via_c.tree == plain_tree());
-    assert_ne!(*via_c.data_key, *via_a.data_key, "rotation must use a new data key");
+    assert_ne!(
+        *via_c.data_key, *via_a.data_key,
+        "rotation must use a new data key"
+    );
 }
 
 #[test]
 fn rotation_keeps_sops_encryption_rules() {
-    let fixture = std::fs::read_to_string(secrets_common::data("age_unencrypted_suffix.enc.yaml"))
-        .unwrap();
+    let fixture =
+        std::fs::read_to_string(secrets_common::data("age_unencrypted_suffix.enc.yaml")).unwrap();
     let dec = sops::decrypt(&fixture, &[secrets_common::fixture_identity()]).unwrap();
     let new = Identity::generate();
     let rotated = sops::reencrypt(&dec, &[new.to_public()]).unwrap();
-    assert!(rotated.contains("  unencrypted_suffix: unencrypted\n"), "{rotated}");
-    assert!(rotated.contains("    a: aaa\n"), "suffix values stay plaintext:\n{rotated}");
+    assert!(
+        rotated.contains("  unencrypted_suffix: unencrypted\n"),
+        "{rotated}"
+    );
+    assert!(
+        rotated.contains("    a: aaa\n"),
+        "suffix values stay plaintext:\n{rotated}"
+    );
     let again = sops::decrypt(&rotated, &[new]).unwrap();
     assert!(again.tree == dec.tree);
 }
@@ -101,9 +128,15 @@ fn identity_file_readable_by_others_is_refused_with_the_fix() {
             age_key_file: Some(file.clone()),
         })
         .unwrap_err();
-        assert!(matches!(err, SecretsError::IdentityPermissions { .. }), "{err}");
+        assert!(
+            matches!(err, SecretsError::IdentityPermissions { .. }),
+            "{err}"
+        );
         let msg = err.to_string();
-        assert!(msg.contains(&format!("chmod 600 {}", file.display())), "{msg}");
+        assert!(
+            msg.contains(&format!("chmod 600 {}", file.display())),
+            "{msg}"
+        );
         assert!(msg.contains(&format!("{mode:04o}")), "{msg}");
     }
     let ok = write_key(dir.path(), "ok.txt", &id, 0o600);
@@ -115,7 +148,11 @@ fn identity_file_readable_by_others_is_refused_with_the_fix() {
 #[test]
 fn identities_come_from_file_inline_and_systemd_credentials() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, c) = (Identity::generate(), Identity::generate(), Identity::generate());
+    let (a, b, c) = (
+        Identity::generate(),
+        Identity::generate(),
+        Identity::generate(),
+    );
     let file = write_key(dir.path(), "a.txt", &a, 0o600);
     let creds = dir.path().join("creds");
     std::fs::create_dir(&creds).unwrap();
@@ -126,7 +163,10 @@ fn identities_come_from_file_inline_and_systemd_credentials() {
     let publics: Vec<String> = ids.iter().map(|i| i.to_public().to_string()).collect();
     assert_eq!(
         publics,
-        [a, b, c].iter().map(|i| i.to_public().to_string()).collect::<Vec<_>>()
+        [a, b, c]
+            .iter()
+            .map(|i| i.to_public().to_string())
+            .collect::<Vec<_>>()
     );
     // A credentials directory without `age-key` adds nothing; a missing key file fails.
     let empty = dir.path().join("empty");
@@ -141,5 +181,8 @@ fn identities_come_from_file_inline_and_systemd_credentials() {
         panic!("bad inline identity accepted");
     };
     let msg = err.to_string();
-    assert!(msg.contains("$SOPS_AGE_KEY") && !msg.contains("BOGUS"), "{msg}");
+    assert!(
+        msg.contains("$SOPS_AGE_KEY") && !msg.contains("BOGUS"),
+        "{msg}"
+    );
 }

@@ -29,7 +29,12 @@ pub enum SecretsCmd {
     /// Encrypt a plaintext YAML map of KEY: value into a SOPS file (to stdout or in place).
     Encrypt {
         /// Age recipients (age1…), comma-separated or repeated.
-        #[arg(long = "age", env = "SOPS_AGE_RECIPIENTS", value_delimiter = ',', required = true)]
+        #[arg(
+            long = "age",
+            env = "SOPS_AGE_RECIPIENTS",
+            value_delimiter = ',',
+            required = true
+        )]
         age: Vec<String>,
         /// Replace FILE with the encrypted file.
         #[arg(long, env = "MLSYNC_IN_PLACE")]
@@ -48,7 +53,12 @@ pub enum SecretsCmd {
     /// Re-encrypt a SOPS file in place to a new recipient list with a fresh data key.
     Rotate {
         /// The new age recipients (age1…), comma-separated or repeated.
-        #[arg(long = "age", env = "SOPS_AGE_RECIPIENTS", value_delimiter = ',', required = true)]
+        #[arg(
+            long = "age",
+            env = "SOPS_AGE_RECIPIENTS",
+            value_delimiter = ',',
+            required = true
+        )]
         age: Vec<String>,
         /// Where the age identities that decrypt the current file come from.
         #[command(flatten)]
@@ -78,12 +88,11 @@ pub fn run(cmd: SecretsCmd) -> anyhow::Result<ExitCode> {
         SecretsCmd::Rotate { age, keys, file } => {
             let recipients = parse_recipients(&age)?;
             let dec = SopsSource::from_args(&keys)?.decrypt_file(&file)?;
-            let out = sops::reencrypt(&dec, &recipients).map_err(|source| {
-                SecretsError::Encrypt {
+            let out =
+                sops::reencrypt(&dec, &recipients).map_err(|cause| SecretsError::Encrypt {
                     file: file.clone(),
-                    source,
-                }
-            })?;
+                    cause,
+                })?;
             write_private(&file, out.as_bytes(), true)?;
             eprintln!(
                 "rotated {} to {} recipient(s) with a new data key",
@@ -118,15 +127,16 @@ fn keygen(output: Option<&Path>) -> anyhow::Result<ExitCode> {
 
 fn encrypt(age: &[String], in_place: bool, file: &Path) -> anyhow::Result<ExitCode> {
     let recipients = parse_recipients(age)?;
-    let plain_text = Zeroizing::new(std::fs::read_to_string(file).map_err(|source| {
-        SecretsError::Read {
-            file: file.to_owned(),
-            source,
-        }
-    })?);
-    let enc_err = |source| SecretsError::Encrypt {
+    let plain_text =
+        Zeroizing::new(
+            std::fs::read_to_string(file).map_err(|cause| SecretsError::Read {
+                file: file.to_owned(),
+                cause,
+            })?,
+        );
+    let enc_err = |cause| SecretsError::Encrypt {
         file: file.to_owned(),
-        source,
+        cause,
     };
     let tree = yaml::parse(&plain_text).map_err(enc_err)?;
     if tree.get("sops").is_some() {
@@ -155,9 +165,9 @@ fn parse_recipients(age: &[String]) -> Result<Vec<age::x25519::Recipient>, Secre
     age.iter()
         .filter(|r| !r.trim().is_empty())
         .map(|r| {
-            sops::parse_recipient(r).map_err(|source| SecretsError::Encrypt {
+            sops::parse_recipient(r).map_err(|cause| SecretsError::Encrypt {
                 file: PathBuf::from("(--age)"),
-                source,
+                cause,
             })
         })
         .collect()
@@ -168,13 +178,12 @@ fn parse_recipients(age: &[String]) -> Result<Vec<age::x25519::Recipient>, Secre
 fn write_private(path: &Path, bytes: &[u8], replace: bool) -> Result<(), SecretsError> {
     let werr = |file: &Path| {
         let file = file.to_owned();
-        move |source| SecretsError::Write { file, source }
+        move |cause| SecretsError::Write { file, cause }
     };
     let target = if replace {
-        let name = path.file_name().map_or_else(
-            || "secrets".into(),
-            |n| n.to_string_lossy().into_owned(),
-        );
+        let name = path
+            .file_name()
+            .map_or_else(|| "secrets".into(), |n| n.to_string_lossy().into_owned());
         let mut suffix = [0u8; 6];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut suffix);
         let hex: String = suffix.iter().map(|b| format!("{b:02x}")).collect();

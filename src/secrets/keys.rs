@@ -31,7 +31,11 @@ pub struct KeyArgs {
 pub fn load_identities(args: &KeyArgs) -> Result<Vec<Identity>, SecretsError> {
     let inline = std::env::var("SOPS_AGE_KEY").ok().map(Zeroizing::new);
     let creds = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
-    load_from(args.age_key_file.as_deref(), inline.as_deref().map(String::as_str), creds.as_deref())
+    load_from(
+        args.age_key_file.as_deref(),
+        inline.as_deref().map(String::as_str),
+        creds.as_deref(),
+    )
 }
 
 /// [`load_identities`] with the environment passed in (for tests).
@@ -58,9 +62,9 @@ pub fn load_from(
 
 /// Reads an identity file after checking that only its owner can access it.
 pub fn read_identity_file(file: &Path) -> Result<Vec<Identity>, SecretsError> {
-    let meta = std::fs::metadata(file).map_err(|source| SecretsError::Read {
+    let meta = std::fs::metadata(file).map_err(|cause| SecretsError::Read {
         file: file.to_owned(),
-        source,
+        cause,
     })?;
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
@@ -69,12 +73,13 @@ pub fn read_identity_file(file: &Path) -> Result<Vec<Identity>, SecretsError> {
             mode,
         });
     }
-    let text = Zeroizing::new(std::fs::read_to_string(file).map_err(|source| {
-        SecretsError::Read {
-            file: file.to_owned(),
-            source,
-        }
-    })?);
+    let text =
+        Zeroizing::new(
+            std::fs::read_to_string(file).map_err(|cause| SecretsError::Read {
+                file: file.to_owned(),
+                cause,
+            })?,
+        );
     parse_identities(&text, &file.display().to_string())
 }
 
@@ -86,14 +91,16 @@ pub fn parse_identities(text: &str, origin: &str) -> Result<Vec<Identity>, Secre
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let identity = line.parse::<Identity>().map_err(|_| SecretsError::Identity {
-            origin: origin.to_owned(),
-            reason: format!(
-                "line {} is not an age X25519 identity (AGE-SECRET-KEY-1…); plugin and SSH \
+        let identity = line
+            .parse::<Identity>()
+            .map_err(|_| SecretsError::Identity {
+                origin: origin.to_owned(),
+                reason: format!(
+                    "line {} is not an age X25519 identity (AGE-SECRET-KEY-1…); plugin and SSH \
                  identities are not supported",
-                n + 1
-            ),
-        })?;
+                    n + 1
+                ),
+            })?;
         out.push(identity);
     }
     if out.is_empty() {

@@ -73,36 +73,36 @@ pub enum SecretsError {
     #[error("{0}")]
     Failed(String),
     /// The file could not be read.
-    #[error("failed to read {}: {source}", file.display())]
+    #[error("failed to read {}: {cause}", file.display())]
     Read {
         /// The file.
         file: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file could not be written.
-    #[error("failed to write {}: {source}", file.display())]
+    #[error("failed to write {}: {cause}", file.display())]
     Write {
         /// The file.
         file: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Decryption failed: wrong key, MAC failure, unsupported feature, bad format.
-    #[error("failed to decrypt {}: {source}", file.display())]
+    #[error("failed to decrypt {}: {cause}", file.display())]
     Decrypt {
         /// The file.
         file: PathBuf,
         /// What went wrong.
-        source: sops::SopsError,
+        cause: sops::SopsError,
     },
     /// Encryption failed.
-    #[error("failed to encrypt {}: {source}", file.display())]
+    #[error("failed to encrypt {}: {cause}", file.display())]
     Encrypt {
         /// The file.
         file: PathBuf,
         /// What went wrong.
-        source: sops::SopsError,
+        cause: sops::SopsError,
     },
     /// No age identity is configured.
     #[error(

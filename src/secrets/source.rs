@@ -46,15 +46,16 @@ impl SopsSource {
 
     /// Decrypts `file` into its full tree (any SOPS YAML layout), verifying the MAC.
     pub fn decrypt_file(&self, file: &Path) -> Result<Decrypted, SecretsError> {
-        let text = Zeroizing::new(std::fs::read_to_string(file).map_err(|source| {
-            SecretsError::Read {
-                file: file.to_owned(),
-                source,
-            }
-        })?);
-        let decrypt_err = |source| SecretsError::Decrypt {
+        let text =
+            Zeroizing::new(
+                std::fs::read_to_string(file).map_err(|cause| SecretsError::Read {
+                    file: file.to_owned(),
+                    cause,
+                })?,
+            );
+        let decrypt_err = |cause| SecretsError::Decrypt {
             file: file.to_owned(),
-            source,
+            cause,
         };
         if self.identities.is_empty() {
             let recipients = sops::recipients(&text).map_err(decrypt_err)?;
@@ -79,7 +80,10 @@ impl SecretSource for SopsSource {
 /// scalars. The reason names keys, never values.
 pub fn validate_secret_map(tree: &Value) -> Result<(), String> {
     let Value::Map(entries) = tree else {
-        return Err(format!("expected a map of KEY: value, found a {}", tree.kind()));
+        return Err(format!(
+            "expected a map of KEY: value, found a {}",
+            tree.kind()
+        ));
     };
     for (key, value) in entries {
         if !valid_key(key) {
@@ -160,11 +164,11 @@ mod tests {
         for bad in ["", "1A", "A-B", "a.b", "ÄB", "A B"] {
             assert!(!valid_key(bad), "{bad}");
         }
-        let err = validate_secret_map(&Value::Map(vec![("my-key".into(), Value::str("v"))]))
-            .unwrap_err();
+        let err =
+            validate_secret_map(&Value::Map(vec![("my-key".into(), Value::str("v"))])).unwrap_err();
         assert!(err.contains("`my-key`"), "{err}");
-        let err = validate_secret_map(&Value::Map(vec![("A".into(), Value::Seq(vec![]))]))
-            .unwrap_err();
+        let err =
+            validate_secret_map(&Value::Map(vec![("A".into(), Value::Seq(vec![]))])).unwrap_err();
         assert!(err.contains("`A` is a list"), "{err}");
     }
 

@@ -18,7 +18,9 @@ pub fn data(name: &str) -> PathBuf {
 /// The public test identity the `sops` fixtures are encrypted to.
 pub fn fixture_identity() -> Identity {
     let text = std::fs::read_to_string(data("test-age-key.txt")).unwrap();
-    parse_identities(&text, "test-age-key.txt").unwrap().remove(0)
+    parse_identities(&text, "test-age-key.txt")
+        .unwrap()
+        .remove(0)
 }
 
 /// The recipient of the fixture identity.

@@ -50,18 +50,18 @@ impl Rules {
     /// `sops`' `shouldBeEncrypted` without the comment rules (refused at parse time).
     pub fn should_encrypt(&self, path: &[String]) -> bool {
         let mut encrypted = true;
-        if let Some(sfx) = &self.unencrypted_suffix {
-            if path.iter().any(|p| p.ends_with(sfx.as_str())) {
-                encrypted = false;
-            }
+        if let Some(sfx) = &self.unencrypted_suffix
+            && path.iter().any(|p| p.ends_with(sfx.as_str()))
+        {
+            encrypted = false;
         }
         if let Some(sfx) = &self.encrypted_suffix {
             encrypted = path.iter().any(|p| p.ends_with(sfx.as_str()));
         }
-        if let Some(re) = &self.unencrypted_regex {
-            if path.iter().any(|p| re.is_match(p)) {
-                encrypted = false;
-            }
+        if let Some(re) = &self.unencrypted_regex
+            && path.iter().any(|p| re.is_match(p))
+        {
+            encrypted = false;
         }
         if let Some(re) = &self.encrypted_regex {
             encrypted = path.iter().any(|p| re.is_match(p));
@@ -241,9 +241,9 @@ pub fn decrypt_tree(
 fn value_error(f: ValueFailure, path: &[String]) -> SopsError {
     let at = path.join(":");
     match f {
-        ValueFailure::NotEncrypted => {
-            SopsError::Tampered(format!("the value at `{at}` is not an ENC[AES256_GCM,…] value"))
-        }
+        ValueFailure::NotEncrypted => SopsError::Tampered(format!(
+            "the value at `{at}` is not an ENC[AES256_GCM,…] value"
+        )),
         ValueFailure::Authentication => SopsError::Tampered(format!(
             "the value at `{at}` does not authenticate with the data key (changed or moved)"
         )),
@@ -294,7 +294,11 @@ fn new_hash(rules: &Rules) -> Sha512 {
 
 fn hash_value(hash: &mut Sha512, v: &Value, path: &[String]) -> Result<(), SopsError> {
     let bytes = v.mac_bytes().ok_or_else(|| {
-        SopsError::Crypto(format!("cannot hash a {} at `{}`", v.kind(), path.join(":")))
+        SopsError::Crypto(format!(
+            "cannot hash a {} at `{}`",
+            v.kind(),
+            path.join(":")
+        ))
     })?;
     hash.update(&*bytes);
     Ok(())
@@ -341,8 +345,15 @@ mod tests {
     #[test]
     fn scalar_round_trip_keeps_type_and_binds_path() {
         let key = new_data_key();
-        for v in [Value::str("s3cret"), Value::Int(5), Value::Float(2.5), Value::Bool(true)] {
-            let Value::Str(enc) = encrypt_scalar(&v, &key, "A:").unwrap() else { panic!() };
+        for v in [
+            Value::str("s3cret"),
+            Value::Int(5),
+            Value::Float(2.5),
+            Value::Bool(true),
+        ] {
+            let Value::Str(enc) = encrypt_scalar(&v, &key, "A:").unwrap() else {
+                panic!()
+            };
             assert!(enc.starts_with("ENC[AES256_GCM,data:"), "{}", enc.as_str());
             assert_eq!(decrypt_scalar(&enc, &key, "A:").unwrap(), v);
             assert!(matches!(
@@ -350,7 +361,10 @@ mod tests {
                 Err(ValueFailure::Authentication)
             ));
         }
-        assert_eq!(encrypt_scalar(&Value::str(""), &key, "A:").unwrap(), Value::str(""));
+        assert_eq!(
+            encrypt_scalar(&Value::str(""), &key, "A:").unwrap(),
+            Value::str("")
+        );
     }
 
     #[test]

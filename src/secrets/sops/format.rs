@@ -123,7 +123,9 @@ fn parse_metadata(sops: Value) -> Result<Metadata, SopsError> {
         }
     }
     if meta.lastmodified.is_empty() {
-        return Err(SopsError::Metadata("`sops.lastmodified` is missing".to_owned()));
+        return Err(SopsError::Metadata(
+            "`sops.lastmodified` is missing".to_owned(),
+        ));
     }
     if meta.mac.is_empty() {
         return Err(SopsError::Metadata("`sops.mac` is missing".to_owned()));
@@ -222,7 +224,11 @@ pub fn join(data: Value, meta: &Metadata) -> Value {
     }
     sops.push((
         "version".into(),
-        Value::str(meta.version.clone().unwrap_or_else(|| WRITTEN_VERSION.to_owned())),
+        Value::str(
+            meta.version
+                .clone()
+                .unwrap_or_else(|| WRITTEN_VERSION.to_owned()),
+        ),
     ));
     let mut entries = match data {
         Value::Map(entries) => entries,
@@ -274,9 +280,8 @@ mod tests {
 
     #[test]
     fn non_age_features_are_refused_or_noted() {
-        let doc = |sops: &str| {
-            split(super::super::yaml::parse(&format!("a: b\nsops:\n{sops}")).unwrap())
-        };
+        let doc =
+            |sops: &str| split(super::super::yaml::parse(&format!("a: b\nsops:\n{sops}")).unwrap());
         let ok = doc("  lastmodified: x\n  mac: y\n  pgp:\n  - fp: z\n  kms: []\n").unwrap();
         assert_eq!(ok.meta.other_master_keys, ["pgp"]);
         assert!(matches!(

@@ -43,7 +43,9 @@ pub enum SopsError {
     #[error("unsupported: {0} (see docs/secrets.md)")]
     Unsupported(String),
     /// The file has no age recipients (only PGP/KMS/… master keys).
-    #[error("the file has no age recipients (it uses {0}); mlsync decrypts only age-encrypted SOPS files")]
+    #[error(
+        "the file has no age recipients (it uses {0}); mlsync decrypts only age-encrypted SOPS files"
+    )]
     NoAgeRecipients(String),
     /// None of the identities unwraps the data key.
     #[error(
@@ -121,11 +123,7 @@ pub fn reencrypt(dec: &Decrypted, recipients: &[Recipient]) -> Result<String, So
     seal(&dec.tree, recipients, dec.meta.rules.clone())
 }
 
-fn seal(
-    plain: &Value,
-    recipients: &[Recipient],
-    rules: Rules,
-) -> Result<String, SopsError> {
+fn seal(plain: &Value, recipients: &[Recipient], rules: Rules) -> Result<String, SopsError> {
     if recipients.is_empty() {
         return Err(SopsError::Crypto("no age recipients given".to_owned()));
     }
@@ -161,8 +159,9 @@ fn seal(
 /// `sops` does).
 pub fn wrap_data_key(key: &DataKey, recipient: &Recipient) -> Result<String, SopsError> {
     let fail = |e: &dyn std::fmt::Display| SopsError::Crypto(format!("age encryption failed: {e}"));
-    let encryptor = age::Encryptor::with_recipients(std::iter::once(recipient as &dyn age::Recipient))
-        .map_err(|e| fail(&e))?;
+    let encryptor =
+        age::Encryptor::with_recipients(std::iter::once(recipient as &dyn age::Recipient))
+            .map_err(|e| fail(&e))?;
     let mut out = Vec::new();
     let armor = ArmoredWriter::wrap_output(&mut out, Format::AsciiArmor).map_err(|e| fail(&e))?;
     let mut writer = encryptor.wrap_output(armor).map_err(|e| fail(&e))?;
@@ -176,13 +175,18 @@ pub fn wrap_data_key(key: &DataKey, recipient: &Recipient) -> Result<String, Sop
 
 fn unwrap_data_key(meta: &Metadata, identities: &[Identity]) -> Result<DataKey, SopsError> {
     if meta.age.is_empty() {
-        return Err(SopsError::NoAgeRecipients(if meta.other_master_keys.is_empty() {
-            "no master keys at all".to_owned()
-        } else {
-            meta.other_master_keys.join(", ")
-        }));
+        return Err(SopsError::NoAgeRecipients(
+            if meta.other_master_keys.is_empty() {
+                "no master keys at all".to_owned()
+            } else {
+                meta.other_master_keys.join(", ")
+            },
+        ));
     }
-    let ours: Vec<String> = identities.iter().map(|i| i.to_public().to_string()).collect();
+    let ours: Vec<String> = identities
+        .iter()
+        .map(|i| i.to_public().to_string())
+        .collect();
     for entry in &meta.age {
         match unwrap_one(&entry.enc, identities) {
             Ok(key) => return Ok(key),

@@ -103,13 +103,22 @@ mod tests {
 
     #[test]
     fn mac_bytes_follow_sops_to_bytes() {
-        let text = |v: Value| v.mac_bytes().map(|b| String::from_utf8_lossy(&b).into_owned());
+        let text = |v: Value| {
+            v.mac_bytes()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        };
         assert_eq!(text(Value::Bool(true)).as_deref(), Some("True"));
         assert_eq!(text(Value::Bool(false)).as_deref(), Some("False"));
         assert_eq!(text(Value::Int(-42)).as_deref(), Some("-42"));
-        assert_eq!(text(Value::Float(1234.56789)).as_deref(), Some("1234.56789"));
+        assert_eq!(
+            text(Value::Float(1234.56789)).as_deref(),
+            Some("1234.56789")
+        );
         assert_eq!(text(Value::Float(1.0)).as_deref(), Some("1"));
-        assert_eq!(text(Value::Float(1e21)).as_deref(), Some("1000000000000000000000"));
+        assert_eq!(
+            text(Value::Float(1e21)).as_deref(),
+            Some("1000000000000000000000")
+        );
         assert_eq!(text(Value::Float(f64::INFINITY)).as_deref(), Some("+Inf"));
         assert_eq!(text(Value::Null), None);
     }
@@ -121,7 +130,10 @@ mod tests {
             ("N".into(), Value::Int(31337)),
         ]);
         let shown = format!("{v:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("31337"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("31337"),
+            "{shown}"
+        );
         assert!(shown.contains("\"K\""));
     }
 }

@@ -33,7 +33,10 @@ pub fn parse(text: &str) -> Result<Value, SopsError> {
         if !matches!(event, Event::DocumentStart(..)) {
             return Err(yaml_err(line, "unexpected event outside a document"));
         }
-        if iter.peek().is_none_or(|(e, _)| matches!(e, Event::DocumentStart(..))) {
+        if iter
+            .peek()
+            .is_none_or(|(e, _)| matches!(e, Event::DocumentStart(..)))
+        {
             docs.push(Value::Null);
         } else {
             docs.push(node(&mut iter)?);
@@ -63,7 +66,9 @@ fn node<'a, I: Iterator<Item = (Event<'a>, usize)>>(
     match event {
         Event::Scalar(text, style, anchor, tag) => {
             if anchor != 0 {
-                return Err(SopsError::Unsupported(format!("YAML anchors (line {line})")));
+                return Err(SopsError::Unsupported(format!(
+                    "YAML anchors (line {line})"
+                )));
             }
             let text = Zeroizing::new(text.into_owned());
             match tag {
@@ -89,7 +94,9 @@ fn node<'a, I: Iterator<Item = (Event<'a>, usize)>>(
         }
         Event::SequenceStart(_, anchor, _) => {
             if anchor != 0 {
-                return Err(SopsError::Unsupported(format!("YAML anchors (line {line})")));
+                return Err(SopsError::Unsupported(format!(
+                    "YAML anchors (line {line})"
+                )));
             }
             let mut items = Vec::new();
             loop {
@@ -102,7 +109,9 @@ fn node<'a, I: Iterator<Item = (Event<'a>, usize)>>(
         }
         Event::MappingStart(_, anchor, _) => {
             if anchor != 0 {
-                return Err(SopsError::Unsupported(format!("YAML anchors (line {line})")));
+                return Err(SopsError::Unsupported(format!(
+                    "YAML anchors (line {line})"
+                )));
             }
             let mut entries: Vec<(String, Value)> = Vec::new();
             loop {
@@ -152,10 +161,10 @@ fn resolve(text: Zeroizing<String>, style: ScalarStyle) -> Value {
     if let Some(i) = parse_int(&text) {
         return Value::Int(i);
     }
-    if is_float(&text) {
-        if let Ok(f) = text.parse::<f64>() {
-            return Value::Float(f);
-        }
+    if is_float(&text)
+        && let Ok(f) = text.parse::<f64>()
+    {
+        return Value::Float(f);
     }
     Value::Str(text)
 }
@@ -330,7 +339,10 @@ fn plain_ok(s: &str) -> bool {
         && !s.chars().any(|c| c.is_control())
         && !YAML11_BOOLS.contains(&s)
         && !YAML11_MORE.contains(&s)
-        && matches!(resolve(Zeroizing::new(s.to_owned()), ScalarStyle::Plain), Value::Str(_))
+        && matches!(
+            resolve(Zeroizing::new(s.to_owned()), ScalarStyle::Plain),
+            Value::Str(_)
+        )
 }
 
 #[cfg(test)]
@@ -348,8 +360,8 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                "a=int", "b=float", "c=bool", "d=null", "e=string", "f=string", "g=int",
-                "h=float", "i=string", "j=null", "k=float"
+                "a=int", "b=float", "c=bool", "d=null", "e=string", "f=string", "g=int", "h=float",
+                "i=string", "j=null", "k=float"
             ]
         );
         assert_eq!(m[6].1, Value::Int(31));
@@ -359,14 +371,23 @@ mod tests {
     fn order_is_kept_and_duplicates_refused() {
         let doc = parse("z: 1\na: 2\nm: 3\n").unwrap();
         let Value::Map(m) = doc else { panic!() };
-        assert_eq!(m.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["z", "a", "m"]);
+        assert_eq!(
+            m.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            ["z", "a", "m"]
+        );
         assert!(matches!(parse("a: 1\na: 2\n"), Err(SopsError::DuplicateKey(k)) if k == "a"));
     }
 
     #[test]
     fn anchors_and_multi_docs_are_refused() {
-        assert!(matches!(parse("a: &x 1\nb: *x\n"), Err(SopsError::Unsupported(_))));
-        assert!(matches!(parse("a: 1\n---\nb: 2\n"), Err(SopsError::Unsupported(_))));
+        assert!(matches!(
+            parse("a: &x 1\nb: *x\n"),
+            Err(SopsError::Unsupported(_))
+        ));
+        assert!(matches!(
+            parse("a: 1\n---\nb: 2\n"),
+            Err(SopsError::Unsupported(_))
+        ));
     }
 
     #[test]
