@@ -37,7 +37,10 @@ fn iris_classifier_secrets() {
 fn image_classifier_secrets() {
     let got = load("image-classifier.enc.yaml");
     let keys: Vec<&str> = got.keys().map(String::as_str).collect();
-    assert_eq!(keys, ["DB_PASS", "DB_USER", "S3_ACCESS_KEY", "S3_SECRET_KEY"]);
+    assert_eq!(
+        keys,
+        ["DB_PASS", "DB_USER", "S3_ACCESS_KEY", "S3_SECRET_KEY"]
+    );
     assert_eq!(got["DB_USER"], "vision");
 }
 

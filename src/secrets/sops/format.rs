@@ -3,7 +3,7 @@
 use regex::Regex;
 
 use super::SopsError;
-use super::crypto::Rules;
+use super::tree::Rules;
 use super::value::Value;
 
 /// The SOPS format version mlsync writes (the features it uses exist since 3.9).

@@ -5,7 +5,9 @@
 //! decrypts. Nothing here does I/O; the caller reads and writes files.
 
 pub mod crypto;
+pub mod emit;
 pub mod format;
+pub mod tree;
 pub mod value;
 pub mod yaml;
 
@@ -15,8 +17,9 @@ use age::armor::{ArmoredReader, ArmoredWriter, Format};
 use age::x25519::{Identity, Recipient};
 use zeroize::Zeroizing;
 
-pub use crypto::{DataKey, Rules};
+pub use crypto::DataKey;
 pub use format::{AgeEntry, Metadata};
+pub use tree::Rules;
 pub use value::{Value, go_float as go_float_text};
 
 /// Why a SOPS document could not be read or written. Messages never contain values.
@@ -92,8 +95,8 @@ pub fn recipients(text: &str) -> Result<Vec<String>, SopsError> {
 pub fn decrypt(text: &str, identities: &[Identity]) -> Result<Decrypted, SopsError> {
     let doc = format::split(yaml::parse(text)?)?;
     let data_key = unwrap_data_key(&doc.meta, identities)?;
-    let (tree, mac) = crypto::decrypt_tree(&doc.data, &data_key, &doc.meta.rules)?;
-    crypto::verify_mac(&doc.meta.mac, &mac, &data_key, &doc.meta.lastmodified)?;
+    let (tree, mac) = tree::decrypt_tree(&doc.data, &data_key, &doc.meta.rules)?;
+    tree::verify_mac(&doc.meta.mac, &mac, &data_key, &doc.meta.lastmodified)?;
     Ok(Decrypted {
         tree,
         data_key,
@@ -134,7 +137,7 @@ fn seal(plain: &Value, recipients: &[Recipient], rules: Rules) -> Result<String,
         )));
     }
     let key = crypto::new_data_key();
-    let (data, mac) = crypto::encrypt_tree(plain, &key, &rules)?;
+    let (data, mac) = tree::encrypt_tree(plain, &key, &rules)?;
     let lastmodified = format::now_rfc3339();
     let meta = Metadata {
         age: recipients
@@ -146,7 +149,7 @@ fn seal(plain: &Value, recipients: &[Recipient], rules: Rules) -> Result<String,
                 })
             })
             .collect::<Result<_, SopsError>>()?,
-        mac: crypto::seal_mac(&mac, &key, &lastmodified)?,
+        mac: tree::seal_mac(&mac, &key, &lastmodified)?,
         lastmodified,
         rules,
         version: None,
