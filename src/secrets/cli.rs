@@ -109,7 +109,7 @@ fn keygen(output: Option<&Path>) -> anyhow::Result<ExitCode> {
     let recipient = identity.to_public().to_string();
     let text = Zeroizing::new(format!(
         "# created: {}\n# public key: {recipient}\n{}\n",
-        sops::format::now_rfc3339(),
+        sops::time::now_rfc3339(),
         identity.to_string().expose_secret()
     ));
     match output {

@@ -83,7 +83,7 @@ fn parse_metadata(sops: Value) -> Result<Metadata, SopsError> {
     for (key, value) in entries {
         match key.as_str() {
             "age" => meta.age = parse_age(&value)?,
-            "lastmodified" => meta.lastmodified = text(&key, &value)?,
+            "lastmodified" => meta.lastmodified = super::time::go_rfc3339(&text(&key, &value)?),
             "mac" => meta.mac = text(&key, &value)?,
             "version" => meta.version = Some(text(&key, &value)?),
             "unencrypted_suffix" => meta.rules.unencrypted_suffix = opt_text(&key, &value)?,
@@ -238,45 +238,9 @@ pub fn join(data: Value, meta: &Metadata) -> Value {
     Value::Map(entries)
 }
 
-/// The current UTC time as RFC 3339 with seconds (the form `sops` writes).
-pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    rfc3339(secs)
-}
-
-fn rfc3339(secs: u64) -> String {
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_formats_known_instants() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_703_500_261), "2023-12-25T10:31:01Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-    }
 
     #[test]
     fn non_age_features_are_refused_or_noted() {

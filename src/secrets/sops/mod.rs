@@ -7,6 +7,7 @@
 pub mod crypto;
 pub mod emit;
 pub mod format;
+pub mod time;
 pub mod tree;
 pub mod value;
 pub mod yaml;
@@ -138,7 +139,7 @@ fn seal(plain: &Value, recipients: &[Recipient], rules: Rules) -> Result<String,
     }
     let key = crypto::new_data_key();
     let (data, mac) = tree::encrypt_tree(plain, &key, &rules)?;
-    let lastmodified = format::now_rfc3339();
+    let lastmodified = time::now_rfc3339();
     let meta = Metadata {
         age: recipients
             .iter()

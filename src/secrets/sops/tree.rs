@@ -227,4 +227,29 @@ mod tests {
         assert!(r.should_encrypt(&p(&["data", "x"])));
         assert!(!r.should_encrypt(&p(&["meta", "x"])));
     }
+
+    #[test]
+    fn mac_only_encrypted_leaves_plaintext_values_out_of_the_mac() {
+        let key = crate::secrets::sops::crypto::new_data_key();
+        let tree = |v: &str| {
+            Value::Map(vec![
+                ("a_unencrypted".into(), Value::str(v)),
+                ("b".into(), Value::str("secret")),
+            ])
+        };
+        let mut rules = Rules {
+            unencrypted_suffix: Some("_unencrypted".into()),
+            mac_only_encrypted: true,
+            ..Rules::default()
+        };
+        let (enc, mac) = encrypt_tree(&tree("one"), &key, &rules).unwrap();
+        let (dec, mac2) = decrypt_tree(&enc, &key, &rules).unwrap();
+        assert_eq!(dec, tree("one"));
+        assert_eq!(mac, mac2);
+        let (_, other) = encrypt_tree(&tree("two"), &key, &rules).unwrap();
+        assert_eq!(mac, other, "plaintext values are outside the MAC");
+        rules.mac_only_encrypted = false;
+        let (_, full) = encrypt_tree(&tree("one"), &key, &rules).unwrap();
+        assert_ne!(mac, full, "the init block makes the two MAC modes differ");
+    }
 }
