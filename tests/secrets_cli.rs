@@ -72,6 +72,11 @@ fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
         .find_map(|l| l.strip_prefix("Public key: "))
         .unwrap()
         .to_owned();
+    assert_eq!(
+        run.stdout(),
+        format!("{recipient}\n"),
+        "stdout is the bare recipient"
+    );
     (path, recipient)
 }
 

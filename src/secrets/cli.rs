@@ -20,7 +20,8 @@ use super::{SecretsError, SopsSource, validate_secret_map};
 /// The `mlsync secrets` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum SecretsCmd {
-    /// Generate an age identity; print its recipient (public key) on stderr.
+    /// Generate an age identity; print its recipient (public key): on stderr, and on stdout
+    /// when the identity goes to --output.
     Keygen {
         /// Write the identity to this new file (mode 0600, never overwritten) instead of stdout.
         #[arg(long, short = 'o', env = "MLSYNC_KEYGEN_OUTPUT")]
@@ -116,6 +117,7 @@ fn keygen(output: Option<&Path>) -> anyhow::Result<ExitCode> {
         Some(path) => {
             write_private(path, text.as_bytes(), false)?;
             eprintln!("wrote age identity to {} (mode 0600)", path.display());
+            println!("{recipient}");
         }
         None => std::io::stdout()
             .write_all(text.as_bytes())

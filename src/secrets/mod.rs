@@ -69,7 +69,7 @@ impl fmt::Debug for SecretData {
 /// message names the file (or the key source) and none contains a plaintext value.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
-    /// Any failure of another [`SecretSource`], already phrased as "failed to … <file>: reason".
+    /// Any failure of another [`SecretSource`], already phrased as `failed to … <file>: reason`.
     #[error("{0}")]
     Failed(String),
     /// The file could not be read.
