@@ -136,6 +136,7 @@ fn plain_ok(s: &str) -> bool {
         && !s.chars().any(|c| c.is_control())
         && !YAML11_BOOLS.contains(&s)
         && !YAML11_MORE.contains(&s)
+        && !(s.contains(':') && s.chars().all(|c| c.is_ascii_digit() || "_:.+-".contains(c)))
         && matches!(
             resolve(Zeroizing::new(s.to_owned()), ScalarStyle::Plain),
             Value::Str(_)
@@ -153,6 +154,10 @@ mod tests {
             ("plain".into(), Value::str("hello world")),
             ("looks_int".into(), Value::str("123")),
             ("looks_bool".into(), Value::str("yes")),
+            ("looks_octal".into(), Value::str("0777")),
+            ("underscored".into(), Value::str("1_000")),
+            ("sexagesimal".into(), Value::str("1:30")),
+            ("version".into(), Value::str("3.9.0")),
             ("empty".into(), Value::str("")),
             ("colon".into(), Value::str("a: b # c")),
             ("quote".into(), Value::str("it's")),

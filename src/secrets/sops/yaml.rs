@@ -159,29 +159,33 @@ pub(super) fn resolve(text: Zeroizing<String>, style: ScalarStyle) -> Value {
         ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
         _ => {}
     }
-    if let Some(i) = parse_int(&text) {
+    // go-yaml v3 strips `_` before trying numbers.
+    let plain: String = text.chars().filter(|c| *c != '_').collect();
+    if let Some(i) = parse_int(&plain) {
         return Value::Int(i);
     }
-    if is_float(&text)
-        && let Ok(f) = text.parse::<f64>()
+    if is_float(&plain)
+        && let Ok(f) = plain.parse::<f64>()
     {
         return Value::Float(f);
     }
     Value::Str(text)
 }
 
+/// Go's `strconv.ParseInt(s, 0, 64)`: `0x`/`0o`/`0b` prefixes, a leading `0` means octal.
 fn parse_int(s: &str) -> Option<i64> {
     let (neg, digits) = match s.as_bytes().first()? {
         b'-' => (true, &s[1..]),
         b'+' => (false, &s[1..]),
         _ => (false, s),
     };
-    let (radix, body) = if let Some(h) = digits.strip_prefix("0x") {
-        (16, h)
-    } else if let Some(o) = digits.strip_prefix("0o") {
-        (8, o)
-    } else {
-        (10, digits)
+    let lower = digits.get(..2).map(str::to_ascii_lowercase);
+    let (radix, body) = match lower.as_deref() {
+        Some("0x") => (16, &digits[2..]),
+        Some("0o") => (8, &digits[2..]),
+        Some("0b") => (2, &digits[2..]),
+        _ if digits.len() > 1 && digits.starts_with('0') => (8, &digits[1..]),
+        _ => (10, digits),
     };
     if body.is_empty() || !body.chars().all(|c| c.is_digit(radix)) {
         return None;
@@ -190,6 +194,7 @@ fn parse_int(s: &str) -> Option<i64> {
     i64::try_from(if neg { -magnitude } else { magnitude }).ok()
 }
 
+/// go-yaml's `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`.
 fn is_float(s: &str) -> bool {
     let s = s.strip_prefix(['-', '+']).unwrap_or(s);
     let (mantissa, exponent) = match s.find(['e', 'E']) {
@@ -201,14 +206,16 @@ fn is_float(s: &str) -> bool {
         None => (mantissa, None),
     };
     let digits = |t: &str| t.chars().all(|c| c.is_ascii_digit());
-    let mantissa_ok = digits(int_part)
-        && frac.is_none_or(digits)
-        && !(int_part.is_empty() && frac.is_none_or(str::is_empty));
+    let mantissa_ok = if int_part.is_empty() {
+        frac.is_some_and(|f| !f.is_empty() && digits(f))
+    } else {
+        digits(int_part) && frac.is_none_or(digits)
+    };
     let exponent_ok = exponent.is_none_or(|e| {
         let e = e.strip_prefix(['-', '+']).unwrap_or(e);
         !e.is_empty() && digits(e)
     });
-    mantissa_ok && exponent_ok && (frac.is_some() || exponent.is_some())
+    mantissa_ok && exponent_ok
 }
 
 #[cfg(test)]
@@ -218,7 +225,8 @@ mod tests {
     #[test]
     fn scalars_are_typed_like_go_yaml() {
         let doc = parse(
-            "a: 1\nb: 1.5\nc: true\nd: ~\ne: ''\nf: '1'\ng: 0x1F\nh: 1e3\ni: yes\nj:\nk: -.inf\n",
+            "a: 1\nb: 1.5\nc: true\nd: ~\ne: ''\nf: '1'\ng: 0x1F\nh: 1e3\ni: yes\nj:\nk: -.inf\n\
+             l: 1_000\nm: 0777\nn: 0b11\no: 1_encrypted\np: 0999\nq: 2023-01-01\nr: .5\n",
         )
         .unwrap();
         let Value::Map(m) = doc else { panic!() };
@@ -227,10 +235,14 @@ mod tests {
             kinds,
             [
                 "a=int", "b=float", "c=bool", "d=null", "e=string", "f=string", "g=int", "h=float",
-                "i=string", "j=null", "k=float"
+                "i=string", "j=null", "k=float", "l=int", "m=int", "n=int", "o=string", "p=float",
+                "q=string", "r=float"
             ]
         );
         assert_eq!(m[6].1, Value::Int(31));
+        assert_eq!(m[11].1, Value::Int(1000));
+        assert_eq!(m[12].1, Value::Int(0o777));
+        assert_eq!(m[13].1, Value::Int(3));
     }
 
     #[test]

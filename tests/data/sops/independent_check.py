@@ -51,7 +51,7 @@ def parse(path):
             stanzas.append("\n".join(block) + "\n")
             continue
         if m:
-            meta[m.group(1)] = m.group(2)
+            meta[m.group(1)] = unquote(m.group(2))
         i += 1
     return data, meta, stanzas
 
