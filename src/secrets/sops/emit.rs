@@ -109,14 +109,20 @@ fn literal_ok(s: &str) -> bool {
         && !s.ends_with("\n\n")
         && !s.starts_with([' ', '\t', '\n'])
         && s.lines().all(|l| !l.ends_with([' ', '\t']))
-        && !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+        && !s.chars().any(|c| needs_escape(c) && c != '\n' && c != '\t')
+}
+
+/// Characters only a double-quoted scalar can carry safely: controls, BOM, and the Unicode
+/// line/paragraph separators (line breaks in YAML 1.1).
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{feff}' | '\u{2028}' | '\u{2029}')
 }
 
 /// A string scalar: plain when that reads back as the same string, else quoted.
 fn scalar_text(s: &str) -> String {
     if plain_ok(s) {
         s.to_owned()
-    } else if !s.chars().any(|c| c.is_control()) {
+    } else if !s.chars().any(needs_escape) {
         format!("'{}'", s.replace('\'', "''"))
     } else {
         serde_json::Value::String(s.to_owned()).to_string()
@@ -133,7 +139,7 @@ fn plain_ok(s: &str) -> bool {
         && !s.ends_with([' ', ':'])
         && !s.contains(": ")
         && !s.contains(" #")
-        && !s.chars().any(|c| c.is_control())
+        && !s.chars().any(needs_escape)
         && !YAML11_BOOLS.contains(&s)
         && !YAML11_MORE.contains(&s)
         && !(s.contains(':') && s.chars().all(|c| c.is_ascii_digit() || "_:.+-".contains(c)))
@@ -162,6 +168,7 @@ mod tests {
             ("colon".into(), Value::str("a: b # c")),
             ("quote".into(), Value::str("it's")),
             ("ctrl".into(), Value::str("tab\there\u{1}")),
+            ("unicode".into(), Value::str("a\u{2028}b\u{feff}ü")),
             ("multi".into(), Value::str("line1\n  line2\n")),
             ("two_nl".into(), Value::str("x\n\n")),
             ("lead".into(), Value::str("- dash")),
