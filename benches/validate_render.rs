@@ -60,10 +60,16 @@ spec:
 /// Writes a config repo with `SERVICES` specs, ten per file.
 pub fn write_repo(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir.join("services"))?;
-    std::fs::write(dir.join("mlsync.yaml"), "sourceId: bench\npaths: [services]\n")?;
+    std::fs::write(
+        dir.join("mlsync.yaml"),
+        "sourceId: bench\npaths: [services]\n",
+    )?;
     for f in 0..SERVICES / 10 {
         let text: Vec<String> = (f * 10..f * 10 + 10).map(spec).collect();
-        std::fs::write(dir.join(format!("services/file-{f:03}.yaml")), text.join("---\n"))?;
+        std::fs::write(
+            dir.join(format!("services/file-{f:03}.yaml")),
+            text.join("---\n"),
+        )?;
     }
     Ok(())
 }
@@ -100,7 +106,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let dir = tempfile::tempdir()?;
     write_repo(dir.path())?;
-    let opts = RenderOptions { source_id: "bench".into(), hpa: HpaVersion::V2 };
+    let opts = RenderOptions {
+        source_id: "bench".into(),
+        hpa: HpaVersion::V2,
+    };
     let mut times = Vec::new();
     let mut objects = 0;
     for _ in 0..7 {

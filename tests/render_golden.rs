@@ -49,13 +49,14 @@ fn flatten(v: &Value, path: String, out: &mut BTreeMap<String, Value>) {
     }
 }
 
-/// Paths that are names or labels (which the seed chose freely), or mlsync's documented
+/// Paths that are names, labels or the namespace (which the seed left to kubectl), or mlsync's documented
 /// deviations: replicas belong to the HPA when autoscaling is on.
 fn is_naming(path: &str) -> bool {
     path.contains(".labels.")
         || path.contains(".annotations.")
         || path.contains(".matchLabels.")
         || path.contains(".selector.")
+        || path == ".metadata.namespace"
         || path.ends_with(".name")
             && (path.contains(".metadata.") || path.contains("containers[0].name"))
 }

@@ -57,6 +57,12 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Print the Kubernetes objects for the repo's services, in apply order.
     Render(render::RenderArgs),
+    /// Make age identities; encrypt, decrypt and rotate SOPS secrets files.
+    Secrets {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: crate::secrets::cli::SecretsCmd,
+    },
 }
 
 impl Args {
@@ -65,7 +71,7 @@ impl Args {
         let args = Args::parse();
         logging::init(args.log_format, &args.log);
         match args.run() {
-            Ok(code) => ExitCode::from(code),
+            Ok(code) => code,
             Err(e) => {
                 eprintln!("error: {e:#}");
                 ExitCode::from(EXIT_ERROR)
@@ -73,10 +79,11 @@ impl Args {
         }
     }
 
-    fn run(self) -> anyhow::Result<u8> {
+    fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
-            Command::Validate(a) => validate::run(&a),
-            Command::Render(a) => render::run(&a),
+            Command::Validate(a) => validate::run(&a).map(ExitCode::from),
+            Command::Render(a) => render::run(&a).map(ExitCode::from),
+            Command::Secrets { cmd } => crate::secrets::cli::run(cmd),
         }
     }
 }

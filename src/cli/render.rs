@@ -6,7 +6,8 @@ use anyhow::{Context, bail};
 
 use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, RepoArgs};
 use crate::render::{self, HpaVersion, RenderOptions, output};
-use crate::secrets::SecretSource;
+use crate::secrets::keys::KeyArgs;
+use crate::secrets::{SecretSource, SopsSource};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -46,6 +47,8 @@ pub struct RenderArgs {
     /// Print decrypted Secret values instead of `<redacted>` (only to stdout, never to a file of ours).
     #[arg(long)]
     show_secrets: bool,
+    #[command(flatten)]
+    keys: KeyArgs,
 }
 
 /// Renders every valid service; exit 0 when all specs are valid, 1 when some are invalid (their
@@ -85,28 +88,20 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<u8> {
             have.join(", ")
         );
     }
-    let source: Option<&dyn SecretSource> = None;
+    let source = SopsSource::from_args(&args.keys)?;
     let mut objects = Vec::new();
     let mut failed = false;
     for svc in selected {
-        let secrets = match (&svc.spec.spec.secrets, source) {
-            (None, _) => None,
-            (Some(r), Some(src)) => match src.load(&repo.root.join(&r.file)) {
+        let secrets = match &svc.spec.spec.secrets {
+            None => None,
+            Some(r) => match source.load(&repo.root.join(&r.file)) {
                 Ok(d) => Some(d),
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    eprintln!("error: {}/{}: {e}", svc.namespace, svc.spec.metadata.name);
                     failed = true;
                     continue;
                 }
             },
-            (Some(r), None) => {
-                eprintln!(
-                    "error: failed to decrypt {} for {}: no secrets support",
-                    r.file, svc.spec.metadata.name
-                );
-                failed = true;
-                continue;
-            }
         };
         objects.extend(render::render(svc, secrets.as_ref(), &opts)?);
     }

@@ -2,13 +2,21 @@
 //!
 //! Decrypted values live only in memory, inside [`SecretValue`], which redacts itself in
 //! `Debug` and zeroizes on drop. Renderers ask a [`SecretSource`] for the data of a
-//! `spec.secrets` file; the SOPS/age implementation lives in this module's children.
+//! `spec.secrets` file; [`SopsSource`] reads SOPS files encrypted to age recipients
+//! ([`sops`]), with identities from [`keys`]. [`cli`] holds `mlsync secrets …`.
+
+pub mod cli;
+pub mod keys;
+pub mod sops;
+mod source;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
+
+pub use source::{HASH_KEY_LABEL, SopsSource, secret_data, validate_secret_map};
 
 /// One decrypted secret value. Never printed: `Debug` shows only its length.
 #[derive(Clone)]
@@ -57,12 +65,91 @@ impl fmt::Debug for SecretData {
     }
 }
 
-/// Errors from loading a secrets file.
+/// Errors from loading, writing and decrypting secrets files and age identities. Every
+/// message names the file (or the key source) and none contains a plaintext value.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
-    /// Any failure, already phrased as "failed to … <file>: reason".
+    /// Any failure of another [`SecretSource`], already phrased as `failed to … <file>: reason`.
     #[error("{0}")]
     Failed(String),
+    /// The file could not be read.
+    #[error("failed to read {}: {cause}", file.display())]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+    /// The file could not be written.
+    #[error("failed to write {}: {cause}", file.display())]
+    Write {
+        /// The file.
+        file: PathBuf,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+    /// Decryption failed: wrong key, MAC failure, unsupported feature, bad format.
+    #[error("failed to decrypt {}: {cause}", file.display())]
+    Decrypt {
+        /// The file.
+        file: PathBuf,
+        /// What went wrong.
+        cause: sops::SopsError,
+    },
+    /// Encryption failed.
+    #[error("failed to encrypt {}: {cause}", file.display())]
+    Encrypt {
+        /// The file.
+        file: PathBuf,
+        /// What went wrong.
+        cause: sops::SopsError,
+    },
+    /// No age identity is configured.
+    #[error(
+        "failed to decrypt {}: no age identity is configured; the file is encrypted to: {}; \
+         provide the identity with --age-key-file FILE, SOPS_AGE_KEY_FILE=FILE, \
+         SOPS_AGE_KEY=AGE-SECRET-KEY-1…, or the systemd credential `{}` \
+         (LoadCredential={}:FILE)",
+        file.display(),
+        if recipients.is_empty() { "(no age recipients)".to_owned() } else { recipients.join(", ") },
+        keys::CREDENTIAL_NAME,
+        keys::CREDENTIAL_NAME
+    )]
+    NoKey {
+        /// The file.
+        file: PathBuf,
+        /// Its age recipients.
+        recipients: Vec<String>,
+    },
+    /// The decrypted content is not a flat map of valid keys to scalars.
+    #[error("failed to load {}: {reason}", file.display())]
+    Content {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong (key names only).
+        reason: String,
+    },
+    /// An age identity source does not parse.
+    #[error("failed to load age identities from {origin}: {reason}")]
+    Identity {
+        /// The file, or `$SOPS_AGE_KEY`.
+        origin: String,
+        /// What is wrong (never the key material).
+        reason: String,
+    },
+    /// An identity file is accessible by group or others.
+    #[error(
+        "refusing to use age identity file {}: its permissions {mode:04o} let group or others \
+         access it; fix with `chmod 600 {}`",
+        file.display(),
+        file.display()
+    )]
+    IdentityPermissions {
+        /// The identity file.
+        file: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
 }
 
 /// Supplies the decrypted data of a `spec.secrets` file.
