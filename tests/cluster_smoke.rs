@@ -23,9 +23,16 @@ where
         + serde::Serialize
         + std::fmt::Debug,
 {
-    let name = object["metadata"]["name"].as_str().expect("manifest name").to_owned();
+    let name = object["metadata"]["name"]
+        .as_str()
+        .expect("manifest name")
+        .to_owned();
     Api::<K>::namespaced(client.clone(), ns)
-        .patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(object))
+        .patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(object),
+        )
         .await
         .unwrap_or_else(|e| panic!("failed to apply {name}: {e}"))
 }
@@ -50,8 +57,18 @@ async fn serves_kubernetes_v1_20_without_autoscaling_v2() {
     let client = cluster().client().await;
     let version = client.apiserver_version().await.expect("GET /version");
     assert_eq!(version.git_version, "v1.20.2");
-    assert!(client.list_api_group_resources("autoscaling/v2beta2").await.is_ok());
-    assert!(client.list_api_group_resources("autoscaling/v2").await.is_err());
+    assert!(
+        client
+            .list_api_group_resources("autoscaling/v2beta2")
+            .await
+            .is_ok()
+    );
+    assert!(
+        client
+            .list_api_group_resources("autoscaling/v2")
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -59,21 +76,40 @@ async fn applies_configmap_and_secret_with_field_manager() {
     let cluster = cluster();
     let client = cluster.client().await;
     let ns = cluster.namespace("smoke-cm").await;
-    let cm: ConfigMap = apply(&client, &ns, json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": { "name": "model-config" },
-        "data": { "threads": "4" }
-    }))
+    let cm: ConfigMap = apply(
+        &client,
+        &ns,
+        json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": { "name": "model-config" },
+            "data": { "threads": "4" }
+        }),
+    )
     .await;
-    assert_eq!(cm.data.unwrap_or_default().get("threads").map(String::as_str), Some("4"));
+    assert_eq!(
+        cm.data
+            .unwrap_or_default()
+            .get("threads")
+            .map(String::as_str),
+        Some("4")
+    );
     let managers: Vec<_> = cm.metadata.managed_fields.unwrap_or_default();
-    assert!(managers.iter().any(|m| m.manager.as_deref() == Some(MANAGER) && m.operation.as_deref() == Some("Apply")));
+    assert!(
+        managers
+            .iter()
+            .any(|m| m.manager.as_deref() == Some(MANAGER)
+                && m.operation.as_deref() == Some("Apply"))
+    );
 
-    let secret: Secret = apply(&client, &ns, json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": { "name": "model-token" },
-        "data": { "token": "c2VjcmV0" }
-    }))
+    let secret: Secret = apply(
+        &client,
+        &ns,
+        json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": { "name": "model-token" },
+            "data": { "token": "c2VjcmV0" }
+        }),
+    )
     .await;
     // `type` is defaulted by the server.
     assert_eq!(secret.type_.as_deref(), Some("Opaque"));
@@ -94,7 +130,10 @@ async fn deployment_gets_defaults_replicaset_and_becomes_available() {
 
     let rs: ReplicaSet = pods::current_replicaset(&client, &ns, "model").await;
     assert_eq!(rs.spec.replicas, Some(2));
-    let before = Api::<Deployment>::namespaced(client.clone(), &ns).get("model").await.expect("get");
+    let before = Api::<Deployment>::namespaced(client.clone(), &ns)
+        .get("model")
+        .await
+        .expect("get");
     assert_eq!(before.status.and_then(|s| s.available_replicas), None);
 
     let ready = pods::make_deployment_ready(&client, &ns, "model").await;
@@ -102,7 +141,15 @@ async fn deployment_gets_defaults_replicaset_and_becomes_available() {
     let done = pods::wait_for_condition(&client, &ns, "model", "Available", "True", None).await;
     let status = done.status.expect("status");
     assert_eq!(status.available_replicas, Some(2));
-    pods::wait_for_condition(&client, &ns, "model", "Progressing", "True", Some("NewReplicaSetAvailable")).await;
+    pods::wait_for_condition(
+        &client,
+        &ns,
+        "model",
+        "Progressing",
+        "True",
+        Some("NewReplicaSetAvailable"),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -112,11 +159,21 @@ async fn unready_rollout_exceeds_progress_deadline() {
     let ns = cluster.namespace("smoke-fail").await;
     let _: Deployment = apply(&client, &ns, deployment("broken", 1, Some(2))).await;
     pods::make_deployment_unready(&client, &ns, "broken").await;
-    let failed =
-        pods::wait_for_condition(&client, &ns, "broken", "Progressing", "False", Some("ProgressDeadlineExceeded"))
-            .await;
+    let failed = pods::wait_for_condition(
+        &client,
+        &ns,
+        "broken",
+        "Progressing",
+        "False",
+        Some("ProgressDeadlineExceeded"),
+    )
+    .await;
     let conditions = failed.status.and_then(|s| s.conditions).unwrap_or_default();
-    assert!(conditions.iter().any(|c| c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("False")));
+    assert!(
+        conditions.iter().any(
+            |c| c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("False")
+        )
+    );
 }
 
 #[tokio::test]
@@ -124,22 +181,32 @@ async fn load_balancer_service_gets_cluster_ip_and_defaults() {
     let cluster = cluster();
     let client = cluster.client().await;
     let ns = cluster.namespace("smoke-svc").await;
-    let svc: Service = apply(&client, &ns, json!({
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": { "name": "model" },
-        "spec": {
-            "type": "LoadBalancer",
-            "selector": { "app": "model" },
-            "ports": [{ "name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP" }]
-        }
-    }))
+    let svc: Service = apply(
+        &client,
+        &ns,
+        json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": { "name": "model" },
+            "spec": {
+                "type": "LoadBalancer",
+                "selector": { "app": "model" },
+                "ports": [{ "name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP" }]
+            }
+        }),
+    )
     .await;
     let spec = svc.spec.expect("spec");
     let ip = spec.cluster_ip.expect("allocated clusterIP");
-    assert!(ip.starts_with("10.0.0."), "clusterIP {ip} outside 10.0.0.0/24");
+    assert!(
+        ip.starts_with("10.0.0."),
+        "clusterIP {ip} outside 10.0.0.0/24"
+    );
     assert_eq!(spec.session_affinity.as_deref(), Some("None"));
     assert_eq!(spec.external_traffic_policy.as_deref(), Some("Cluster"));
-    assert!(spec.ports.unwrap_or_default()[0].node_port.is_some(), "LoadBalancer gets a nodePort");
+    assert!(
+        spec.ports.unwrap_or_default()[0].node_port.is_some(),
+        "LoadBalancer gets a nodePort"
+    );
 }
 
 #[tokio::test]
@@ -147,7 +214,11 @@ async fn applies_autoscaling_v2beta2_hpa_as_dynamic_object() {
     let cluster = cluster();
     let client = cluster.client().await;
     let ns = cluster.namespace("smoke-hpa").await;
-    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("autoscaling", "v2beta2", "HorizontalPodAutoscaler"));
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "autoscaling",
+        "v2beta2",
+        "HorizontalPodAutoscaler",
+    ));
     let hpa = json!({
         "apiVersion": "autoscaling/v2beta2", "kind": "HorizontalPodAutoscaler",
         "metadata": { "name": "model" },
@@ -158,14 +229,22 @@ async fn applies_autoscaling_v2beta2_hpa_as_dynamic_object() {
                 "name": "cpu", "target": { "type": "Utilization", "averageUtilization": 70 } } }]
         }
     });
-    let applied: DynamicObject = Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &resource)
-        .patch("model", &PatchParams::apply(MANAGER).force(), &Patch::Apply(hpa))
-        .await
-        .expect("apply autoscaling/v2beta2 HPA");
+    let applied: DynamicObject =
+        Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &resource)
+            .patch(
+                "model",
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(hpa),
+            )
+            .await
+            .expect("apply autoscaling/v2beta2 HPA");
     assert_eq!(applied.name_any(), "model");
     assert_eq!(applied.data["spec"]["maxReplicas"], 5);
     // The same object through autoscaling/v1, converted by the server.
-    let v1: HorizontalPodAutoscaler = Api::namespaced(client, &ns).get("model").await.expect("get v1 HPA");
+    let v1: HorizontalPodAutoscaler = Api::namespaced(client, &ns)
+        .get("model")
+        .await
+        .expect("get v1 HPA");
     assert_eq!(v1.spec.target_cpu_utilization_percentage, Some(70));
 }
 
@@ -189,7 +268,16 @@ async fn audit_log_records_writes_of_the_field_manager() {
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|e| e["verb"] == "patch" && e["objectRef"]["namespace"] == ns.as_str())
-        .filter(|e| e["requestURI"].as_str().is_some_and(|u| u.contains("fieldManager=mlsync-test")))
+        .filter(|e| {
+            e["requestURI"]
+                .as_str()
+                .is_some_and(|u| u.contains("fieldManager=mlsync-test"))
+        })
         .count();
-    assert_eq!(patches, 2, "audit log {} should hold both applies", audit.display());
+    assert_eq!(
+        patches,
+        2,
+        "audit log {} should hold both applies",
+        audit.display()
+    );
 }

@@ -78,7 +78,9 @@ unsafe extern "C" {
 /// Stops the control plane when the test binary exits normally.
 extern "C" fn stop_at_exit() {
     if let Some(dir) = STARTED_DIR.get() {
-        let _ = Command::new(scripts_dir().join("stop.sh")).arg(dir).output();
+        let _ = Command::new(scripts_dir().join("stop.sh"))
+            .arg(dir)
+            .output();
         if std::env::var_os(KEEP_ENV).is_none() {
             let _ = std::fs::remove_dir_all(dir);
         }
@@ -88,8 +90,15 @@ extern "C" fn stop_at_exit() {
 /// A short string unique within this machine for a while (no `rand` dependency needed).
 fn unique_suffix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let mixed = (nanos as u64) ^ (u64::from(std::process::id()) << 32) ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mixed = (nanos as u64)
+        ^ (u64::from(std::process::id()) << 32)
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     format!("{:08x}", (mixed ^ (mixed >> 29)) & 0xffff_ffff)
 }
 
@@ -98,14 +107,21 @@ impl TestCluster {
         if let Some(path) = std::env::var_os(KUBECONFIG_ENV) {
             let kubeconfig = PathBuf::from(path);
             if !kubeconfig.is_file() {
-                return Err(format!("{KUBECONFIG_ENV}={} is not a file", kubeconfig.display()));
+                return Err(format!(
+                    "{KUBECONFIG_ENV}={} is not a file",
+                    kubeconfig.display()
+                ));
             }
-            return Ok(TestCluster { kubeconfig, dir: None });
+            return Ok(TestCluster {
+                kubeconfig,
+                dir: None,
+            });
         }
         run_script("build.sh", &[])?;
         let dir = std::env::temp_dir().join(format!("mlsync-cp-{}", unique_suffix()));
         let pid = std::process::id().to_string();
-        let mut args: Vec<&std::ffi::OsStr> = vec![dir.as_os_str(), "--watch-pid".as_ref(), pid.as_ref()];
+        let mut args: Vec<&std::ffi::OsStr> =
+            vec![dir.as_os_str(), "--watch-pid".as_ref(), pid.as_ref()];
         if std::env::var_os(KEEP_ENV).is_none() {
             args.push("--remove-on-exit".as_ref());
         }
@@ -113,7 +129,10 @@ impl TestCluster {
         // SAFETY: registers a plain function without captured state; libc runs it at exit.
         unsafe { atexit(stop_at_exit) };
         let kubeconfig = PathBuf::from(run_script("start.sh", &args)?);
-        Ok(TestCluster { kubeconfig, dir: Some(dir) })
+        Ok(TestCluster {
+            kubeconfig,
+            dir: Some(dir),
+        })
     }
 
     /// Path of a kubeconfig with cluster-admin rights.
@@ -152,11 +171,18 @@ impl TestCluster {
         let accounts: Api<ServiceAccount> = Api::namespaced(client, &name);
         // Bounded only so a broken controller-manager fails the test instead of hanging it.
         for _ in 0..600 {
-            if accounts.get_opt("default").await.expect("get default ServiceAccount").is_some() {
+            if accounts
+                .get_opt("default")
+                .await
+                .expect("get default ServiceAccount")
+                .is_some()
+            {
                 return name;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("namespace {name} got no default ServiceAccount: is kube-controller-manager running?");
+        panic!(
+            "namespace {name} got no default ServiceAccount: is kube-controller-manager running?"
+        );
     }
 }

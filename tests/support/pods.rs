@@ -29,9 +29,14 @@ pub async fn current_replicaset(client: &Client, ns: &str, deployment: &str) -> 
         let deploy = deployments.get(deployment).await.expect("get Deployment");
         let uid = deploy.metadata.uid.clone().unwrap_or_default();
         if let Some(revision) = deploy.annotations().get(REVISION) {
-            let all = replicasets.list(&ListParams::default()).await.expect("list ReplicaSets");
+            let all = replicasets
+                .list(&ListParams::default())
+                .await
+                .expect("list ReplicaSets");
             let found = all.items.into_iter().find(|rs| {
-                rs.owner_references().iter().any(|o| o.uid == uid && o.controller == Some(true))
+                rs.owner_references()
+                    .iter()
+                    .any(|o| o.uid == uid && o.controller == Some(true))
                     && rs.annotations().get(REVISION) == Some(revision)
             });
             if let Some(rs) = found {
@@ -40,7 +45,9 @@ pub async fn current_replicaset(client: &Client, ns: &str, deployment: &str) -> 
         }
         tokio::time::sleep(POLL).await;
     }
-    panic!("Deployment {ns}/{deployment} got no current ReplicaSet: is kube-controller-manager running?");
+    panic!(
+        "Deployment {ns}/{deployment} got no current ReplicaSet: is kube-controller-manager running?"
+    );
 }
 
 /// Waits until the ReplicaSet has created `count` pods and returns them.
@@ -62,7 +69,10 @@ pub async fn replicaset_pods(client: &Client, ns: &str, rs: &ReplicaSet, count: 
         }
         tokio::time::sleep(POLL).await;
     }
-    panic!("ReplicaSet {ns}/{} did not create {count} pods", rs.name_any());
+    panic!(
+        "ReplicaSet {ns}/{} did not create {count} pods",
+        rs.name_any()
+    );
 }
 
 /// Writes a kubelet-like status (`Running`, all containers started; `Ready` as given) to a pod
@@ -157,5 +167,7 @@ pub async fn wait_for_condition(
         last = deploy.status.and_then(|s| s.conditions);
         tokio::time::sleep(POLL).await;
     }
-    panic!("Deployment {ns}/{deployment} never got condition {type_}={status} ({reason:?}); last conditions: {last:?}");
+    panic!(
+        "Deployment {ns}/{deployment} never got condition {type_}={status} ({reason:?}); last conditions: {last:?}"
+    );
 }
