@@ -87,7 +87,8 @@ listening_ports() {
     printf '%d\n' "0x$hex"
   done
 }
-# Picks a port below the kernel's ephemeral range that nobody listens on and we have not handed out.
+# Sets variable $1 to a port below the kernel's ephemeral range that nobody listens on and that
+# this script has not handed out yet (runs in the current shell so `taken` persists).
 declare -A taken=()
 free_port() {
   local used p
@@ -96,7 +97,7 @@ free_port() {
     p=$((20000 + RANDOM % 12000))
     [[ "$used" == *" $p "* || -n "${taken[$p]:-}" ]] && continue
     taken[$p]=1
-    printf '%s\n' "$p"
+    printf -v "$1" '%s' "$p"
     return
   done
 }
@@ -122,9 +123,9 @@ $tail"
 port_clash() { grep -qi 'address already in use' "$dir/$1.log" 2>/dev/null; }
 
 start_etcd() {
-  etcd_port="$(free_port)"
   local peer_port
-  peer_port="$(free_port)"
+  free_port etcd_port
+  free_port peer_port
   rm -rf "$dir/etcd-data"
   spawn etcd etcd --name mlsync-test --data-dir "$dir/etcd-data" --unsafe-no-fsync \
     --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
@@ -141,7 +142,7 @@ start_etcd() {
 }
 
 start_apiserver() {
-  api_port="$(free_port)"
+  free_port api_port
   printf 'https://127.0.0.1:%s' "$api_port" >"$dir/server"
   spawn kube-apiserver "$bin_dir/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$etcd_port" \

@@ -125,10 +125,11 @@ impl TestCluster {
         if std::env::var_os(KEEP_ENV).is_none() {
             args.push("--remove-on-exit".as_ref());
         }
+        // On failure start.sh has stopped what it started and kept `dir` (logs) for diagnosis.
+        let kubeconfig = PathBuf::from(run_script("start.sh", &args)?);
         let _ = STARTED_DIR.set(dir.clone());
         // SAFETY: registers a plain function without captured state; libc runs it at exit.
         unsafe { atexit(stop_at_exit) };
-        let kubeconfig = PathBuf::from(run_script("start.sh", &args)?);
         Ok(TestCluster {
             kubeconfig,
             dir: Some(dir),
@@ -140,10 +141,18 @@ impl TestCluster {
         &self.kubeconfig
     }
 
-    /// The apiserver audit log (Metadata level, one JSON event per line), when this process
-    /// started the control plane; `None` for a cluster given by `MLSYNC_TEST_KUBECONFIG`.
+    /// The apiserver audit log (Metadata level, one JSON event per line) of a control plane
+    /// made by `start.sh`: the one this process started, or one started by hand whose
+    /// kubeconfig `MLSYNC_TEST_KUBECONFIG` names (the log sits next to it). `None` otherwise.
     pub fn audit_log_path(&self) -> Option<PathBuf> {
-        self.dir.as_ref().map(|dir| dir.join("audit.log"))
+        match &self.dir {
+            Some(dir) => Some(dir.join("audit.log")),
+            None => self
+                .kubeconfig
+                .parent()
+                .map(|dir| dir.join("audit.log"))
+                .filter(|log| log.is_file()),
+        }
     }
 
     /// A new client (one per test: each `#[tokio::test]` has its own runtime).
