@@ -9,7 +9,7 @@
 #                   says what is missing and fails, it never changes the machine.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=tests/cluster/lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$here/lib.sh"
 
 install=0
@@ -127,7 +127,7 @@ mkdir -p "$(dirname "$tree")"
   die "dpkg-source -x failed: $(tail -n 5 "$work/dpkg-source.log")"
 
 # --- 2. Prepare the GOPATH-mode build --------------------------------------------------------------
-export GO111MODULE=off CGO_ENABLED=0 GOPROXY=off GOFLAGS= GOCACHE="$work/gocache"
+export GO111MODULE=off CGO_ENABLED=0 GOPROXY=off GOFLAGS='' GOCACHE="$work/gocache"
 # Vendored reflect2 v1.0.1 segfaults under Go >= 1.18; use bookworm's 1.0.2.
 rm -rf "$tree/vendor/github.com/modern-go/reflect2"
 cp -rL /usr/share/gocode/src/github.com/modern-go/reflect2 "$tree/vendor/github.com/modern-go/reflect2"
@@ -141,9 +141,9 @@ go build -o "$work/bin/openapi-gen" ./vendor/k8s.io/kube-openapi/cmd/openapi-gen
 # every Go package with a `+k8s:openapi-gen=` tag, minus code-generator and sample-apiserver.
 mapfile -t openapi_dirs < <(
   find -L . \( -path ./staging -o -path './_*' -o -path './.*' -o -path ./vendor/k8s.io/code-generator \
-    -o -path ./vendor/k8s.io/sample-apiserver \) -prune -o -type f -name '*.go' -print |
-    xargs grep -l --color=never '^// *+k8s:' |
-    xargs grep -l --color=never '+k8s:openapi-gen=' |
+    -o -path ./vendor/k8s.io/sample-apiserver \) -prune -o -type f -name '*.go' -print0 |
+    xargs -0 grep -lZ --color=never '^// *+k8s:' |
+    xargs -0 grep -l --color=never '+k8s:openapi-gen=' |
     xargs -n1 dirname | sed 's|^\./||' | LC_ALL=C sort -u
 )
 ((${#openapi_dirs[@]} > 0)) || die "found no packages with +k8s:openapi-gen tags"

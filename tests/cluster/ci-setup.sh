@@ -7,7 +7,7 @@
 # Usage: tests/cluster/ci-setup.sh
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=tests/cluster/lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$here/lib.sh"
 
 ensure_deps 1 "${CLUSTER_BUILD_DEPS[@]}" "${CLUSTER_RUN_DEPS[@]}" "flock:util-linux"

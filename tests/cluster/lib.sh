@@ -1,5 +1,6 @@
 # Shared helpers for the mlsync test control-plane scripts (sourced, not executed).
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # the variables are used by the scripts sourcing this file
 
 # Kubernetes release built from Debian bookworm's `kubernetes` source package.
 K8S_VERSION="v1.20.2"

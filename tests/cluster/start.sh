@@ -13,7 +13,7 @@
 #   --remove-on-exit  the watchdog also deletes DIR after stopping (only with --watch-pid)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=tests/cluster/lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$here/lib.sh"
 
 dir=""
@@ -83,13 +83,15 @@ POLICY
 # Ports listened on by anyone (IPv4 and IPv6), from /proc/net/tcp*.
 listening_ports() {
   local hex
-  for hex in $(awk 'NR > 1 && $4 == "0A" { split($2, a, ":"); print a[2] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null); do
-    printf '%d\n' "0x$hex"
-  done
+  awk 'NR > 1 && $4 == "0A" { split($2, a, ":"); print a[2] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+    while read -r hex; do printf '%d\n' "0x$hex"; done
+  return 0 # /proc/net/tcp6 is missing when IPv6 is disabled
 }
 # Sets variable $1 to a port below the kernel's ephemeral range that nobody listens on and that
 # this script has not handed out yet (runs in the current shell so `taken` persists).
 declare -A taken=()
+etcd_port=""
+api_port=""
 free_port() {
   local used p
   used=" $(listening_ports | tr '\n' ' ') "
@@ -228,6 +230,7 @@ if [[ -n "$watch_pid" ]]; then
   # Stops everything (and with --remove-on-exit deletes DIR) once $watch_pid is gone. Compares the
   # process start time too, so a recycled pid does not keep the control plane alive.
   watch_start="$(awk '{ print $22 }' "/proc/$watch_pid/stat")"
+  # shellcheck disable=SC2016 # the script is expanded by the inner bash
   setsid bash -c '
     pid="$1"; start="$2"; dir="$3"; remove="$4"; stop="$5"
     while [[ "$(awk "{ print \$22 }" "/proc/$pid/stat" 2>/dev/null)" == "$start" ]]; do sleep 0.5; done
