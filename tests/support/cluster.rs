@@ -117,7 +117,10 @@ impl TestCluster {
                 dir: None,
             });
         }
-        run_script("build.sh", &[])?;
+        // With MLSYNC_K8S_BIN_DIR, start.sh takes prebuilt binaries from there: nothing to build.
+        if std::env::var_os("MLSYNC_K8S_BIN_DIR").is_none() {
+            run_script("build.sh", &[])?;
+        }
         let dir = std::env::temp_dir().join(format!("mlsync-cp-{}", unique_suffix()));
         let pid = std::process::id().to_string();
         let mut args: Vec<&std::ffi::OsStr> =
