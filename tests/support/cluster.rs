@@ -1,0 +1,200 @@
+//! One real Kubernetes control plane per test binary.
+//!
+//! On first use [`cluster`] runs `tests/cluster/build.sh` (a no-op once the binaries are cached)
+//! and `tests/cluster/start.sh` on free 127.0.0.1 ports. Teardown needs no destructors (the test
+//! harness never runs them): `start.sh --watch-pid` leaves a watchdog that stops the control
+//! plane and deletes its directory once this process is gone, whatever way it ends, and an
+//! `atexit` hook stops it synchronously on a normal exit (also when tests failed).
+//!
+//! `MLSYNC_TEST_KUBECONFIG=/path` points the tests at an existing cluster instead;
+//! `MLSYNC_TEST_KEEP_CLUSTER=1` keeps the control plane directory (logs, audit log) for debugging.
+//! If the control plane cannot start, every test using it fails with the reason.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use kube::api::{Api, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+/// Environment variable naming the kubeconfig of an existing cluster to test against.
+pub const KUBECONFIG_ENV: &str = "MLSYNC_TEST_KUBECONFIG";
+/// Environment variable that keeps the control plane directory after the tests.
+pub const KEEP_ENV: &str = "MLSYNC_TEST_KEEP_CLUSTER";
+/// Label put on every namespace created by [`TestCluster::namespace`].
+pub const NAMESPACE_LABEL: &str = "mlsync.test/namespace";
+
+/// The cluster the tests in this binary talk to.
+#[derive(Debug)]
+pub struct TestCluster {
+    kubeconfig: PathBuf,
+    /// Control plane directory when this process started the control plane itself.
+    dir: Option<PathBuf>,
+}
+
+static CLUSTER: OnceLock<Result<TestCluster, String>> = OnceLock::new();
+static STARTED_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// The cluster for this test binary, started on first use; panics (failing the test) with the
+/// reason when it cannot be started.
+pub fn cluster() -> &'static TestCluster {
+    match CLUSTER.get_or_init(TestCluster::start_or_connect) {
+        Ok(cluster) => cluster,
+        Err(reason) => panic!("the test Kubernetes control plane is unavailable: {reason}"),
+    }
+}
+
+fn scripts_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cluster")
+}
+
+/// Runs a script, returning its stdout, or its stderr as the error.
+fn run_script(script: &str, args: &[&std::ffi::OsStr]) -> Result<String, String> {
+    let path = scripts_dir().join(script);
+    let output = Command::new(&path)
+        .args(args)
+        .output()
+        .map_err(|e| format!("failed to run {}: {e}", path.display()))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    } else {
+        Err(format!(
+            "{} failed ({}):\n{}",
+            path.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim_end()
+        ))
+    }
+}
+
+unsafe extern "C" {
+    fn atexit(callback: extern "C" fn()) -> std::ffi::c_int;
+}
+
+/// Stops the control plane when the test binary exits normally.
+extern "C" fn stop_at_exit() {
+    if let Some(dir) = STARTED_DIR.get() {
+        let _ = Command::new(scripts_dir().join("stop.sh"))
+            .arg(dir)
+            .output();
+        if std::env::var_os(KEEP_ENV).is_none() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A short string unique within this machine for a while (no `rand` dependency needed).
+fn unique_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mixed = (nanos as u64)
+        ^ (u64::from(std::process::id()) << 32)
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!("{:08x}", (mixed ^ (mixed >> 29)) & 0xffff_ffff)
+}
+
+impl TestCluster {
+    fn start_or_connect() -> Result<TestCluster, String> {
+        if let Some(path) = std::env::var_os(KUBECONFIG_ENV) {
+            let kubeconfig = PathBuf::from(path);
+            if !kubeconfig.is_file() {
+                return Err(format!(
+                    "{KUBECONFIG_ENV}={} is not a file",
+                    kubeconfig.display()
+                ));
+            }
+            return Ok(TestCluster {
+                kubeconfig,
+                dir: None,
+            });
+        }
+        // With MLSYNC_K8S_BIN_DIR, start.sh takes prebuilt binaries from there: nothing to build.
+        if std::env::var_os("MLSYNC_K8S_BIN_DIR").is_none() {
+            run_script("build.sh", &[])?;
+        }
+        let dir = std::env::temp_dir().join(format!("mlsync-cp-{}", unique_suffix()));
+        let pid = std::process::id().to_string();
+        let mut args: Vec<&std::ffi::OsStr> =
+            vec![dir.as_os_str(), "--watch-pid".as_ref(), pid.as_ref()];
+        if std::env::var_os(KEEP_ENV).is_none() {
+            args.push("--remove-on-exit".as_ref());
+        }
+        // On failure start.sh has stopped what it started and kept `dir` (logs) for diagnosis.
+        let kubeconfig = PathBuf::from(run_script("start.sh", &args)?);
+        let _ = STARTED_DIR.set(dir.clone());
+        // SAFETY: registers a plain function without captured state; libc runs it at exit.
+        unsafe { atexit(stop_at_exit) };
+        Ok(TestCluster {
+            kubeconfig,
+            dir: Some(dir),
+        })
+    }
+
+    /// Path of a kubeconfig with cluster-admin rights.
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// The apiserver audit log (Metadata level, one JSON event per line) of a control plane
+    /// made by `start.sh`: the one this process started, or one started by hand whose
+    /// kubeconfig `MLSYNC_TEST_KUBECONFIG` names (the log sits next to it). `None` otherwise.
+    pub fn audit_log_path(&self) -> Option<PathBuf> {
+        match &self.dir {
+            Some(dir) => Some(dir.join("audit.log")),
+            None => self
+                .kubeconfig
+                .parent()
+                .map(|dir| dir.join("audit.log"))
+                .filter(|log| log.is_file()),
+        }
+    }
+
+    /// A new client (one per test: each `#[tokio::test]` has its own runtime).
+    pub async fn client(&self) -> Client {
+        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig).expect("read test kubeconfig");
+        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .expect("load test kubeconfig");
+        Client::try_from(config).expect("build kube client")
+    }
+
+    /// Creates a fresh namespace `<prefix>-<random>` and waits until its `default`
+    /// ServiceAccount exists (so pods can be created in it). Returns its name.
+    pub async fn namespace(&self, prefix: &str) -> String {
+        let client = self.client().await;
+        let name = format!("{prefix}-{}", unique_suffix());
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": name, "labels": { NAMESPACE_LABEL: "true" } }
+        }))
+        .expect("namespace object");
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap_or_else(|e| panic!("failed to create namespace {name}: {e}"));
+        let accounts: Api<ServiceAccount> = Api::namespaced(client, &name);
+        // Bounded only so a broken controller-manager fails the test instead of hanging it.
+        for _ in 0..600 {
+            if accounts
+                .get_opt("default")
+                .await
+                .expect("get default ServiceAccount")
+                .is_some()
+            {
+                return name;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "namespace {name} got no default ServiceAccount: is kube-controller-manager running?"
+        );
+    }
+}
