@@ -175,7 +175,10 @@ fn target_role_grants_only_what_mlsync_uses() {
                 "unexpected verb {verb} in {rule}"
             );
         }
-        assert!(!rule["resources"].to_string().contains('*'), "wildcard in {rule}");
+        assert!(
+            !rule["resources"].to_string().contains('*'),
+            "wildcard in {rule}"
+        );
     }
     // Bound per namespace, never cluster-wide.
     assert!(

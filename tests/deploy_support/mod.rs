@@ -38,7 +38,9 @@ pub fn kubectl_ok(kubeconfig: &Path, args: &[&str]) -> String {
 /// `kubectl apply` of the same Namespace neither warns nor conflicts).
 pub fn ensure_namespaces(kubeconfig: &Path, names: &[&str]) {
     for name in names {
-        let exists = kubectl(kubeconfig, &["get", "namespace", name]).status.success();
+        let exists = kubectl(kubeconfig, &["get", "namespace", name])
+            .status
+            .success();
         if !exists {
             let out = kubectl(kubeconfig, &["create", "namespace", name, "--save-config"]);
             let stderr = String::from_utf8_lossy(&out.stderr);
@@ -81,7 +83,10 @@ pub fn service_account_kubeconfig(
     };
     let server = field("server");
     let ca = field("certificate-authority-data");
-    assert!(!server.is_empty() && !ca.is_empty(), "admin kubeconfig lacks server or CA data");
+    assert!(
+        !server.is_empty() && !ca.is_empty(),
+        "admin kubeconfig lacks server or CA data"
+    );
     let kubeconfig = serde_json::json!({
         "apiVersion": "v1",
         "kind": "Config",

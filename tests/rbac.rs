@@ -1,0 +1,200 @@
+//! The RBAC in `deploy/` is enough for `mlsync apply` of the example repo and nothing more:
+//! with a TokenRequest token of the `mlsync-system/mlsync` ServiceAccount, mlsync applies the
+//! example services, while reading Secrets elsewhere or creating objects outside the granted
+//! kinds and namespaces is forbidden (HTTP 403).
+//!
+//! All tests in this binary share one control plane and the fixed names of `deploy/`
+//! (`kubectl apply` of the same manifests is idempotent).
+
+mod deploy_support;
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use deploy_support::{deploy_dir, kubectl_ok, service_account_kubeconfig};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use k8s_openapi::api::rbac::v1::Role;
+use kube::api::{Api, ListParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use support::cluster;
+
+/// The identity the API server reports for the agent's token.
+const AGENT_USER: &str = "system:serviceaccount:mlsync-system:mlsync";
+
+/// Installs `deploy/` for real (once per binary) and returns a kubeconfig holding only a
+/// token of the agent's ServiceAccount.
+fn agent_kubeconfig() -> &'static Path {
+    static KUBECONFIG: OnceLock<PathBuf> = OnceLock::new();
+    KUBECONFIG.get_or_init(|| {
+        let admin = cluster().kubeconfig_path();
+        kubectl_ok(admin, &["apply", "-k", deploy_dir().to_str().unwrap()]);
+        let dir = tempfile::tempdir().unwrap().keep();
+        service_account_kubeconfig(admin, "mlsync-system", "mlsync", &dir)
+    })
+}
+
+async fn agent_client() -> Client {
+    let kubeconfig = Kubeconfig::read_from(agent_kubeconfig()).unwrap();
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    Client::try_from(config).unwrap()
+}
+
+/// Asserts that `result` is a 403 for the agent's ServiceAccount.
+fn assert_forbidden<T: std::fmt::Debug>(what: &str, result: Result<T, kube::Error>) {
+    match result {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 403, "{what}: {status:?}");
+            assert!(
+                status.message.contains(AGENT_USER),
+                "{what}: refused for someone else: {}",
+                status.message
+            );
+        }
+        other => panic!("{what}: expected 403 Forbidden, got {other:?}"),
+    }
+}
+
+fn config_map(name: &str) -> ConfigMap {
+    serde_json::from_value(serde_json::json!({
+        "metadata": { "name": name }, "data": { "k": "v" }
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn agent_token_works_where_granted() {
+    // Guards the 403 tests: the token is valid and the grants in ml-demo are in effect.
+    let client = agent_client().await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "ml-demo");
+    deployments.list(&ListParams::default()).await.unwrap();
+    let home: Api<ConfigMap> = Api::namespaced(client, "mlsync-system");
+    home.list(&ListParams::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn agent_cannot_read_secrets_in_other_namespaces() {
+    let client = agent_client().await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "kube-system");
+    assert_forbidden(
+        "list secrets in kube-system",
+        secrets.list(&ListParams::default()).await,
+    );
+    let all: Api<Secret> = Api::all(client);
+    assert_forbidden(
+        "list secrets in all namespaces",
+        all.list(&ListParams::default()).await,
+    );
+}
+
+#[tokio::test]
+async fn agent_cannot_create_outside_its_grants() {
+    let client = agent_client().await;
+    let default_cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    assert_forbidden(
+        "create a ConfigMap in default",
+        default_cms
+            .create(&PostParams::default(), &config_map("rbac-probe"))
+            .await,
+    );
+    let role: Role = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": "rbac-probe" },
+        "rules": [{ "apiGroups": [""], "resources": ["secrets"], "verbs": ["get"] }]
+    }))
+    .unwrap();
+    let roles: Api<Role> = Api::namespaced(client.clone(), "ml-demo");
+    assert_forbidden(
+        "create a Role in ml-demo",
+        roles.create(&PostParams::default(), &role).await,
+    );
+    let namespace: Namespace =
+        serde_json::from_value(serde_json::json!({ "metadata": { "name": "rbac-probe" } }))
+            .unwrap();
+    assert_forbidden(
+        "create a Namespace",
+        Api::<Namespace>::all(client)
+            .create(&PostParams::default(), &namespace)
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn agent_cannot_watch_or_update() {
+    // mlsync lists and patches; watch and update (PUT) are deliberately not granted.
+    let client = agent_client().await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "ml-demo");
+    assert_forbidden(
+        "watch deployments in ml-demo",
+        deployments
+            .watch(&kube::api::WatchParams::default().timeout(1), "0")
+            .await
+            .map(|_| ()),
+    );
+    let cms: Api<ConfigMap> = Api::namespaced(client, "ml-demo");
+    assert_forbidden(
+        "replace a ConfigMap in ml-demo",
+        cms.replace(
+            "rbac-probe",
+            &PostParams::default(),
+            &config_map("rbac-probe"),
+        )
+        .await,
+    );
+}
+
+#[test]
+fn agent_applies_the_example_repo() {
+    let kubeconfig = agent_kubeconfig();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("example-repo");
+    let age_key = std::fs::read_to_string(repo.join("demo-age-key.txt")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mlsync"))
+        .arg("apply")
+        .arg("--repo")
+        .arg(&repo)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .env("SOPS_AGE_KEY", age_key)
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .env_remove("KUBECONFIG")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "mlsync apply as the agent failed ({}):\n{}{stderr}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!stderr.contains("forbidden"), "{stderr}");
+    // What the user would check: the services exist in ml-demo.
+    let admin = cluster().kubeconfig_path();
+    let names = kubectl_ok(
+        admin,
+        &[
+            "-n",
+            "ml-demo",
+            "get",
+            "deployments,services,configmaps,secrets",
+            "-l",
+            "mlsync.dev/source=example-repo",
+            "-o",
+            "name",
+        ],
+    );
+    for object in [
+        "deployment.apps/iris-classifier",
+        "service/iris-classifier",
+        "deployment.apps/image-classifier",
+    ] {
+        assert!(
+            names.lines().any(|l| l == object),
+            "{object} missing:\n{names}"
+        );
+    }
+}
