@@ -44,6 +44,17 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The status code of `GET path` on the admin server, or `None` if it does not answer.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(GIVE_UP)).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Receives notify datagrams until one has a line equal to `wanted`; returns all lines seen.
 fn wait_for(socket: &UnixDatagram, wanted: &str, seen: &mut Vec<String>) {
     let mut buf = vec![0u8; 4096];
@@ -84,6 +95,7 @@ fn run_speaks_sd_notify_and_stops_cleanly_on_sigterm() {
     let notify = UnixDatagram::bind(&notify_path).unwrap();
     notify.set_read_timeout(Some(GIVE_UP)).unwrap();
 
+    let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_mlsync"))
         .arg("run")
         .arg("--repo")
@@ -91,7 +103,7 @@ fn run_speaks_sd_notify_and_stops_cleanly_on_sigterm() {
         .arg("--interval")
         .arg("1h")
         .arg("--admin-addr")
-        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg(format!("127.0.0.1:{port}"))
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("CREDENTIALS_DIRECTORY", &credentials)
@@ -111,6 +123,16 @@ fn run_speaks_sd_notify_and_stops_cleanly_on_sigterm() {
     let mut seen = Vec::new();
     wait_for(&notify, "READY=1", &mut seen);
     wait_for(&notify, "WATCHDOG=1", &mut seen);
+    // Ready for traffic once the first reconcile succeeded (what a load balancer would see).
+    // Bounded only so a daemon that never gets ready fails the test instead of hanging it.
+    let ready = (0..1800).any(|_| {
+        let ok = http_status(port, "/readyz") == Some(200);
+        if !ok {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        ok
+    });
+    assert!(ready, "/readyz never answered 200; notify: {seen:?}");
 
     let killed = Command::new("kill")
         .arg("-TERM")
