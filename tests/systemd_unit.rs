@@ -126,8 +126,8 @@ fn unit_follows_the_cli_contract() {
         "UMask=0077",
         "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
         "SystemCallFilter=@system-service",
-        "LoadCredential=age-key:/etc/mlsync/credentials/age-key",
-        "LoadCredential=kubeconfig:/etc/mlsync/credentials/kubeconfig",
+        "LoadCredential=age-key",
+        "LoadCredential=kubeconfig",
     ] {
         assert!(directives.contains(&wanted), "unit lacks {wanted}");
     }
@@ -135,21 +135,20 @@ fn unit_follows_the_cli_contract() {
         directives.iter().any(|d| d.starts_with("WatchdogSec=")),
         "unit lacks WatchdogSec="
     );
-    // Every credential name the unit mentions (also commented out) is one mlsync reads.
+    // Exactly the credential names mlsync reads, each looked up by name in /etc/credstore.
     let known = [
         "age-key",
+        "kubeconfig",
         "ssh-key",
         "known-hosts",
         "git-token",
         "webhook-secret",
-        "kubeconfig",
     ];
-    for line in unit.lines() {
-        if let Some(rest) = line.trim_start_matches('#').strip_prefix("LoadCredential=") {
-            let name = rest.split(':').next().unwrap_or_default();
-            assert!(known.contains(&name), "unknown credential name {name}");
-        }
-    }
+    let loaded: Vec<&str> = directives
+        .iter()
+        .filter_map(|d| d.strip_prefix("LoadCredential="))
+        .collect();
+    assert_eq!(loaded, known);
     // Secrets never go through the environment.
     for secretish in [
         "SOPS_AGE_KEY=",
