@@ -90,6 +90,28 @@ fn run_speaks_sd_notify_and_stops_cleanly_on_sigterm() {
     copy_dir(&root.join("example-repo"), &repo);
     // The identity is a credential here; do not leave a readable copy next to the specs.
     std::fs::remove_file(repo.join("demo-age-key.txt")).unwrap();
+    // A git repository with one commit on main, so `--repo PATH` works whether mlsync reads the
+    // directory or clones it.
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "-A"],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.invalid",
+            "commit",
+            "-qm",
+            "example",
+        ],
+    ] {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    }
 
     let notify_path = tmp.path().join("notify.sock");
     let notify = UnixDatagram::bind(&notify_path).unwrap();
