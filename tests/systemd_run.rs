@@ -128,6 +128,8 @@ fn run_speaks_sd_notify_and_stops_cleanly_on_sigterm() {
         .arg(format!("127.0.0.1:{port}"))
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        // What systemd gives a DynamicUser= service: HOME=/ (not writable there).
+        .env("HOME", "/")
         .env("CREDENTIALS_DIRECTORY", &credentials)
         .env("STATE_DIRECTORY", &state)
         .env("NOTIFY_SOCKET", &notify_path)
