@@ -20,7 +20,9 @@
 
 pub mod admin;
 pub mod cli;
+pub mod cluster;
 pub mod notify;
+pub mod reconcile;
 pub mod render;
 pub mod repo;
 pub mod secrets;

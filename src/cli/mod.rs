@@ -4,6 +4,7 @@
 //! 2 and above for errors.
 
 mod logging;
+mod reconcile;
 mod render;
 mod validate;
 
@@ -57,6 +58,12 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Print the Kubernetes objects for the repo's services, in apply order.
     Render(render::RenderArgs),
+    /// Make the cluster match the repo once: server-side apply, then prune what left git.
+    Apply(reconcile::ApplyArgs),
+    /// Show what apply would do, per service and object, and why (writes nothing).
+    Plan(reconcile::PlanArgs),
+    /// Show live objects against a server-side dry-run of apply, as unified diffs.
+    Diff(reconcile::PlanArgs),
     /// Make age identities; encrypt, decrypt and rotate SOPS secrets files.
     Secrets {
         /// What to do.
@@ -84,6 +91,19 @@ impl Args {
             Command::Validate(a) => validate::run(&a).map(ExitCode::from),
             Command::Render(a) => render::run(&a).map(ExitCode::from),
             Command::Secrets { cmd } => crate::secrets::cli::run(cmd),
+            Command::Apply(a) => runtime()?
+                .block_on(reconcile::apply(&a))
+                .map(ExitCode::from),
+            Command::Plan(a) => runtime()?.block_on(reconcile::plan(&a)).map(ExitCode::from),
+            Command::Diff(a) => runtime()?.block_on(reconcile::diff(&a)).map(ExitCode::from),
         }
     }
+}
+
+/// The tokio runtime for commands that talk to the network.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
 }

@@ -49,6 +49,45 @@ pub fn config_hash(config: &BTreeMap<String, String>, secrets: Option<&SecretDat
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Annotation on every rendered object: a digest of what mlsync applies, so that a later run can
+/// tell "git changed" (including fields removed from git) without writing anything.
+pub const APPLIED_HASH_ANNOTATION: &str = "mlsync.dev/applied-hash";
+
+/// Digest of an object body as rendered, without the [`APPLIED_HASH_ANNOTATION`] itself and
+/// without Secret `data` (its values are covered by the keyed config hash the Secret carries in
+/// its [`CONFIG_HASH_ANNOTATION`]; an unkeyed digest of them could be brute-forced).
+pub fn applied_hash(body: &serde_json::Value) -> String {
+    let mut copy = body.clone();
+    if let Some(obj) = copy.as_object_mut() {
+        if obj.get("kind").and_then(|k| k.as_str()) == Some("Secret") {
+            obj.remove("data");
+            obj.remove("stringData");
+        }
+        if let Some(a) = obj
+            .get_mut("metadata")
+            .and_then(|m| m.get_mut("annotations"))
+            .and_then(|a| a.as_object_mut())
+        {
+            a.remove(APPLIED_HASH_ANNOTATION);
+        }
+    }
+    let digest = Sha256::digest(copy.to_string().as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Sets the [`APPLIED_HASH_ANNOTATION`] on `body`.
+pub fn stamp(body: &mut serde_json::Value) {
+    let hash = applied_hash(body);
+    if let Some(meta) = body.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        let annotations = meta
+            .entry("annotations")
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        if let Some(a) = annotations.as_object_mut() {
+            a.insert(APPLIED_HASH_ANNOTATION.to_owned(), hash.into());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

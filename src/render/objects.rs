@@ -81,14 +81,20 @@ pub(super) fn render(
             });
         }
     };
+    let hash = config_hash(&spec.config, secret_data);
     if let Some(data) = secret_data {
+        let mut secret_meta = meta(secret_name(name));
+        secret_meta
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert(CONFIG_HASH_ANNOTATION.to_owned(), hash.clone());
         let values = data
             .entries
             .iter()
             .map(|(k, v)| (k.clone(), ByteString(v.expose().to_vec())))
             .collect();
         let secret = Secret {
-            metadata: meta(secret_name(name)),
+            metadata: secret_meta,
             type_: Some("Opaque".to_owned()),
             data: Some(values),
             ..Default::default()
@@ -97,10 +103,7 @@ pub(super) fn render(
     }
 
     let mut template_annotations = BTreeMap::new();
-    template_annotations.insert(
-        CONFIG_HASH_ANNOTATION.to_owned(),
-        config_hash(&spec.config, secret_data),
-    );
+    template_annotations.insert(CONFIG_HASH_ANNOTATION.to_owned(), hash);
     let deployment = Deployment {
         metadata: meta(name.to_owned()),
         spec: DeploymentSpec {
@@ -200,6 +203,9 @@ pub(super) fn render(
             name: name.to_owned(),
             body,
         });
+    }
+    for obj in &mut out {
+        super::hash::stamp(&mut obj.body);
     }
     Ok(out)
 }

@@ -1,0 +1,201 @@
+//! `mlsync apply`, `mlsync plan` and `mlsync diff`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, RepoArgs};
+use crate::cluster::{self, KubeArgs};
+use crate::reconcile::execute::WriteOptions;
+use crate::reconcile::plan::{Action, PrunePolicy};
+use crate::reconcile::{ReconcileOptions, Reconciler, diff};
+use crate::secrets::SopsSource;
+use crate::secrets::keys::KeyArgs;
+
+/// What every cluster command needs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    #[command(flatten)]
+    repo: RepoArgs,
+    #[command(flatten)]
+    kube: KubeArgs,
+    #[command(flatten)]
+    keys: KeyArgs,
+    /// Ownership label value (mlsync.dev/source); default: sourceId in mlsync.yaml, else the repo
+    /// directory name. Objects of other sources are never modified or deleted.
+    #[arg(long, env = "MLSYNC_SOURCE_ID")]
+    source_id: Option<String>,
+    /// Delete objects of this source that left git (`--prune=false` keeps them).
+    #[arg(long, env = "MLSYNC_PRUNE", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    prune: bool,
+    /// Allow a run to delete all, or more than --max-prune-fraction, of the managed objects.
+    #[arg(long, env = "MLSYNC_ALLOW_MASS_PRUNE")]
+    allow_mass_prune: bool,
+    /// Largest share of managed objects one run may delete without --allow-mass-prune.
+    #[arg(long, env = "MLSYNC_MAX_PRUNE_FRACTION", default_value_t = 0.5)]
+    max_prune_fraction: f64,
+    /// Take over existing objects with the same names that mlsync does not manage.
+    #[arg(long, env = "MLSYNC_ADOPT")]
+    adopt: bool,
+    /// Delete and re-create objects whose immutable fields (e.g. a Deployment selector) changed.
+    #[arg(long, env = "MLSYNC_RECREATE")]
+    recreate: bool,
+}
+
+impl ClusterArgs {
+    /// The reconciler these arguments describe.
+    pub async fn reconciler(&self) -> anyhow::Result<Reconciler> {
+        let client = cluster::connect(&self.kube).await?;
+        let secrets = Arc::new(SopsSource::from_args(&self.keys)?);
+        let opts = ReconcileOptions {
+            source_id: self.source_id.clone(),
+            prune: PrunePolicy {
+                enabled: self.prune,
+                allow_mass_prune: self.allow_mass_prune,
+                max_fraction: self.max_prune_fraction,
+            },
+            adopt: self.adopt,
+            write: WriteOptions {
+                recreate: self.recreate,
+            },
+        };
+        Ok(Reconciler::new(client, secrets, opts).await?)
+    }
+
+    /// Loads the repo, printing its diagnostics to stderr.
+    pub fn load_repo(&self) -> anyhow::Result<crate::repo::Repo> {
+        let repo = crate::repo::load(&self.repo.repo)?;
+        for d in &repo.diagnostics {
+            eprintln!("{d}");
+        }
+        Ok(repo)
+    }
+}
+
+/// Arguments of `mlsync apply`.
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Run one reconcile and exit (the default for apply; accepted for symmetry with `run`).
+    #[arg(long)]
+    once: bool,
+    /// Wait for rollouts (optionally at most this long, e.g. 5m) and fail if one fails.
+    #[arg(long, value_parser = humantime::parse_duration, num_args = 0..=1, default_missing_value = "5m")]
+    wait: Option<Duration>,
+}
+
+/// Arguments of `mlsync plan` and `mlsync diff`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+/// `mlsync apply`: 0 nothing changed, 1 changes applied, 2 something failed or was refused.
+pub async fn apply(args: &ApplyArgs) -> anyhow::Result<u8> {
+    let _ = args.once;
+    let repo = args.cluster.load_repo()?;
+    let r = args.cluster.reconciler().await?;
+    let planned = r.plan(&repo).await?;
+    let mut report = r.apply(&planned).await;
+    r.check_health(&mut report, args.wait).await;
+    print!("{}", report.to_text());
+    Ok(if report.failed() || !repo.is_valid() {
+        EXIT_ERROR
+    } else if report.changed() {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    })
+}
+
+/// `mlsync plan`: what apply would do, per service and object, and why. Writes nothing.
+pub async fn plan(args: &PlanArgs) -> anyhow::Result<u8> {
+    let repo = args.cluster.load_repo()?;
+    let r = args.cluster.reconciler().await?;
+    let planned = r.plan(&repo).await?;
+    let p = &planned.plan;
+    for s in &p.services {
+        let state = match (&s.error, s.has_changes()) {
+            (Some(_), _) => "cannot apply",
+            (None, true) => "changes",
+            (None, false) => "unchanged",
+        };
+        println!("service {}/{}: {state}", s.namespace, s.name);
+        for o in &s.objects {
+            match &o.action {
+                Action::Update(why) => println!(
+                    "  {} {}/{} update: {}",
+                    o.kind,
+                    o.namespace,
+                    o.name,
+                    why.join(", ")
+                ),
+                Action::Conflict(why) => {
+                    println!("  {} {}/{} conflict: {why}", o.kind, o.namespace, o.name)
+                }
+                a => println!("  {} {}/{} {}", o.kind, o.namespace, o.name, a.verb()),
+            }
+        }
+        if let Some(e) = &s.error {
+            println!("  error: {e}");
+        }
+    }
+    for o in &p.prune {
+        println!(
+            "{} {}/{} prune: no longer in git",
+            o.kind, o.namespace, o.name
+        );
+    }
+    for o in &p.prune_held {
+        println!("{} {}/{} left git, kept", o.kind, o.namespace, o.name);
+    }
+    if let Some(r) = &p.prune_refused {
+        println!("error: pruning refused: {r}");
+    }
+    for ns in &planned.create_namespaces {
+        println!("namespace {ns}: create");
+    }
+    let failed = p.prune_refused.is_some()
+        || p.services.iter().any(|s| s.error.is_some())
+        || !repo.is_valid();
+    Ok(if failed {
+        EXIT_ERROR
+    } else if p.has_changes() || !planned.create_namespaces.is_empty() {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    })
+}
+
+/// `mlsync diff`: like `kubectl diff`: 0 no differences, 1 differences, 2 error.
+pub async fn diff(args: &PlanArgs) -> anyhow::Result<u8> {
+    let repo = args.cluster.load_repo()?;
+    let r = args.cluster.reconciler().await?;
+    let planned = r.plan(&repo).await?;
+    let diffs = diff::diff(&r, &planned).await?;
+    for d in &diffs {
+        print!("{d}");
+    }
+    for s in planned.plan.services.iter().filter(|s| s.error.is_some()) {
+        eprintln!(
+            "error: {}/{}: {}",
+            s.namespace,
+            s.name,
+            s.error.as_deref().unwrap_or_default()
+        );
+    }
+    if let Some(r) = &planned.plan.prune_refused {
+        eprintln!("error: pruning refused: {r}");
+    }
+    let failed = planned.plan.prune_refused.is_some()
+        || planned.plan.services.iter().any(|s| s.error.is_some())
+        || !repo.is_valid();
+    Ok(if failed {
+        EXIT_ERROR
+    } else if diffs.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_CHANGES
+    })
+}

@@ -1,0 +1,283 @@
+//! Writing to the cluster (I/O): server-side apply in dependency order, the replicas hand-over
+//! to the HPA, deletes of what left git, and the inventory.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
+use serde_json::{Value, json};
+
+use super::compare;
+use super::live::{INVENTORY_LABEL, inventory_name};
+use super::plan::{Action, ObjectKey, ObjectPlan, Plan};
+use super::report::{ObjectOutcome, Outcome, Report, ServiceReport};
+use crate::cluster;
+use crate::render::{HpaVersion, Kind, MANAGED_BY, MANAGED_BY_LABEL, SOURCE_LABEL};
+
+/// The field manager of every apply.
+pub const FIELD_MANAGER: &str = "mlsync";
+/// The field manager that keeps `spec.replicas` when the HPA takes it over.
+pub const HANDOVER_MANAGER: &str = "mlsync-replicas-handover";
+
+/// Settings for writing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteOptions {
+    /// Delete and re-create objects whose immutable fields changed.
+    pub recreate: bool,
+}
+
+fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn is_immutable(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 422 && s.message.contains("immutable"))
+}
+
+/// Applies the plan and returns what happened. Never fails as a whole: per-object errors are in
+/// the report. `live` is what the plan was made from.
+pub async fn execute(
+    client: &Client,
+    hpa: HpaVersion,
+    plan: &Plan,
+    live: &BTreeMap<ObjectKey, Value>,
+    opts: WriteOptions,
+) -> Report {
+    let mut pruned_early: BTreeSet<ObjectKey> = BTreeSet::new();
+    let hpa_prunes: BTreeMap<(String, String), &ObjectPlan> = plan
+        .prune
+        .iter()
+        .filter(|p| p.kind == Kind::HorizontalPodAutoscaler)
+        .map(|p| ((p.namespace.clone(), p.name.clone()), p))
+        .collect();
+    let mut report = Report::default();
+    for svc in &plan.services {
+        let mut sr = ServiceReport {
+            namespace: svc.namespace.clone(),
+            name: svc.name.clone(),
+            error: svc.error.clone(),
+            ..Default::default()
+        };
+        if svc.error.is_some() {
+            sr.objects = svc
+                .objects
+                .iter()
+                .map(|o| outcome(o, Outcome::Skipped))
+                .collect();
+            report.services.push(sr);
+            continue;
+        }
+        for obj in &svc.objects {
+            let Some(desired) = &obj.desired else {
+                continue;
+            };
+            if matches!(obj.action, Action::Unchanged) {
+                sr.objects.push(outcome(obj, Outcome::Unchanged));
+                continue;
+            }
+            if obj.kind == Kind::Deployment {
+                let key = (svc.namespace.clone(), svc.name.clone());
+                // Switching to fixed replicas: remove the HPA before it can fight the new count.
+                if let Some(p) = hpa_prunes.get(&key) {
+                    let o = delete(client, hpa, p).await;
+                    pruned_early.insert((p.kind, p.namespace.clone(), p.name.clone()));
+                    sr.objects.push(o);
+                }
+                if let Some(l) = live.get(&(obj.kind, obj.namespace.clone(), obj.name.clone()))
+                    && desired.body.pointer("/spec/replicas").is_none()
+                    && compare::mlsync_owns_replicas(l, FIELD_MANAGER)
+                    && let Err(e) = handover_replicas(client, hpa, obj, l).await
+                {
+                    sr.objects.push(outcome(
+                        obj,
+                        Outcome::Failed(format!(
+                            "failed to hand spec.replicas over to the HPA: {e}"
+                        )),
+                    ));
+                    sr.error = Some(format!(
+                        "failed to apply {} {}/{}",
+                        obj.kind, obj.namespace, obj.name
+                    ));
+                    break;
+                }
+            }
+            let result = apply(client, hpa, obj, &desired.body, opts).await;
+            let failed = matches!(result, Outcome::Failed(_));
+            sr.objects.push(outcome(obj, result));
+            if failed {
+                // Later objects depend on earlier ones (the Deployment on its ConfigMap/Secret).
+                sr.error = Some(format!(
+                    "failed to apply {} {}/{}",
+                    obj.kind, obj.namespace, obj.name
+                ));
+                break;
+            }
+        }
+        report.services.push(sr);
+    }
+    for p in &plan.prune {
+        if !pruned_early.contains(&(p.kind, p.namespace.clone(), p.name.clone())) {
+            report.pruned.push(delete(client, hpa, p).await);
+        }
+    }
+    report.prune_held = plan
+        .prune_held
+        .iter()
+        .map(|p| outcome(p, Outcome::Held))
+        .collect();
+    report.prune_refused = plan.prune_refused.clone();
+    report
+}
+
+fn outcome(o: &ObjectPlan, result: Outcome) -> ObjectOutcome {
+    ObjectOutcome {
+        kind: o.kind,
+        namespace: o.namespace.clone(),
+        name: o.name.clone(),
+        outcome: result,
+    }
+}
+
+async fn apply(
+    client: &Client,
+    hpa: HpaVersion,
+    obj: &ObjectPlan,
+    body: &Value,
+    opts: WriteOptions,
+) -> Outcome {
+    let api = cluster::api(client, obj.kind, hpa, &obj.namespace);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let done = match obj.action {
+        Action::Create => Outcome::Created,
+        _ => Outcome::Configured,
+    };
+    match api.patch(&obj.name, &params, &Patch::Apply(body)).await {
+        Ok(_) => done,
+        Err(e) if is_immutable(&e) && opts.recreate => {
+            let dp = DeleteParams {
+                propagation_policy: Some(PropagationPolicy::Foreground),
+                ..Default::default()
+            };
+            if let Err(e) = api.delete(&obj.name, &dp).await {
+                return Outcome::Failed(format!(
+                    "failed to delete for re-creation: {}",
+                    api_message(&e)
+                ));
+            }
+            for _ in 0..60 {
+                match api.get_opt(&obj.name).await {
+                    Ok(None) => break,
+                    Ok(Some(_)) => tokio::time::sleep(Duration::from_millis(500)).await,
+                    Err(e) => {
+                        return Outcome::Failed(format!(
+                            "failed to wait for deletion: {}",
+                            api_message(&e)
+                        ));
+                    }
+                }
+            }
+            match api.patch(&obj.name, &params, &Patch::Apply(body)).await {
+                Ok(_) => Outcome::Recreated,
+                Err(e) => Outcome::Failed(format!("failed to re-create: {}", api_message(&e))),
+            }
+        }
+        Err(e) if is_immutable(&e) => Outcome::Failed(format!(
+            "{} (an immutable field changed; re-run with --recreate to delete and re-create the object)",
+            api_message(&e)
+        )),
+        Err(e) => Outcome::Failed(api_message(&e)),
+    }
+}
+
+/// Gives `spec.replicas` a second owner holding its current value, so that dropping it from
+/// mlsync's applied configuration keeps the running replica count for the HPA to manage
+/// (the ownership transfer the Kubernetes server-side apply documentation describes).
+async fn handover_replicas(
+    client: &Client,
+    hpa: HpaVersion,
+    obj: &ObjectPlan,
+    live: &Value,
+) -> Result<(), String> {
+    let replicas = live.pointer("/spec/replicas").cloned().unwrap_or(json!(1));
+    let body = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": obj.name, "namespace": obj.namespace},
+        "spec": {"replicas": replicas},
+    });
+    let api = cluster::api(client, Kind::Deployment, hpa, &obj.namespace);
+    api.patch(
+        &obj.name,
+        &PatchParams::apply(HANDOVER_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| api_message(&e))
+}
+
+async fn delete(client: &Client, hpa: HpaVersion, p: &ObjectPlan) -> ObjectOutcome {
+    let api = cluster::api(client, p.kind, hpa, &p.namespace);
+    let dp = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..Default::default()
+    };
+    let result = match api.delete(&p.name, &dp).await {
+        Ok(_) => Outcome::Pruned,
+        Err(kube::Error::Api(s)) if s.code == 404 => Outcome::Pruned,
+        Err(e) => Outcome::Failed(format!("failed to delete: {}", api_message(&e))),
+    };
+    outcome(p, result)
+}
+
+/// Creates the namespaces mlsync was told to create (server-side apply, labelled as ours).
+pub async fn create_namespace(client: &Client, name: &str) -> Result<(), String> {
+    let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
+    let body = json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": name, "labels": {MANAGED_BY_LABEL: MANAGED_BY}}});
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| format!("failed to create namespace {name}: {}", api_message(&e)))
+}
+
+/// Records the namespaces a source uses, only when they changed (a no-op run writes nothing).
+pub async fn write_inventory(
+    client: &Client,
+    home: &str,
+    source_id: &str,
+    previous: &BTreeSet<String>,
+    current: &BTreeSet<String>,
+) -> Result<(), String> {
+    if previous == current {
+        return Ok(());
+    }
+    let name = inventory_name(source_id);
+    let list: Vec<&str> = current.iter().map(String::as_str).collect();
+    let body = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": home,
+            "labels": {MANAGED_BY_LABEL: MANAGED_BY, SOURCE_LABEL: source_id, INVENTORY_LABEL: "true"}},
+        "data": {"namespaces": list.join("\n")}});
+    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client.clone(), home);
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| {
+        format!(
+            "failed to write inventory ConfigMap {home}/{name}: {}",
+            api_message(&e)
+        )
+    })
+}

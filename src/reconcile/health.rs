@@ -1,0 +1,219 @@
+//! Rollout health after apply: Deployment progressing / available / failed, HPA conditions,
+//! load balancer pending or assigned.
+
+use std::time::{Duration, Instant};
+
+use kube::Client;
+use serde_json::Value;
+
+use super::report::Report;
+use crate::cluster;
+use crate::render::{HpaVersion, Kind};
+
+/// A Deployment's rollout state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rollout {
+    /// Still rolling out (the text says how far).
+    Progressing(String),
+    /// All replicas updated and available.
+    Available,
+    /// The rollout failed (e.g. `ProgressDeadlineExceeded`).
+    Failed(String),
+}
+
+fn int(v: &Value, ptr: &str) -> i64 {
+    v.pointer(ptr).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn condition<'a>(v: &'a Value, type_: &str) -> Option<&'a Value> {
+    v.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))
+}
+
+/// Reads a live Deployment's rollout state (pure).
+pub fn rollout(dep: &Value) -> Rollout {
+    if let Some(c) = condition(dep, "Progressing")
+        && c.get("reason").and_then(Value::as_str) == Some("ProgressDeadlineExceeded")
+    {
+        let msg = c
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("progress deadline exceeded");
+        return Rollout::Failed(format!("ProgressDeadlineExceeded: {msg}"));
+    }
+    if int(dep, "/status/observedGeneration") < int(dep, "/metadata/generation") {
+        return Rollout::Progressing("waiting for the Deployment controller".into());
+    }
+    let want = dep
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let updated = int(dep, "/status/updatedReplicas");
+    let available = int(dep, "/status/availableReplicas");
+    let total = int(dep, "/status/replicas");
+    if updated >= want && available >= want && total <= want {
+        Rollout::Available
+    } else {
+        Rollout::Progressing(format!(
+            "{updated}/{want} updated, {available}/{want} available"
+        ))
+    }
+}
+
+/// A one-line summary of HPA conditions that are false (pure).
+pub fn hpa_problems(hpa: &Value) -> Option<String> {
+    let problems: Vec<String> = hpa
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .filter(|c| c.get("status").and_then(Value::as_str) == Some("False"))
+        .map(|c| {
+            format!(
+                "{} {}",
+                c.get("type").and_then(Value::as_str).unwrap_or("?"),
+                c.get("reason").and_then(Value::as_str).unwrap_or("")
+            )
+        })
+        .collect();
+    (!problems.is_empty()).then(|| format!("HPA: {}", problems.join(", ")))
+}
+
+/// For a LoadBalancer Service: "load balancer pending" or "load balancer 1.2.3.4" (pure).
+pub fn load_balancer(svc: &Value) -> Option<String> {
+    if svc.pointer("/spec/type").and_then(Value::as_str) != Some("LoadBalancer") {
+        return None;
+    }
+    let ingress = svc
+        .pointer("/status/loadBalancer/ingress")
+        .and_then(Value::as_array);
+    Some(match ingress.and_then(|i| i.first()) {
+        Some(i) => format!(
+            "load balancer {}",
+            i.get("ip")
+                .or_else(|| i.get("hostname"))
+                .and_then(Value::as_str)
+                .unwrap_or("assigned")
+        ),
+        None => "load balancer pending".into(),
+    })
+}
+
+async fn get(client: &Client, kind: Kind, hpa: HpaVersion, ns: &str, name: &str) -> Option<Value> {
+    let obj = cluster::api(client, kind, hpa, ns)
+        .get_opt(name)
+        .await
+        .ok()??;
+    serde_json::to_value(obj).ok()
+}
+
+/// Fills in each applied service's health; with `wait`, polls until every rollout is available
+/// or failed, or the time is up (then the unfinished ones count as unhealthy).
+pub async fn check(client: &Client, hpa: HpaVersion, report: &mut Report, wait: Option<Duration>) {
+    let deadline = wait.map(|w| Instant::now() + w);
+    loop {
+        let mut pending = false;
+        for s in report.services.iter_mut().filter(|s| s.error.is_none()) {
+            let Some(dep) = get(client, Kind::Deployment, hpa, &s.namespace, &s.name).await else {
+                continue;
+            };
+            let state = rollout(&dep);
+            let mut parts = vec![match &state {
+                Rollout::Available => "available".to_owned(),
+                Rollout::Progressing(p) => format!("progressing ({p})"),
+                Rollout::Failed(f) => format!("failed ({f})"),
+            }];
+            if let Some(h) = get(
+                client,
+                Kind::HorizontalPodAutoscaler,
+                hpa,
+                &s.namespace,
+                &s.name,
+            )
+            .await
+            .as_ref()
+            .and_then(hpa_problems)
+            {
+                parts.push(h);
+            }
+            if let Some(lb) = get(client, Kind::Service, hpa, &s.namespace, &s.name)
+                .await
+                .as_ref()
+                .and_then(load_balancer)
+            {
+                parts.push(lb);
+            }
+            s.health = Some(parts.join("; "));
+            s.unhealthy = matches!(state, Rollout::Failed(_));
+            pending |= matches!(state, Rollout::Progressing(_));
+            if let Rollout::Progressing(_) = state
+                && deadline.is_some_and(|d| Instant::now() >= d)
+            {
+                s.unhealthy = true;
+                s.health = Some(format!(
+                    "{} (timed out waiting for the rollout)",
+                    s.health.clone().unwrap_or_default()
+                ));
+            }
+        }
+        match deadline {
+            Some(d) if pending && Instant::now() < d => {
+                tokio::time::sleep(Duration::from_secs(1)).await
+            }
+            _ => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rollout_states() {
+        let dep = |status: Value| json!({"metadata": {"generation": 2}, "spec": {"replicas": 2}, "status": status});
+        assert_eq!(
+            rollout(&dep(json!({"observedGeneration": 1}))),
+            Rollout::Progressing("waiting for the Deployment controller".into())
+        );
+        assert_eq!(
+            rollout(&dep(
+                json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2})
+            )),
+            Rollout::Available
+        );
+        assert_eq!(
+            rollout(&dep(
+                json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 2, "availableReplicas": 1})
+            )),
+            Rollout::Progressing("2/2 updated, 1/2 available".into())
+        );
+        let failed = dep(json!({"observedGeneration": 2, "conditions": [
+            {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "ReplicaSet \"x\" has timed out progressing."}]}));
+        assert!(
+            matches!(rollout(&failed), Rollout::Failed(m) if m.starts_with("ProgressDeadlineExceeded"))
+        );
+    }
+
+    #[test]
+    fn load_balancer_and_hpa() {
+        assert_eq!(
+            load_balancer(&json!({"spec": {"type": "LoadBalancer"}})),
+            Some("load balancer pending".into())
+        );
+        assert_eq!(
+            load_balancer(
+                &json!({"spec": {"type": "LoadBalancer"}, "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.5"}]}}})
+            ),
+            Some("load balancer 10.0.0.5".into())
+        );
+        assert_eq!(load_balancer(&json!({"spec": {"type": "ClusterIP"}})), None);
+        let hpa = json!({"status": {"conditions": [{"type": "ScalingActive", "status": "False", "reason": "FailedGetResourceMetric"}]}});
+        assert_eq!(
+            hpa_problems(&hpa),
+            Some("HPA: ScalingActive FailedGetResourceMetric".into())
+        );
+    }
+}

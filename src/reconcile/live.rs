@@ -1,0 +1,157 @@
+//! Reading the cluster (I/O): mlsync's own objects by label, same-named objects by name, which
+//! namespaces exist, and the inventory of namespaces a source has used.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::{StreamExt, TryStreamExt, stream};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::Client;
+use kube::api::{Api, ListParams};
+use serde_json::Value;
+
+use super::ReconcileError;
+use super::plan::ObjectKey;
+use crate::cluster;
+use crate::render::{HpaVersion, Kind, MANAGED_BY, MANAGED_BY_LABEL, SOURCE_LABEL};
+
+/// Label on the inventory ConfigMap (never a prune candidate).
+pub const INVENTORY_LABEL: &str = "mlsync.dev/inventory";
+/// Concurrent read requests.
+const READ_CONCURRENCY: usize = 8;
+
+/// Name of the inventory ConfigMap of a source.
+pub fn inventory_name(source_id: &str) -> String {
+    format!(
+        "mlsync-inventory-{}",
+        source_id.to_ascii_lowercase().replace(['_', '.'], "-")
+    )
+}
+
+fn read_err(what: String) -> impl FnOnce(kube::Error) -> ReconcileError {
+    move |source| ReconcileError::Read {
+        what,
+        source: Box::new(source),
+    }
+}
+
+/// Lists mlsync's objects of `source_id` in `namespaces`, then fetches by name each desired
+/// object that the lists did not return (to find foreign objects with our names).
+pub async fn fetch(
+    client: &Client,
+    hpa: HpaVersion,
+    source_id: &str,
+    namespaces: &BTreeSet<String>,
+    desired: &[ObjectKey],
+) -> Result<BTreeMap<ObjectKey, Value>, ReconcileError> {
+    let selector =
+        format!("{MANAGED_BY_LABEL}={MANAGED_BY},{SOURCE_LABEL}={source_id},!{INVENTORY_LABEL}");
+    let lists: Vec<(Kind, String)> = namespaces
+        .iter()
+        .flat_map(|ns| Kind::ALL.iter().map(move |k| (*k, ns.clone())))
+        .collect();
+    let listed: Vec<Vec<(ObjectKey, Value)>> = stream::iter(lists)
+        .map(|(kind, ns)| {
+            let selector = selector.clone();
+            async move {
+                let api = cluster::api(client, kind, hpa, &ns);
+                let list = api
+                    .list(&ListParams::default().labels(&selector))
+                    .await
+                    .map_err(read_err(format!("list {kind}s in namespace {ns}")))?;
+                let mut out = Vec::new();
+                for item in list.items {
+                    let name = item.metadata.name.clone().unwrap_or_default();
+                    let mut value = serde_json::to_value(&item).map_err(ReconcileError::Decode)?;
+                    set_type_meta(&mut value, kind, hpa);
+                    out.push(((kind, ns.clone(), name), value));
+                }
+                Ok::<_, ReconcileError>(out)
+            }
+        })
+        .buffer_unordered(READ_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let mut live: BTreeMap<ObjectKey, Value> = listed.into_iter().flatten().collect();
+
+    let missing: Vec<ObjectKey> = desired
+        .iter()
+        .filter(|k| !live.contains_key(*k))
+        .cloned()
+        .collect();
+    let found: Vec<Option<(ObjectKey, Value)>> = stream::iter(missing)
+        .map(|key| async move {
+            let api = cluster::api(client, key.0, hpa, &key.1);
+            let got = api
+                .get_opt(&key.2)
+                .await
+                .map_err(read_err(format!("get {} {}/{}", key.0, key.1, key.2)))?;
+            match got {
+                Some(obj) => {
+                    let mut value = serde_json::to_value(&obj).map_err(ReconcileError::Decode)?;
+                    set_type_meta(&mut value, key.0, hpa);
+                    Ok::<_, ReconcileError>(Some((key, value)))
+                }
+                None => Ok(None),
+            }
+        })
+        .buffer_unordered(READ_CONCURRENCY)
+        .try_collect()
+        .await?;
+    live.extend(found.into_iter().flatten());
+    Ok(live)
+}
+
+/// List items come without apiVersion/kind; put them back so objects compare like rendered ones.
+fn set_type_meta(value: &mut Value, kind: Kind, hpa: HpaVersion) {
+    if let Some(m) = value.as_object_mut() {
+        m.insert(
+            "apiVersion".into(),
+            cluster::api_resource(kind, hpa).api_version.into(),
+        );
+        m.insert("kind".into(), kind.as_str().into());
+    }
+}
+
+/// Which of `namespaces` exist.
+pub async fn existing_namespaces(
+    client: &Client,
+    namespaces: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, ReconcileError> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let mut out = BTreeSet::new();
+    for ns in namespaces {
+        if api
+            .get_opt(ns)
+            .await
+            .map_err(read_err(format!("get namespace {ns}")))?
+            .is_some()
+        {
+            out.insert(ns.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The namespaces recorded in the source's inventory (empty when there is none yet).
+pub async fn inventory(
+    client: &Client,
+    home: &str,
+    source_id: &str,
+) -> Result<BTreeSet<String>, ReconcileError> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), home);
+    let name = inventory_name(source_id);
+    let cm = api
+        .get_opt(&name)
+        .await
+        .map_err(read_err(format!("get ConfigMap {home}/{name}")))?;
+    Ok(cm
+        .and_then(|c| c.data)
+        .and_then(|d| d.get("namespaces").cloned())
+        .map(|s| {
+            s.lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default())
+}

@@ -1,0 +1,273 @@
+//! Reconcile: make the cluster match the repo.
+//!
+//! [`plan`], [`compare`] and parts of [`health`] are pure; [`live`] reads the cluster;
+//! [`execute`] writes to it with server-side apply (field manager `mlsync`) and deletes what left
+//! git, behind the guards of [`plan::PrunePolicy`]. [`Reconciler`] ties them together.
+
+pub mod compare;
+pub mod diff;
+pub mod execute;
+pub mod health;
+pub mod live;
+pub mod plan;
+pub mod report;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use kube::Client;
+use serde_json::Value;
+use tracing::{info, instrument, warn};
+
+use crate::cluster::{self, ClusterError};
+use crate::render::{self, HpaVersion, RenderOptions};
+use crate::repo::Repo;
+use crate::secrets::SecretSource;
+use plan::{DesiredService, ObjectKey, Plan, PrunePolicy};
+use report::Report;
+
+/// Errors that stop a reconcile before it writes anything.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// Connecting or discovery failed.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// A read request failed.
+    #[error("failed to {what}: {source}")]
+    Read {
+        /// What was read.
+        what: String,
+        /// Why.
+        source: Box<kube::Error>,
+    },
+    /// A live object could not be decoded.
+    #[error("failed to decode a live object: {0}")]
+    Decode(#[source] serde_json::Error),
+    /// The source id is not a label value.
+    #[error(transparent)]
+    SourceId(#[from] crate::repo::SourceIdError),
+    /// The repo config is invalid: nothing is applied.
+    #[error("failed to reconcile {0}: mlsync.yaml is invalid (run mlsync validate)")]
+    InvalidConfig(String),
+}
+
+/// Settings of a reconciler.
+#[derive(Debug, Clone)]
+pub struct ReconcileOptions {
+    /// Ownership label value; default from the repo.
+    pub source_id: Option<String>,
+    /// Prune settings.
+    pub prune: PrunePolicy,
+    /// Take over same-named objects that mlsync does not manage.
+    pub adopt: bool,
+    /// Write settings.
+    pub write: execute::WriteOptions,
+}
+
+/// A plan together with the live state it was made from.
+#[derive(Debug)]
+pub struct Planned {
+    /// What to do.
+    pub plan: Plan,
+    /// The live objects read.
+    pub live: BTreeMap<ObjectKey, Value>,
+    /// Namespaces to create first.
+    pub create_namespaces: BTreeSet<String>,
+    /// Inventory bookkeeping: (home namespace, source id, recorded, desired).
+    inventory: (String, String, BTreeSet<String>, BTreeSet<String>),
+}
+
+/// Makes the cluster match a loaded repo.
+pub struct Reconciler {
+    client: Client,
+    hpa: HpaVersion,
+    secrets: Arc<dyn SecretSource>,
+    opts: ReconcileOptions,
+}
+
+impl Reconciler {
+    /// A reconciler for `client`; asks the cluster which HPA version it serves.
+    pub async fn new(
+        client: Client,
+        secrets: Arc<dyn SecretSource>,
+        opts: ReconcileOptions,
+    ) -> Result<Self, ReconcileError> {
+        let discovery = cluster::discover(&client).await?;
+        Ok(Self {
+            client,
+            hpa: discovery.hpa,
+            secrets,
+            opts,
+        })
+    }
+
+    /// The HPA API version in use.
+    pub fn hpa_version(&self) -> HpaVersion {
+        self.hpa
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Renders every valid service (decrypting its secrets) and compares with the cluster.
+    /// Reads only.
+    #[instrument(skip_all, fields(repo = %repo.root.display()))]
+    pub async fn plan(&self, repo: &Repo) -> Result<Planned, ReconcileError> {
+        if !repo.config_valid {
+            return Err(ReconcileError::InvalidConfig(
+                repo.root.display().to_string(),
+            ));
+        }
+        let source_id = repo.source_id(self.opts.source_id.as_deref())?;
+        let ropts = RenderOptions {
+            source_id: source_id.clone(),
+            hpa: self.hpa,
+        };
+        let home = repo.config.default_namespace().to_owned();
+
+        let mut namespaces: BTreeSet<String> =
+            repo.services.iter().map(|s| s.namespace.clone()).collect();
+        let existing = live::existing_namespaces(&self.client, &namespaces).await?;
+        let missing: BTreeSet<String> = namespaces.difference(&existing).cloned().collect();
+        let create = if repo.config.create_namespaces {
+            missing.clone()
+        } else {
+            BTreeSet::new()
+        };
+
+        let mut desired = Vec::new();
+        for svc in &repo.services {
+            let name = svc.spec.metadata.name.clone();
+            let objects = if missing.contains(&svc.namespace) && !create.contains(&svc.namespace) {
+                Err(format!(
+                    "namespace {} does not exist (create it, or set createNamespaces: true in mlsync.yaml)",
+                    svc.namespace
+                ))
+            } else {
+                self.render_service(repo, svc, &ropts)
+            };
+            if let Err(e) = &objects {
+                warn!(service = %name, namespace = %svc.namespace, error = %e, "service not applied");
+            }
+            desired.push(DesiredService {
+                namespace: svc.namespace.clone(),
+                name,
+                objects,
+            });
+        }
+        let protected: BTreeSet<(String, String)> = repo
+            .invalid
+            .iter()
+            .map(|i| (i.namespace.clone(), i.name.clone()))
+            .collect();
+        let recorded = live::inventory(&self.client, &home, &source_id).await?;
+        let inventory_now = namespaces.clone();
+        namespaces.extend(recorded.iter().cloned());
+        namespaces.extend(protected.iter().map(|(ns, _)| ns.clone()));
+        namespaces.retain(|ns| !missing.contains(ns) || create.contains(ns));
+
+        let keys: Vec<ObjectKey> = desired
+            .iter()
+            .filter_map(|d| d.objects.as_ref().ok())
+            .flatten()
+            .map(|o| (o.kind, o.namespace.clone(), o.name.clone()))
+            .collect();
+        let live = live::fetch(&self.client, self.hpa, &source_id, &namespaces, &keys).await?;
+        let plan = plan::plan(
+            desired,
+            &live,
+            &source_id,
+            self.opts.adopt,
+            self.opts.prune,
+            repo.prune_blocker(),
+            &protected,
+        );
+        Ok(Planned {
+            plan,
+            live,
+            create_namespaces: create,
+            inventory: (home, source_id, recorded, inventory_now),
+        })
+    }
+
+    fn render_service(
+        &self,
+        repo: &Repo,
+        svc: &crate::repo::LoadedService,
+        ropts: &RenderOptions,
+    ) -> Result<Vec<render::Object>, String> {
+        let secrets = match &svc.spec.spec.secrets {
+            None => None,
+            Some(r) => Some(
+                self.secrets
+                    .load(&repo.root.join(&r.file))
+                    .map_err(|e| e.to_string())?,
+            ),
+        };
+        render::render(svc, secrets.as_ref(), ropts).map_err(|e| e.to_string())
+    }
+
+    /// Applies a plan: namespaces, then each service's objects in order, then prunes, then the
+    /// inventory. Writes nothing when the plan has no changes.
+    #[instrument(skip_all)]
+    pub async fn apply(&self, planned: &Planned) -> Report {
+        let mut errors = Vec::new();
+        for ns in &planned.create_namespaces {
+            match execute::create_namespace(&self.client, ns).await {
+                Ok(()) => info!(namespace = %ns, "created namespace"),
+                Err(e) => errors.push(e),
+            }
+        }
+        let mut report = execute::execute(
+            &self.client,
+            self.hpa,
+            &planned.plan,
+            &planned.live,
+            self.opts.write,
+        )
+        .await;
+        report.errors.extend(errors);
+        let (home, source, recorded, desired) = &planned.inventory;
+        // Keep namespaces that still hold objects we did not delete (held or protected).
+        let mut current = desired.clone();
+        current.extend(report.prune_held.iter().map(|o| o.namespace.clone()));
+        current.extend(
+            report
+                .services
+                .iter()
+                .filter(|s| s.error.is_some())
+                .map(|s| s.namespace.clone()),
+        );
+        for (k, _) in planned
+            .live
+            .iter()
+            .filter(|(_, v)| compare::ownership(v, source) == compare::Ownership::Ours)
+        {
+            if !report
+                .pruned
+                .iter()
+                .any(|p| (p.kind, &p.namespace, &p.name) == (k.0, &k.1, &k.2))
+            {
+                current.insert(k.1.clone());
+            }
+        }
+        if let Err(e) =
+            execute::write_inventory(&self.client, home, source, recorded, &current).await
+        {
+            // The home namespace may not exist (no services there): pruning then relies on the
+            // namespaces of desired services only. Report, do not fail the run.
+            warn!(error = %e, "inventory not written");
+        }
+        for o in report.objects() {
+            tracing::debug!(kind = %o.kind, namespace = %o.namespace, name = %o.name, outcome = o.outcome.as_str(), "object");
+        }
+        report
+    }
+
+    /// Fills in rollout health (see [`health::check`]).
+    pub async fn check_health(&self, report: &mut Report, wait: Option<std::time::Duration>) {
+        health::check(&self.client, self.hpa, report, wait).await;
+    }
+}

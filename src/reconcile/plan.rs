@@ -1,0 +1,260 @@
+//! Desired objects + live objects → what to do (pure).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::compare::{self, Ownership};
+use crate::render::{Kind, Object, SERVICE_LABEL};
+
+/// Identity of an object in the cluster.
+pub type ObjectKey = (Kind, String, String);
+
+/// What happens to one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// It does not exist yet.
+    Create,
+    /// It exists and differs; the reasons name fields, never secret values.
+    Update(Vec<String>),
+    /// It exists and matches.
+    Unchanged,
+    /// It exists but is not ours: left alone, and its service is not applied.
+    Conflict(String),
+    /// It is ours, no longer in git: delete it.
+    Prune,
+}
+
+impl Action {
+    /// A short verb for output.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update(_) => "update",
+            Action::Unchanged => "unchanged",
+            Action::Conflict(_) => "conflict",
+            Action::Prune => "prune",
+        }
+    }
+}
+
+/// One object and its action.
+#[derive(Debug, Clone)]
+pub struct ObjectPlan {
+    /// Kind.
+    pub kind: Kind,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// What to do.
+    pub action: Action,
+    /// The rendered object (absent for prunes).
+    pub desired: Option<Object>,
+}
+
+/// One service's plan.
+#[derive(Debug, Clone)]
+pub struct ServicePlan {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Its objects in apply order (empty when `error` is set).
+    pub objects: Vec<ObjectPlan>,
+    /// Why the service is skipped entirely (invalid spec, secrets that failed to decrypt, a
+    /// conflict): nothing of it is applied or pruned.
+    pub error: Option<String>,
+}
+
+impl ServicePlan {
+    /// True when something would be written for this service.
+    pub fn has_changes(&self) -> bool {
+        self.error.is_none()
+            && self
+                .objects
+                .iter()
+                .any(|o| matches!(o.action, Action::Create | Action::Update(_)))
+    }
+}
+
+/// A service as the plan sees it: its rendered objects, or why there are none.
+#[derive(Debug)]
+pub struct DesiredService {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Rendered objects, or the reason the service cannot be applied.
+    pub objects: Result<Vec<Object>, String>,
+}
+
+/// Pruning settings.
+#[derive(Debug, Clone, Copy)]
+pub struct PrunePolicy {
+    /// Prune at all.
+    pub enabled: bool,
+    /// Allow deleting all, or more than `max_fraction`, of the managed objects.
+    pub allow_mass_prune: bool,
+    /// Largest share of managed objects one run may delete (0.0–1.0).
+    pub max_fraction: f64,
+}
+
+/// The whole plan.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Per service, in repo order.
+    pub services: Vec<ServicePlan>,
+    /// Objects to delete.
+    pub prune: Vec<ObjectPlan>,
+    /// Objects that left git but are kept: pruning is off, or was refused.
+    pub prune_held: Vec<ObjectPlan>,
+    /// Why a guard refused pruning (an error to report), if one did.
+    pub prune_refused: Option<String>,
+}
+
+impl Plan {
+    /// True when applying would write anything.
+    pub fn has_changes(&self) -> bool {
+        self.services.iter().any(ServicePlan::has_changes) || !self.prune.is_empty()
+    }
+}
+
+/// Builds the plan. `live` holds every live object of interest: ours (listed by label) and any
+/// object with a desired name (fetched by name). `prune_blocker` (from the repo load) disables
+/// pruning; `protected` services keep all their live objects.
+pub fn plan(
+    desired: Vec<DesiredService>,
+    live: &BTreeMap<ObjectKey, Value>,
+    source_id: &str,
+    adopt: bool,
+    policy: PrunePolicy,
+    prune_blocker: Option<String>,
+    protected: &BTreeSet<(String, String)>,
+) -> Plan {
+    let mut protected = protected.clone();
+    let mut wanted: BTreeSet<ObjectKey> = BTreeSet::new();
+    let mut services = Vec::new();
+    for svc in desired {
+        let objects = match svc.objects {
+            Ok(o) => o,
+            Err(e) => {
+                protected.insert((svc.namespace.clone(), svc.name.clone()));
+                services.push(ServicePlan {
+                    namespace: svc.namespace,
+                    name: svc.name,
+                    objects: vec![],
+                    error: Some(e),
+                });
+                continue;
+            }
+        };
+        let mut plans = Vec::new();
+        let mut conflicts = Vec::new();
+        for obj in objects {
+            let key = (obj.kind, obj.namespace.clone(), obj.name.clone());
+            wanted.insert(key.clone());
+            let action = match live.get(&key) {
+                None => Action::Create,
+                Some(l) => match compare::ownership(l, source_id) {
+                    Ownership::Ours => {
+                        let d = compare::differences(&obj.body, l);
+                        if d.is_empty() {
+                            Action::Unchanged
+                        } else {
+                            Action::Update(d)
+                        }
+                    }
+                    Ownership::Foreign if adopt => Action::Update(vec!["adopted (--adopt)".into()]),
+                    Ownership::Foreign => Action::Conflict(
+                        "exists and is not managed by mlsync (use --adopt to take it over)".into(),
+                    ),
+                    Ownership::OtherSource(s) => {
+                        Action::Conflict(format!("is managed by mlsync source {s}"))
+                    }
+                },
+            };
+            if let Action::Conflict(reason) = &action {
+                conflicts.push(format!(
+                    "{} {}/{} {reason}",
+                    obj.kind, obj.namespace, obj.name
+                ));
+            }
+            plans.push(ObjectPlan {
+                kind: obj.kind,
+                namespace: obj.namespace.clone(),
+                name: obj.name.clone(),
+                action,
+                desired: Some(obj),
+            });
+        }
+        let error = (!conflicts.is_empty()).then(|| format!("conflict: {}", conflicts.join("; ")));
+        if error.is_some() {
+            protected.insert((svc.namespace.clone(), svc.name.clone()));
+        }
+        services.push(ServicePlan {
+            namespace: svc.namespace,
+            name: svc.name,
+            objects: plans,
+            error,
+        });
+    }
+
+    let managed: Vec<(&ObjectKey, &Value)> = live
+        .iter()
+        .filter(|(_, v)| compare::ownership(v, source_id) == Ownership::Ours)
+        .collect();
+    let mut prune: Vec<ObjectPlan> = managed
+        .iter()
+        .filter(|(k, v)| {
+            let service = v
+                .pointer("/metadata/labels")
+                .and_then(|l| l.get(SERVICE_LABEL))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            !wanted.contains(*k) && !protected.contains(&(k.1.clone(), service.to_owned()))
+        })
+        .map(|((kind, ns, name), _)| ObjectPlan {
+            kind: *kind,
+            namespace: ns.clone(),
+            name: name.clone(),
+            action: Action::Prune,
+            desired: None,
+        })
+        .collect();
+    let refused = if prune.is_empty() || !policy.enabled {
+        None
+    } else if let Some(b) = prune_blocker {
+        Some(format!("the repo could not be read completely ({b})"))
+    } else if !policy.allow_mass_prune && prune.len() == managed.len() {
+        Some(format!(
+            "it would delete all {} managed objects (use --allow-mass-prune if that is intended)",
+            managed.len()
+        ))
+    } else if !policy.allow_mass_prune
+        && prune.len() as f64 > policy.max_fraction * managed.len() as f64
+    {
+        Some(format!(
+            "it would delete {} of {} managed objects, more than --max-prune-fraction {} (use --allow-mass-prune if that is intended)",
+            prune.len(),
+            managed.len(),
+            policy.max_fraction
+        ))
+    } else {
+        None
+    };
+    let mut held = Vec::new();
+    if refused.is_some() || !policy.enabled {
+        held = std::mem::take(&mut prune);
+    }
+    Plan {
+        services,
+        prune,
+        prune_held: held,
+        prune_refused: refused,
+    }
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,276 @@
+use super::*;
+use crate::render::hash::stamp;
+use crate::render::{MANAGED_BY_LABEL, SOURCE_LABEL};
+use serde_json::json;
+
+fn obj(kind: Kind, ns: &str, name: &str, service: &str, source: &str, data: &str) -> Object {
+    let mut body = json!({"kind": kind.as_str(), "metadata": {"name": name, "namespace": ns,
+        "labels": {MANAGED_BY_LABEL: "mlsync", SOURCE_LABEL: source, SERVICE_LABEL: service}},
+        "data": {"K": data}});
+    stamp(&mut body);
+    Object {
+        kind,
+        namespace: ns.into(),
+        name: name.into(),
+        body,
+    }
+}
+
+fn live_of(objs: &[Object]) -> BTreeMap<ObjectKey, Value> {
+    objs.iter()
+        .map(|o| {
+            (
+                (o.kind, o.namespace.clone(), o.name.clone()),
+                o.body.clone(),
+            )
+        })
+        .collect()
+}
+
+const POLICY: PrunePolicy = PrunePolicy {
+    enabled: true,
+    allow_mass_prune: false,
+    max_fraction: 0.5,
+};
+
+fn svc(name: &str, objects: Vec<Object>) -> DesiredService {
+    DesiredService {
+        namespace: "ns".into(),
+        name: name.into(),
+        objects: Ok(objects),
+    }
+}
+
+#[test]
+fn create_unchanged_update() {
+    let a = obj(Kind::ConfigMap, "ns", "a-config", "a", "repo", "1");
+    let b = obj(Kind::ConfigMap, "ns", "b-config", "b", "repo", "1");
+    let b_changed = obj(Kind::ConfigMap, "ns", "b-config", "b", "repo", "2");
+    let live = live_of(std::slice::from_ref(&b));
+    let p = plan(
+        vec![svc("a", vec![a]), svc("b", vec![b_changed])],
+        &live,
+        "repo",
+        false,
+        POLICY,
+        None,
+        &BTreeSet::new(),
+    );
+    assert_eq!(p.services[0].objects[0].action, Action::Create);
+    assert_eq!(
+        p.services[1].objects[0].action,
+        Action::Update(vec![
+            "spec in git changed".into(),
+            "data.K changed in the cluster".into()
+        ])
+    );
+    let p = plan(
+        vec![svc("b", vec![b.clone()])],
+        &live,
+        "repo",
+        false,
+        POLICY,
+        None,
+        &BTreeSet::new(),
+    );
+    assert_eq!(p.services[0].objects[0].action, Action::Unchanged);
+    assert!(!p.has_changes());
+}
+
+#[test]
+fn foreign_and_other_source_objects_are_conflicts_unless_adopted() {
+    let mine = obj(Kind::ConfigMap, "ns", "a-config", "a", "repo", "1");
+    let mut foreign = mine.body.clone();
+    foreign["metadata"]["labels"] = json!({});
+    let live: BTreeMap<_, _> = [(
+        (Kind::ConfigMap, "ns".to_owned(), "a-config".to_owned()),
+        foreign,
+    )]
+    .into();
+    let p = plan(
+        vec![svc("a", vec![mine.clone()])],
+        &live,
+        "repo",
+        false,
+        POLICY,
+        None,
+        &BTreeSet::new(),
+    );
+    assert!(matches!(
+        p.services[0].objects[0].action,
+        Action::Conflict(_)
+    ));
+    assert!(
+        p.services[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("not managed by mlsync")
+    );
+    assert!(!p.has_changes());
+    let p = plan(
+        vec![svc("a", vec![mine.clone()])],
+        &live,
+        "repo",
+        true,
+        POLICY,
+        None,
+        &BTreeSet::new(),
+    );
+    assert!(matches!(p.services[0].objects[0].action, Action::Update(_)));
+    let other = live_of(&[obj(
+        Kind::ConfigMap,
+        "ns",
+        "a-config",
+        "a",
+        "other-repo",
+        "1",
+    )]);
+    let p = plan(
+        vec![svc("a", vec![mine])],
+        &other,
+        "repo",
+        false,
+        POLICY,
+        None,
+        &BTreeSet::new(),
+    );
+    assert!(
+        p.services[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("managed by mlsync source other-repo")
+    );
+}
+
+#[test]
+fn prune_what_left_git_but_not_protected_services() {
+    let keep: Vec<Object> = (0..3)
+        .map(|i| {
+            obj(
+                Kind::ConfigMap,
+                "ns",
+                &format!("k{i}"),
+                &format!("k{i}"),
+                "repo",
+                "1",
+            )
+        })
+        .collect();
+    let gone = obj(Kind::ConfigMap, "ns", "gone", "gone", "repo", "1");
+    let broken = obj(
+        Kind::ConfigMap,
+        "ns",
+        "broken-config",
+        "broken",
+        "repo",
+        "1",
+    );
+    let mut all = keep.clone();
+    all.push(gone);
+    all.push(broken);
+    let live = live_of(&all);
+    let desired: Vec<DesiredService> = keep.iter().map(|o| svc(&o.name, vec![o.clone()])).collect();
+    let protected: BTreeSet<_> = [("ns".to_owned(), "broken".to_owned())].into();
+    let p = plan(desired, &live, "repo", false, POLICY, None, &protected);
+    assert_eq!(
+        p.prune.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(),
+        vec!["gone"]
+    );
+    assert!(p.prune_refused.is_none());
+}
+
+#[test]
+fn a_service_that_failed_keeps_its_objects() {
+    let a = obj(Kind::Secret, "ns", "a-secrets", "a", "repo", "1");
+    let other = obj(Kind::ConfigMap, "ns", "z", "z", "repo", "1");
+    let live = live_of(&[a, other.clone()]);
+    let failed = DesiredService {
+        namespace: "ns".into(),
+        name: "a".into(),
+        objects: Err("failed to decrypt".into()),
+    };
+    let p = plan(
+        vec![failed, svc("z", vec![other])],
+        &live,
+        "repo",
+        false,
+        POLICY,
+        None,
+        &BTreeSet::new(),
+    );
+    assert!(p.prune.is_empty() && p.prune_held.is_empty());
+    assert_eq!(p.services[0].error.as_deref(), Some("failed to decrypt"));
+}
+
+#[test]
+fn mass_prune_guards() {
+    let objs: Vec<Object> = (0..4)
+        .map(|i| {
+            obj(
+                Kind::ConfigMap,
+                "ns",
+                &format!("o{i}"),
+                &format!("s{i}"),
+                "repo",
+                "1",
+            )
+        })
+        .collect();
+    let live = live_of(&objs);
+    // Everything left git: refused.
+    let p = plan(vec![], &live, "repo", false, POLICY, None, &BTreeSet::new());
+    assert!(p.prune.is_empty());
+    assert_eq!(p.prune_held.len(), 4);
+    assert!(p.prune_refused.unwrap().contains("all 4 managed objects"));
+    // Three of four (75% > 50%): refused; allowed with the flag.
+    let one = vec![svc("s0", vec![objs[0].clone()])];
+    let p = plan(one, &live, "repo", false, POLICY, None, &BTreeSet::new());
+    assert!(p.prune_refused.unwrap().contains("3 of 4"));
+    let allow = PrunePolicy {
+        allow_mass_prune: true,
+        ..POLICY
+    };
+    let p = plan(
+        vec![svc("s0", vec![objs[0].clone()])],
+        &live,
+        "repo",
+        false,
+        allow,
+        None,
+        &BTreeSet::new(),
+    );
+    assert_eq!(p.prune.len(), 3);
+    // Half is allowed by default; a blocker or --prune=false holds it.
+    let half = vec![
+        svc("s0", vec![objs[0].clone()]),
+        svc("s1", vec![objs[1].clone()]),
+    ];
+    let p = plan(half, &live, "repo", false, POLICY, None, &BTreeSet::new());
+    assert_eq!(p.prune.len(), 2);
+    let half = vec![
+        svc("s0", vec![objs[0].clone()]),
+        svc("s1", vec![objs[1].clone()]),
+    ];
+    let p = plan(
+        half,
+        &live,
+        "repo",
+        false,
+        POLICY,
+        Some("x.yaml unreadable".into()),
+        &BTreeSet::new(),
+    );
+    assert!(p.prune.is_empty() && p.prune_refused.unwrap().contains("x.yaml unreadable"));
+    let off = PrunePolicy {
+        enabled: false,
+        ..POLICY
+    };
+    let half = vec![
+        svc("s0", vec![objs[0].clone()]),
+        svc("s1", vec![objs[1].clone()]),
+    ];
+    let p = plan(half, &live, "repo", false, off, None, &BTreeSet::new());
+    assert!(p.prune.is_empty() && p.prune_refused.is_none() && p.prune_held.len() == 2);
+}
