@@ -163,6 +163,9 @@ fn target_role_grants_only_what_mlsync_uses() {
         .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == "mlsync-target")
         .expect("ClusterRole mlsync-target");
     for rule in role["rules"].as_array().unwrap() {
+        if rule["resources"] == serde_json::json!(["namespaces"]) {
+            assert_eq!(rule["verbs"], serde_json::json!(["get"]), "{rule}");
+        }
         let verbs: Vec<&str> = rule["verbs"]
             .as_array()
             .unwrap()

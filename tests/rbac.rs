@@ -73,8 +73,12 @@ async fn agent_token_works_where_granted() {
     let client = agent_client().await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "ml-demo");
     deployments.list(&ListParams::default()).await.unwrap();
-    let home: Api<ConfigMap> = Api::namespaced(client, "mlsync-system");
-    home.list(&ListParams::default()).await.unwrap();
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "ml-demo");
+    config_maps.list(&ListParams::default()).await.unwrap();
+    // The target namespace itself is readable (mlsync checks it exists), other ones are not.
+    let namespaces: Api<Namespace> = Api::all(client);
+    namespaces.get("ml-demo").await.unwrap();
+    assert_forbidden("get namespace default", namespaces.get("default").await);
 }
 
 #[tokio::test]
@@ -147,54 +151,114 @@ async fn agent_cannot_watch_or_update() {
     );
 }
 
-#[test]
-fn agent_applies_the_example_repo() {
-    let kubeconfig = agent_kubeconfig();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("example-repo");
-    let age_key = std::fs::read_to_string(repo.join("demo-age-key.txt")).unwrap();
+/// Runs `mlsync <args> --repo <repo> --kubeconfig <agent>` with the demo age key; returns
+/// (exit code, stdout + stderr).
+fn mlsync_as_agent(args: &[&str], repo: &Path) -> (i32, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let age_key = std::fs::read_to_string(root.join("example-repo/demo-age-key.txt")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_mlsync"))
-        .arg("apply")
+        .args(args)
         .arg("--repo")
-        .arg(&repo)
+        .arg(repo)
         .arg("--kubeconfig")
-        .arg(kubeconfig)
+        .arg(agent_kubeconfig())
         .env("SOPS_AGE_KEY", age_key)
         .env_remove("SOPS_AGE_KEY_FILE")
         .env_remove("KUBECONFIG")
+        .env_remove("MLSYNC_KUBECONFIG")
         .env_remove("CREDENTIALS_DIRECTORY")
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "mlsync apply as the agent failed ({}):\n{}{stderr}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout)
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
-    assert!(!stderr.contains("forbidden"), "{stderr}");
-    // What the user would check: the services exist in ml-demo.
-    let admin = cluster().kubeconfig_path();
-    let names = kubectl_ok(
-        admin,
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// The example-repo objects in ml-demo, as `kind/name`, read with admin rights.
+fn example_objects() -> Vec<String> {
+    kubectl_ok(
+        cluster().kubeconfig_path(),
         &[
             "-n",
             "ml-demo",
             "get",
-            "deployments,services,configmaps,secrets",
+            "deployments,services,configmaps,secrets,hpa",
             "-l",
             "mlsync.dev/source=example-repo",
             "-o",
             "name",
         ],
+    )
+    .lines()
+    .map(str::to_owned)
+    .collect()
+}
+
+#[test]
+fn agent_applies_and_prunes_the_example_repo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("example-repo"),
+        &repo,
     );
+
+    // First apply: everything is created (exit 1 = changes applied, 0 if a previous run did).
+    let (code, out) = mlsync_as_agent(&["apply"], &repo);
+    assert!(
+        code == 0 || code == 1,
+        "apply as the agent failed ({code}):\n{out}"
+    );
+    assert!(!out.to_lowercase().contains("forbidden"), "{out}");
+    assert!(!out.contains("inventory not written"), "{out}");
+    let objects = example_objects();
     for object in [
         "deployment.apps/iris-classifier",
         "service/iris-classifier",
+        "secret/iris-classifier-secrets",
+        "horizontalpodautoscaler.autoscaling/iris-classifier",
         "deployment.apps/image-classifier",
     ] {
         assert!(
-            names.lines().any(|l| l == object),
-            "{object} missing:\n{names}"
+            objects.iter().any(|l| l == object),
+            "{object} missing: {objects:?}"
         );
+    }
+
+    // Reading back is allowed too: plan, diff and a second apply see nothing to do.
+    for command in ["plan", "diff", "apply"] {
+        let (code, out) = mlsync_as_agent(&[command], &repo);
+        assert_eq!(code, 0, "mlsync {command} as the agent:\n{out}");
+    }
+
+    // Pruning (list + delete) works with the same rights.
+    std::fs::remove_file(repo.join("services/image-classifier.yaml")).unwrap();
+    let (code, out) = mlsync_as_agent(&["apply", "--allow-mass-prune"], &repo);
+    assert_eq!(code, 1, "prune as the agent:\n{out}");
+    let objects = example_objects();
+    assert!(
+        !objects.iter().any(|o| o.ends_with("/image-classifier")),
+        "image-classifier not pruned: {objects:?}\n{out}"
+    );
+    assert!(
+        objects
+            .iter()
+            .any(|o| o == "deployment.apps/iris-classifier")
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
     }
 }
