@@ -262,3 +262,40 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn apply_without_the_target_binding_is_forbidden() {
+    // Guards the test above: the RoleBinding from deploy/targets.yaml is what lets the agent
+    // apply. A ServiceAccount with only the home Role gets a 403 naming what it lacks.
+    let admin = cluster().kubeconfig_path();
+    agent_kubeconfig(); // deploy/ installed
+    let name = "mlsync-unbound";
+    let exists = deploy_support::kubectl(admin, &["-n", "mlsync-system", "get", "sa", name]);
+    if !exists.status.success() {
+        kubectl_ok(admin, &["-n", "mlsync-system", "create", "sa", name]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = service_account_kubeconfig(admin, "mlsync-system", name, dir.path());
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("example-repo");
+    let out = Command::new(env!("CARGO_BIN_EXE_mlsync"))
+        .args(["plan", "--repo"])
+        .arg(&repo)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .env(
+            "SOPS_AGE_KEY",
+            std::fs::read_to_string(repo.join("demo-age-key.txt")).unwrap(),
+        )
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .env_remove("KUBECONFIG")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("forbidden"), "{text}");
+}
