@@ -4,15 +4,18 @@
 //!
 //! Short lease settings keep the tests quick; every wait is a bounded polling loop.
 
+#[path = "leader_election/proxy.rs"]
+mod proxy;
 mod support;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Api;
 use mlsync::daemon::leader::{self, Decision, LeaderSettings, LeaderStatus, LeaseRecord};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 const LEASE: &str = "mlsync-models";
@@ -27,7 +30,15 @@ struct Replica {
 
 impl Replica {
     async fn start(ns: &str, id: &str, lease_duration: Duration) -> Replica {
-        let client = support::cluster().client().await;
+        Replica::start_with(support::cluster().client().await, ns, id, lease_duration).await
+    }
+
+    async fn start_with(
+        client: kube::Client,
+        ns: &str,
+        id: &str,
+        lease_duration: Duration,
+    ) -> Replica {
         let mut settings = LeaderSettings::new(ns.to_owned(), LEASE.to_owned(), id.to_owned());
         settings.lease_duration = lease_duration;
         settings.renew_interval = Duration::from_millis(500);
@@ -190,6 +201,68 @@ async fn crashed_leader_is_replaced_after_the_lease_expires() {
     assert!(
         waited >= SignedDuration::try_from(duration).unwrap(),
         "replica-b took the lease {waited:?} after the last renewal, before it expired"
+    );
+    b.shut_down().await;
+}
+
+/// Records every change of a replica's leadership, in order, into `events`.
+fn record(
+    mut rx: watch::Receiver<bool>,
+    who: &'static str,
+    events: Arc<Mutex<Vec<(&'static str, bool)>>>,
+) {
+    tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let leading = *rx.borrow_and_update();
+            events.lock().unwrap().push((who, leading));
+        }
+    });
+}
+
+#[tokio::test]
+async fn partitioned_leader_steps_down_before_the_standby_takes_over() {
+    let ns = support::cluster().namespace("leader-partition").await;
+    let duration = Duration::from_secs(2);
+    let proxy = proxy::Proxy::start().await;
+    let a = Replica::start_with(proxy.client().await, &ns, "replica-a", duration).await;
+    wait_for("replica-a to lead", Duration::from_secs(30), || {
+        a.status.is_leader()
+    })
+    .await;
+    let b = Replica::start(&ns, "replica-b", duration).await;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    record(a.status.receiver(), "replica-a", events.clone());
+    record(b.status.receiver(), "replica-b", events.clone());
+
+    // replica-a's requests now hang: it cannot renew.
+    proxy.cut();
+    wait_for("replica-b to take over", Duration::from_secs(30), || {
+        b.status.is_leader()
+    })
+    .await;
+    let seen = events.lock().unwrap().clone();
+    let a_down = seen.iter().position(|e| *e == ("replica-a", false));
+    let b_up = seen.iter().position(|e| *e == ("replica-b", true));
+    assert!(
+        matches!((a_down, b_up), (Some(down), Some(up)) if down < up),
+        "replica-a must stop leading before replica-b leads: {seen:?}"
+    );
+
+    // The partition heals: replica-a keeps running and stands by.
+    proxy.restore();
+    for _ in 0..20 {
+        assert!(!a.status.is_leader() && b.status.is_leader());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !a.handle.is_finished(),
+        "replica-a's elector survived the partition"
+    );
+    a.shut_down().await;
+    assert_eq!(
+        holder(&ns).await.as_deref(),
+        Some("replica-b"),
+        "a standby releases nothing"
     );
     b.shut_down().await;
 }
