@@ -39,6 +39,11 @@ impl Replica {
         id: &str,
         lease_duration: Duration,
     ) -> Replica {
+        // Elector logs appear with the output of a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("mlsync=debug")
+            .with_test_writer()
+            .try_init();
         let mut settings = LeaderSettings::new(ns.to_owned(), LEASE.to_owned(), id.to_owned());
         settings.lease_duration = lease_duration;
         settings.renew_interval = Duration::from_millis(500);

@@ -200,18 +200,30 @@ impl Elector {
     fn step_down(&mut self, reason: &str) {
         self.publisher.set(false);
         if self.renewed_at.take().is_some() {
-            tracing::warn!(lease = %self.lease(), reason, "lost leadership: {reason}");
+            tracing::warn!(lease = %self.lease(), "lost leadership: {reason}");
         }
     }
 
     /// Stops leading, then clears `holderIdentity` if this replica holds the lease (also when
-    /// an interrupted request may have acquired it unseen).
+    /// an interrupted request may have acquired it unseen), within one lease duration.
     async fn shutdown(mut self) {
         self.publisher.set(false);
         if self.renewed_at.take().is_some() {
             tracing::info!(lease = %self.lease(), "stopped leading: shutting down");
         }
-        match self.release().await {
+        // Past the lease duration a release is pointless: the lease has expired anyway.
+        let limit = self.settings.lease_duration;
+        let released = tokio::time::timeout(limit, self.release())
+            .await
+            .unwrap_or_else(|_| {
+                Err(LeaderError::Timeout {
+                    action: "release",
+                    namespace: self.settings.namespace.clone(),
+                    name: self.settings.lease_name.clone(),
+                    timeout: limit,
+                })
+            });
+        match released {
             Ok(true) => tracing::info!(lease = %self.lease(), "released the lease"),
             Ok(false) => {}
             Err(err) => {
