@@ -1,11 +1,14 @@
 //! Leader election against a real kube-apiserver + etcd: two electors on one Lease never lead
 //! together; a released lease passes to the standby at once; a crashed leader's lease passes
-//! to the standby only after it expired.
+//! to the standby only after it expired; a leader cut off from the API server steps down
+//! before the standby takes over; the documented RBAC is enough (`rbac`).
 //!
 //! Short lease settings keep the tests quick; every wait is a bounded polling loop.
 
 #[path = "leader_election/proxy.rs"]
 mod proxy;
+#[path = "leader_election/rbac.rs"]
+mod rbac;
 mod support;
 
 use std::sync::{Arc, Mutex};
