@@ -21,6 +21,7 @@
 pub mod admin;
 pub mod cli;
 pub mod cluster;
+pub mod daemon;
 pub mod notify;
 pub mod reconcile;
 pub mod render;

@@ -1,0 +1,3 @@
+//! The long-running `mlsync run` daemon: leader election among replicas ([`leader`]).
+
+pub mod leader;
