@@ -299,3 +299,36 @@ fn apply_without_the_target_binding_is_forbidden() {
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("forbidden"), "{text}");
 }
+
+#[tokio::test]
+async fn agent_can_hold_a_lease_in_its_home_namespace() {
+    // What the leader elector does (docs/leader-election.md): get, create, replace with the
+    // resourceVersion just read. Only in mlsync-system.
+    use k8s_openapi::api::coordination::v1::Lease;
+    let client = agent_client().await;
+    let name = format!("mlsync-rbac-probe-{}", std::process::id());
+    let lease: Lease = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": name },
+        "spec": { "holderIdentity": "probe", "leaseDurationSeconds": 15 }
+    }))
+    .unwrap();
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "mlsync-system");
+    leases.create(&PostParams::default(), &lease).await.unwrap();
+    let mut current = leases.get(&name).await.unwrap();
+    if let Some(spec) = current.spec.as_mut() {
+        spec.holder_identity = Some("probe-2".to_owned());
+    }
+    let replaced = leases
+        .replace(&name, &PostParams::default(), &current)
+        .await
+        .unwrap();
+    assert_eq!(
+        replaced.spec.and_then(|s| s.holder_identity).as_deref(),
+        Some("probe-2")
+    );
+    let elsewhere: Api<Lease> = Api::namespaced(client, "ml-demo");
+    assert_forbidden(
+        "create a Lease in ml-demo",
+        elsewhere.create(&PostParams::default(), &lease).await,
+    );
+}
