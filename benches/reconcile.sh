@@ -64,7 +64,7 @@ measure() { # label, ua, command...
   end=$(date +%s.%N)
   w1=$(count "$ua" 'create|update|patch|delete'); r1=$(count "$ua" 'get|list|watch')
   printf '%-34s wall %6.2f s   writes %5d   reads %5d   peak RSS %6.1f MiB\n' "$label" \
-    "$(echo "$end - $start" | bc)" $((w1 - w0)) $((r1 - r0)) "$(echo "$(cat "$work/rss") / 1024" | bc -l)"
+    "$(echo "$end - $start" | bc)" $((w1 - w0)) $((r1 - r0)) "$(echo "$(tail -n 1 "$work/rss") / 1024" | bc -l)"
 }
 
 echo "services: $n ($((n * 5)) objects), control plane: $(kubectl version -o json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])')"
