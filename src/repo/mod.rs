@@ -232,7 +232,12 @@ fn load_file(repo: &mut Repo, rel: &Path) -> Result<(), RepoError> {
         if !checked.is_empty() && checked.iter().all(|c| c.violations.is_empty()) {
             for c in checked {
                 if let Some(spec) = c.spec {
-                    repo.services.push(LoadedService { spec, namespace: c.namespace, file: rel.to_owned(), line: None });
+                    repo.services.push(LoadedService {
+                        spec,
+                        namespace: c.namespace,
+                        file: rel.to_owned(),
+                        line: None,
+                    });
                 }
             }
             return Ok(());
@@ -243,7 +248,12 @@ fn load_file(repo: &mut Repo, rel: &Path) -> Result<(), RepoError> {
         Err(e) => {
             repo.unreadable_files.push(rel.to_owned());
             let message = format!("invalid YAML: {}", e.message);
-            repo.diagnostics.push(Diagnostic { file: rel.to_owned(), pos: e.pos, field: String::new(), message });
+            repo.diagnostics.push(Diagnostic {
+                file: rel.to_owned(),
+                pos: e.pos,
+                field: String::new(),
+                message,
+            });
             return Ok(());
         }
     };
@@ -271,7 +281,10 @@ fn load_file(repo: &mut Repo, rel: &Path) -> Result<(), RepoError> {
                 line: Some(doc.start.line),
             }),
             _ => match c.name {
-                Some(name) => repo.invalid.push(InvalidService { namespace: c.namespace, name }),
+                Some(name) => repo.invalid.push(InvalidService {
+                    namespace: c.namespace,
+                    name,
+                }),
                 // An invalid document without a readable name could be any service.
                 None => repo.unreadable_files.push(rel.to_owned()),
             },
@@ -289,7 +302,10 @@ struct Checked {
 }
 
 fn check_document(repo: &Repo, value: &Value) -> Checked {
-    let name = value.pointer("/metadata/name").and_then(Value::as_str).map(str::to_owned);
+    let name = value
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let namespace = value
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
@@ -306,7 +322,10 @@ fn check_document(repo: &Repo, value: &Value) -> Checked {
                 violations = checks::check(&svc);
                 spec = Some(svc);
             }
-            Err(e) => violations.push(schema::Violation { pointer: String::new(), message: e.to_string() }),
+            Err(e) => violations.push(schema::Violation {
+                pointer: String::new(),
+                message: e.to_string(),
+            }),
         }
     }
     if let Some(svc) = &spec
@@ -319,7 +338,12 @@ fn check_document(repo: &Repo, value: &Value) -> Checked {
             message: format!("file not found in the repo: {}", s.file),
         });
     }
-    Checked { name, namespace, spec, violations }
+    Checked {
+        name,
+        namespace,
+        spec,
+        violations,
+    }
 }
 
 /// Wrong `apiVersion`/`kind` (or not a mapping at all) is reported alone: the rest of such a
@@ -375,7 +399,9 @@ fn mark_duplicates(repo: &mut Repo) {
         });
     }
     repo.services.retain(|s| {
-        !dups.iter().any(|((ns, n), ..)| *ns == s.namespace && *n == s.spec.metadata.name)
+        !dups
+            .iter()
+            .any(|((ns, n), ..)| *ns == s.namespace && *n == s.spec.metadata.name)
     });
     for ((namespace, name), ..) in dups {
         repo.invalid.push(InvalidService { namespace, name });
