@@ -630,3 +630,46 @@ async fn kubectl_diff_agrees_after_apply() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn an_immutable_field_change_is_a_clear_error_and_recreate_fixes_it() {
+    let f = Fixture::new("immutable").await;
+    // A Deployment of this source made by an older tool version with another selector.
+    let source = format!("src-{}", f.ns);
+    let old = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "alpha", "namespace": f.ns, "labels": {
+            "app.kubernetes.io/managed-by": "mlsync", "mlsync.dev/source": source, "mlsync.dev/service": "alpha"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "alpha-old"}},
+            "template": {"metadata": {"labels": {"app": "alpha-old"}},
+                "spec": {"containers": [{"name": "model", "image": "example/alpha:0"}]}}}});
+    let deps: Api<Deployment> = f.api().await;
+    deps.create(
+        &PostParams::default(),
+        &serde_json::from_value(old).unwrap(),
+    )
+    .await
+    .unwrap();
+    f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
+    let (code, out, _) = f.mlsync("apply", &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("field is immutable") && out.contains("spec.selector"),
+        "{out}"
+    );
+    assert!(out.contains("re-run with --recreate"), "{out}");
+    let (code, out, _) = f.mlsync("apply", &["--recreate"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("Deployment {}/alpha recreated", f.ns)),
+        "{out}"
+    );
+    let selector = deps
+        .get("alpha")
+        .await
+        .unwrap()
+        .spec
+        .selector
+        .match_labels
+        .unwrap();
+    assert_eq!(selector["mlsync.dev/service"], "alpha");
+}
