@@ -62,6 +62,16 @@ impl Fixture {
         std::fs::write(self.dir.path().join("services").join(file), text).unwrap();
     }
 
+    /// Copies the example's encrypted DB credentials (demo key) to `secrets/iris.enc.yaml`.
+    fn add_example_secrets(&self) {
+        std::fs::create_dir_all(self.dir.path().join("secrets")).unwrap();
+        std::fs::copy(
+            root().join("example-repo/secrets/iris-classifier.enc.yaml"),
+            self.dir.path().join("secrets/iris.enc.yaml"),
+        )
+        .unwrap();
+    }
+
     fn remove(&self, file: &str) {
         std::fs::remove_file(self.dir.path().join("services").join(file)).unwrap();
     }
@@ -373,12 +383,7 @@ async fn prune_and_its_guards() {
 #[tokio::test]
 async fn secrets_that_fail_to_decrypt_keep_the_service_and_never_leak() {
     let f = Fixture::new("secret").await;
-    std::fs::create_dir_all(f.dir.path().join("secrets")).unwrap();
-    std::fs::copy(
-        root().join("example-repo/secrets/iris-classifier.enc.yaml"),
-        f.dir.path().join("secrets/iris.enc.yaml"),
-    )
-    .unwrap();
+    f.add_example_secrets();
     f.write(
         "a.yaml",
         &spec(
@@ -577,12 +582,7 @@ async fn rollout_health_with_wait() {
 #[tokio::test]
 async fn kubectl_diff_agrees_after_apply() {
     let f = Fixture::new("peer").await;
-    std::fs::create_dir_all(f.dir.path().join("secrets")).unwrap();
-    std::fs::copy(
-        root().join("example-repo/secrets/iris-classifier.enc.yaml"),
-        f.dir.path().join("secrets/iris.enc.yaml"),
-    )
-    .unwrap();
+    f.add_example_secrets();
     f.write(
         "a.yaml",
         &format!(
@@ -629,4 +629,47 @@ async fn kubectl_diff_agrees_after_apply() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test]
+async fn an_immutable_field_change_is_a_clear_error_and_recreate_fixes_it() {
+    let f = Fixture::new("immutable").await;
+    // A Deployment of this source made by an older tool version with another selector.
+    let source = format!("src-{}", f.ns);
+    let old = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "alpha", "namespace": f.ns, "labels": {
+            "app.kubernetes.io/managed-by": "mlsync", "mlsync.dev/source": source, "mlsync.dev/service": "alpha"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "alpha-old"}},
+            "template": {"metadata": {"labels": {"app": "alpha-old"}},
+                "spec": {"containers": [{"name": "model", "image": "example/alpha:0"}]}}}});
+    let deps: Api<Deployment> = f.api().await;
+    deps.create(
+        &PostParams::default(),
+        &serde_json::from_value(old).unwrap(),
+    )
+    .await
+    .unwrap();
+    f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
+    let (code, out, _) = f.mlsync("apply", &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("field is immutable") && out.contains("spec.selector"),
+        "{out}"
+    );
+    assert!(out.contains("re-run with --recreate"), "{out}");
+    let (code, out, _) = f.mlsync("apply", &["--recreate"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("Deployment {}/alpha recreated", f.ns)),
+        "{out}"
+    );
+    let selector = deps
+        .get("alpha")
+        .await
+        .unwrap()
+        .spec
+        .selector
+        .match_labels
+        .unwrap();
+    assert_eq!(selector["mlsync.dev/service"], "alpha");
 }
