@@ -198,6 +198,34 @@ async fn local_directory_edits_are_reconciled() {
     std::fs::write(repo.join("services/echo.yaml"), echo_spec("v2")).unwrap();
     wait_version(&d, &ns, "v2").await;
     assert!(d.log().contains("file-change"), "{}", d.log());
+
+    // A broken spec next to a good change: only the broken service is left out.
+    let broken = echo_spec("v1")
+        .replace("name: echo\n", "name: broken\n")
+        .replace("  image: registry.invalid/echo:1\n", "");
+    std::fs::write(repo.join("services/broken.yaml"), broken).unwrap();
+    std::fs::write(repo.join("services/echo.yaml"), echo_spec("v3")).unwrap();
+    wait_version(&d, &ns, "v3").await;
+    for _ in 0..POLLS {
+        let s = d.status().await;
+        if s["lastReconcile"]["outcome"] == "partial" {
+            let broken = s["services"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["name"] == "broken");
+            let broken = broken.unwrap_or_else(|| panic!("{s}"));
+            assert_eq!(broken["state"], "failed", "{s}");
+            assert!(
+                broken["lastError"].as_str().unwrap().contains("invalid"),
+                "{s}"
+            );
+            assert_eq!(d.get("/readyz").await.0, 200);
+            return;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    d.give_up("a partial reconcile for the broken spec")
 }
 
 #[tokio::test]
