@@ -59,9 +59,8 @@ pub enum DaemonError {
 
 /// A "may write" value that is always true: the hook for running without leader election.
 pub fn always_write() -> tokio_watch::Receiver<bool> {
-    let (tx, rx) = tokio_watch::channel(true);
-    // Keep the sender alive for the whole process so the receiver never reports closed.
-    std::mem::forget(tx);
+    // With the sender gone the value stays `true` for good; the loop stops watching it.
+    let (_tx, rx) = tokio_watch::channel(true);
     rx
 }
 

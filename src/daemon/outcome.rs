@@ -42,8 +42,9 @@ fn service_state(s: &ServiceReport) -> (ServiceState, Option<String>) {
 
 /// The status report of one finished reconcile of `revision`.
 ///
-/// Success: every service applied and nothing refused. Partial: some services applied, others
-/// (or prunes) failed. Failure: nothing applied although something was asked for.
+/// Success: every service applied and healthy or rolling out, nothing refused. Partial: some
+/// services applied (degraded ones count as applied), while others, prunes or the rollout failed.
+/// Failure: no service applied and something failed.
 pub fn to_status(
     report: &Report,
     invalid: &[Invalid],
@@ -89,7 +90,11 @@ pub fn to_status(
         problems.push(format!("pruning refused: {r}"));
     }
     problems.extend(report.errors.iter().cloned());
-    let applied = services.len() - failed;
+    // Degraded services were applied (their rollout failed afterwards).
+    let applied = services
+        .iter()
+        .filter(|s| s.state != ServiceState::Failed)
+        .count();
     let outcome = match (problems.is_empty(), applied > 0) {
         (true, _) => Outcome::Success,
         (false, true) => Outcome::Partial,
@@ -203,6 +208,13 @@ mod tests {
         assert_eq!(s.outcome, Outcome::Failure);
         assert!(s.error.unwrap().contains("failed to create namespace x"));
         assert_eq!(object_action(&report::Outcome::Held), None);
+        let degraded = Report {
+            services: vec![svc("a", None, "failed (ProgressDeadlineExceeded)", true)],
+            ..Report::default()
+        };
+        let s = to_status(&degraded, &[], "abc", Duration::ZERO);
+        assert_eq!(s.outcome, Outcome::Partial);
+        assert_eq!(s.services.unwrap()[0].state, ServiceState::Degraded);
         assert_eq!(
             object_action(&report::Outcome::Recreated),
             Some(ObjectAction::Configured)
