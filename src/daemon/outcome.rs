@@ -42,9 +42,9 @@ fn service_state(s: &ServiceReport) -> (ServiceState, Option<String>) {
 
 /// The status report of one finished reconcile of `revision`.
 ///
-/// Success: every service applied and healthy or rolling out, nothing refused. Partial: some
-/// services applied (degraded ones count as applied), while others, prunes or the rollout failed.
-/// Failure: no service applied and something failed.
+/// Success: every service applied (rolling out, available, or degraded: its rollout failed) and
+/// nothing refused. Partial: some services applied, while others or prunes failed. Failure: no
+/// service applied and something failed.
 pub fn to_status(
     report: &Report,
     invalid: &[Invalid],
@@ -70,9 +70,11 @@ pub fn to_status(
         state: ServiceState::Failed,
         error: Some(why.clone()),
     }));
+    // A failed rollout (degraded) is the workload's problem, shown per service; the apply
+    // itself worked, so it does not make the reconcile partial (nor the daemon unready).
     let failed = services
         .iter()
-        .filter(|s| matches!(s.state, ServiceState::Failed | ServiceState::Degraded))
+        .filter(|s| s.state == ServiceState::Failed)
         .count();
     let mut problems: Vec<String> = Vec::new();
     if failed > 0 {
@@ -90,11 +92,7 @@ pub fn to_status(
         problems.push(format!("pruning refused: {r}"));
     }
     problems.extend(report.errors.iter().cloned());
-    // Degraded services were applied (their rollout failed afterwards).
-    let applied = services
-        .iter()
-        .filter(|s| s.state != ServiceState::Failed)
-        .count();
+    let applied = services.len() - failed;
     let outcome = match (problems.is_empty(), applied > 0) {
         (true, _) => Outcome::Success,
         (false, true) => Outcome::Partial,
@@ -213,8 +211,16 @@ mod tests {
             ..Report::default()
         };
         let s = to_status(&degraded, &[], "abc", Duration::ZERO);
-        assert_eq!(s.outcome, Outcome::Partial);
-        assert_eq!(s.services.unwrap()[0].state, ServiceState::Degraded);
+        assert_eq!(s.outcome, Outcome::Success);
+        let services = s.services.unwrap();
+        assert_eq!(services[0].state, ServiceState::Degraded);
+        assert!(
+            services[0]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("ProgressDeadlineExceeded")
+        );
         assert_eq!(
             object_action(&report::Outcome::Recreated),
             Some(ObjectAction::Configured)
