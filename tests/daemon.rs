@@ -297,3 +297,55 @@ async fn systemd_gets_ready_status_watchdog_and_stopping() {
     notification(&sock, &d, "STOPPING=1").await;
     assert_eq!(d.wait_exit().await.code(), Some(0), "{}", d.log());
 }
+
+#[tokio::test]
+async fn with_leader_election_only_the_leader_reconciles_and_hands_over_on_sigterm() {
+    let ns = cluster().namespace("daemon-lead").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = local_repo(tmp.path(), &ns);
+    let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
+    std::fs::create_dir_all(&a_dir).unwrap();
+    std::fs::create_dir_all(&b_dir).unwrap();
+    let args = [
+        "--repo",
+        repo.to_str().unwrap(),
+        "--interval",
+        "1h",
+        "--source-id",
+        &ns,
+        "--leader-election",
+        "--leader-election-namespace",
+        &ns,
+        "--lease-duration",
+        "2s",
+        "--lease-renew-interval",
+        "500ms",
+    ];
+    let kubeconfig = cluster().kubeconfig_path();
+    let mut a = Daemon::start(&a_dir, kubeconfig, &args, &[("POD_NAME", "replica-a")]);
+    a.wait_ready().await;
+    wait_version(&a, &ns, "v1").await;
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(cluster().client().await, &ns);
+    let lease = leases.get(&format!("mlsync-{ns}")).await.unwrap();
+    let holder = lease.spec.unwrap().holder_identity.unwrap_or_default();
+    assert!(holder.starts_with("replica-a"), "{holder}");
+
+    let mut b = Daemon::start(&b_dir, kubeconfig, &args, &[("POD_NAME", "replica-b")]);
+    for _ in 0..POLLS {
+        if b.log().contains("standing by") {
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    assert!(b.log().contains("standing by"), "{}", b.log());
+    assert_eq!(b.get("/readyz").await.0, 503, "{}", b.log());
+    assert!(!b.log().contains("reconcile started"), "{}", b.log());
+
+    a.signal("TERM");
+    assert_eq!(a.wait_exit().await.code(), Some(0), "{}", a.log());
+    // The lease was released: the standby takes over and reconciles.
+    b.wait_ready().await;
+    std::fs::write(repo.join("services/echo.yaml"), echo_spec("v2")).unwrap();
+    wait_version(&b, &ns, "v2").await;
+}

@@ -220,7 +220,7 @@ fn duplicate_service_names_across_files() {
     assert_eq!(
         lines,
         vec![
-            "b/c.yaml:1:1: metadata.name: duplicate service default/iris: also defined at a.yaml:1",
+            "b/c.yaml:4:3: metadata.name: duplicate service default/iris: also defined at a.yaml:4",
             "0 valid service(s), 1 invalid, 1 error(s)",
         ]
     );

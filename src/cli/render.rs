@@ -89,7 +89,9 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<u8> {
         );
     }
     let source = SopsSource::from_args(&args.keys)?;
-    let mut objects = Vec::new();
+    // YAML streams service by service (memory stays flat for large repos); JSON is one List.
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut json_objects = Vec::new();
     let mut failed = false;
     for svc in selected {
         let secrets = match &svc.spec.spec.secrets {
@@ -103,16 +105,21 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<u8> {
                 }
             },
         };
-        objects.extend(render::render(svc, secrets.as_ref(), &opts)?);
+        let objects = render::render(svc, secrets.as_ref(), &opts)?;
+        match args.output {
+            Format::Yaml => stdout
+                .write_all(output::to_yaml(&objects, args.show_secrets)?.as_bytes())
+                .context("failed to write to stdout")?,
+            Format::Json => json_objects.extend(objects),
+        }
     }
-    let text = match args.output {
-        Format::Yaml => output::to_yaml(&objects, args.show_secrets)?,
-        Format::Json => output::to_json(&objects, args.show_secrets)?,
-    };
-    std::io::stdout()
-        .lock()
-        .write_all(text.as_bytes())
-        .context("failed to write to stdout")?;
+    if args.output == Format::Json {
+        let text = output::to_json(&json_objects, args.show_secrets)?;
+        stdout
+            .write_all(text.as_bytes())
+            .context("failed to write to stdout")?;
+    }
+    stdout.flush().context("failed to write to stdout")?;
     Ok(if failed {
         EXIT_ERROR
     } else if repo.is_valid() {

@@ -19,7 +19,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let shutdown = daemon::signals::shutdown_on_signals()?;
-        daemon::run(args, shutdown, daemon::always_write()).await?;
+        daemon::run(args, shutdown).await?;
         anyhow::Ok(())
     })?;
     // Blocking fetches still running (at most one) must not delay the exit.

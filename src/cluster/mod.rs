@@ -63,7 +63,7 @@ pub async fn connect(args: &KubeArgs) -> Result<Client, ClusterError> {
         .map(|d| PathBuf::from(d).join("kubeconfig"))
         .filter(|p| p.is_file());
     let explicit = args.kubeconfig.clone();
-    let config = if let Some(path) = explicit {
+    let mut config = if let Some(path) = explicit {
         from_file(path, &options).await?
     } else {
         match Config::from_kubeconfig(&options).await {
@@ -77,6 +77,11 @@ pub async fn connect(args: &KubeArgs) -> Result<Client, ClusterError> {
             },
         }
     };
+    // Name ourselves in audit logs and API server metrics.
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(concat!("mlsync/", env!("CARGO_PKG_VERSION"))),
+    ));
     Client::try_from(config).map_err(ClusterError::Client)
 }
 

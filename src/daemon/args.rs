@@ -55,6 +55,9 @@ pub struct RunArgs {
     /// Cluster, key, ownership and prune flags (as for `mlsync apply`).
     #[command(flatten)]
     pub reconcile: ReconcileArgs,
+    /// Leader election among replicas (docs/leader-election.md).
+    #[command(flatten)]
+    pub leader: super::leader::LeaderArgs,
 }
 
 /// The source mode after resolving [`SourceKind::Auto`].

@@ -8,12 +8,14 @@
 //! drive it the same way: when it completes, the reconcile in flight may finish within
 //! `--shutdown-timeout`, then the server stops and [`run`] returns.
 //!
-//! Leader election hook: the loop reconciles only while the `may_write` watch value is true.
-//! Without leader election pass [`always_write`]; a leader elector sends `true` when it becomes
-//! leader (which also triggers a reconcile) and `false` when it loses the lease.
+//! Leader election ([`leader`], `--leader-election`): [`run`] starts the elector and hands its
+//! [`leader::LeaderStatus`] to [`run_with`], whose loop reconciles only while this replica leads;
+//! becoming leader triggers a reconcile at once. On shutdown the reconcile in flight finishes
+//! first, then the elector releases the lease.
 
 pub mod args;
 pub mod cycle;
+pub mod leader;
 pub mod outcome;
 pub mod schedule;
 pub mod signals;
@@ -35,6 +37,7 @@ use crate::secrets::{SecretsError, SopsSource};
 use crate::source::SourceError;
 use crate::trigger::{self, TriggerReason};
 use cycle::{Cycle, CycleResult};
+use leader::{LeaderError, LeaderStatus};
 use schedule::{Schedule, draw};
 
 /// Errors that stop the daemon from starting.
@@ -52,23 +55,63 @@ pub enum DaemonError {
     /// The config directory could not be watched.
     #[error(transparent)]
     Watch(#[from] watch::WatchError),
+    /// The cluster client for leader election could not be built.
+    #[error(transparent)]
+    Connect(#[from] crate::cluster::ClusterError),
+    /// Leader election could not start.
+    #[error(transparent)]
+    Leader(#[from] LeaderError),
     /// Path mode was chosen but `--repo` is not a directory.
     #[error("failed to use {0} as a local config directory: it is not a directory")]
     NotADirectory(PathBuf),
 }
 
-/// A "may write" value that is always true: the hook for running without leader election.
-pub fn always_write() -> tokio_watch::Receiver<bool> {
-    // With the sender gone the value stays `true` for good; the loop stops watching it.
-    let (_tx, rx) = tokio_watch::channel(true);
-    rx
+/// Runs the daemon until `shutdown` completes, with leader election when `--leader-election`
+/// is on (the Lease is named after `--source-id`, which is then required).
+pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    let (stop_tx, stop_rx) = tokio_watch::channel(false);
+    let (status, elector) = match leader_settings(&args)? {
+        Some(settings) => {
+            let client = crate::cluster::connect(&args.reconcile.kube).await?;
+            let (status, handle) = leader::spawn(client, settings, stopped(stop_rx))?;
+            (status, Some(handle))
+        }
+        None => (LeaderStatus::always(), None),
+    };
+    let result = run_with(args, shutdown, status).await;
+    // Only now (the reconcile in flight is done) give up leadership and release the lease.
+    let _ = stop_tx.send(true);
+    if let Some(handle) = elector
+        && let Err(e) = handle.await
+    {
+        warn!(error = %e, "leader elector task failed");
+    }
+    result
 }
 
-/// Runs the daemon until `shutdown` completes. Reconciles only while `may_write` is true.
-pub async fn run(
+fn leader_settings(args: &RunArgs) -> Result<Option<leader::LeaderSettings>, LeaderError> {
+    if !args.leader.leader_election {
+        return Ok(None);
+    }
+    let Some(source_id) = args.reconcile.source_id.as_deref() else {
+        return Err(LeaderError::Settings(
+            "--leader-election needs --source-id (the Lease is named after it)".into(),
+        ));
+    };
+    args.leader.settings(source_id)
+}
+
+/// Completes once `rx` holds `true`.
+async fn stopped(mut rx: tokio_watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Runs the daemon until `shutdown` completes; reconciles only while `leader` says this replica
+/// leads ([`LeaderStatus::always`] without leader election).
+pub async fn run_with(
     args: RunArgs,
     shutdown: impl Future<Output = ()>,
-    mut may_write: tokio_watch::Receiver<bool>,
+    mut leader: LeaderStatus,
 ) -> Result<(), DaemonError> {
     let mode = args.mode();
     let (triggers, mut next) = trigger::channel();
@@ -86,9 +129,6 @@ pub async fn run(
     let secrets = Arc::new(SopsSource::from_args(&args.reconcile.keys)?);
     let listener = args.admin.bind().await?;
     let (stop_tx, stop_rx) = tokio_watch::channel(false);
-    let stopped = |mut rx: tokio_watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
     let server = tokio::spawn(admin::serve(
         listener,
         state.clone(),
@@ -127,7 +167,7 @@ pub async fn run(
     };
     let mut due = Instant::now() + schedule.next_poll(draw());
     let mut failures: u32 = 0;
-    let mut may_write_open = true;
+    let mut leader_open = true;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -136,17 +176,20 @@ pub async fn run(
                 info!("shutting down");
                 break;
             }
-            changed = may_write.changed(), if may_write_open => match changed {
-                Ok(()) if *may_write.borrow_and_update() => {
-                    info!("may write now; reconciling");
+            leading = leader.changed(), if leader_open => {
+                if leading {
+                    info!("leading now; reconciling");
                     triggers.fire(TriggerReason::Manual);
+                } else if leader.receiver().has_changed().is_err() {
+                    warn!("leader election ended; no more reconciles");
+                    leader_open = false;
+                } else {
+                    info!("not leading any more; reconciles pause");
                 }
-                Ok(()) => info!("may not write any more; reconciles pause"),
-                Err(_) => may_write_open = false,
-            },
+            }
             Some(t) = next.recv() => {
-                if !*may_write.borrow() {
-                    debug!(trigger = %t.reason, "not reconciling: may not write (not the leader)");
+                if !leader.is_leader() {
+                    debug!(trigger = %t.reason, "not reconciling: standing by (not the leader)");
                     due = Instant::now() + schedule.next_poll(draw());
                     continue;
                 }

@@ -4,16 +4,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use futures::{StreamExt, stream};
 use kube::Client;
 use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
 use serde_json::{Value, json};
 
 use super::compare;
 use super::live::{INVENTORY_LABEL, inventory_name};
-use super::plan::{Action, ObjectKey, ObjectPlan, Plan};
+use super::plan::{Action, ObjectKey, ObjectPlan, Plan, ServicePlan};
 use super::report::{ObjectOutcome, Outcome, Report, ServiceReport};
 use crate::cluster;
 use crate::render::{HpaVersion, Kind, MANAGED_BY, MANAGED_BY_LABEL, SOURCE_LABEL};
+
+/// Services applied at once.
+const WRITE_CONCURRENCY: usize = 8;
 
 /// The field manager of every apply.
 pub const FIELD_MANAGER: &str = "mlsync";
@@ -47,83 +51,38 @@ pub async fn execute(
     live: &BTreeMap<ObjectKey, Value>,
     opts: WriteOptions,
 ) -> Report {
-    let mut pruned_early: BTreeSet<ObjectKey> = BTreeSet::new();
     let hpa_prunes: BTreeMap<(String, String), &ObjectPlan> = plan
         .prune
         .iter()
         .filter(|p| p.kind == Kind::HorizontalPodAutoscaler)
         .map(|p| ((p.namespace.clone(), p.name.clone()), p))
         .collect();
+    // Services are independent: apply several at once (objects within one stay in order).
+    let results: Vec<(ServiceReport, Option<ObjectKey>)> = stream::iter(&plan.services)
+        .map(|svc| {
+            let early = hpa_prunes
+                .get(&(svc.namespace.clone(), svc.name.clone()))
+                .copied();
+            execute_service(client, hpa, svc, early, live, opts)
+        })
+        .buffered(WRITE_CONCURRENCY)
+        .collect()
+        .await;
     let mut report = Report::default();
-    for svc in &plan.services {
-        let mut sr = ServiceReport {
-            namespace: svc.namespace.clone(),
-            name: svc.name.clone(),
-            error: svc.error.clone(),
-            ..Default::default()
-        };
-        if svc.error.is_some() {
-            sr.objects = svc
-                .objects
-                .iter()
-                .map(|o| outcome(o, Outcome::Skipped))
-                .collect();
-            report.services.push(sr);
-            continue;
-        }
-        for obj in &svc.objects {
-            let Some(desired) = &obj.desired else {
-                continue;
-            };
-            if matches!(obj.action, Action::Unchanged) {
-                sr.objects.push(outcome(obj, Outcome::Unchanged));
-                continue;
-            }
-            if obj.kind == Kind::Deployment {
-                let key = (svc.namespace.clone(), svc.name.clone());
-                // Switching to fixed replicas: remove the HPA before it can fight the new count.
-                if let Some(p) = hpa_prunes.get(&key) {
-                    let o = delete(client, hpa, p).await;
-                    pruned_early.insert((p.kind, p.namespace.clone(), p.name.clone()));
-                    sr.objects.push(o);
-                }
-                if let Some(l) = live.get(&(obj.kind, obj.namespace.clone(), obj.name.clone()))
-                    && desired.body.pointer("/spec/replicas").is_none()
-                    && compare::mlsync_owns_replicas(l, FIELD_MANAGER)
-                    && let Err(e) = handover_replicas(client, hpa, obj, l).await
-                {
-                    sr.objects.push(outcome(
-                        obj,
-                        Outcome::Failed(format!(
-                            "failed to hand spec.replicas over to the HPA: {e}"
-                        )),
-                    ));
-                    sr.error = Some(format!(
-                        "failed to apply {} {}/{}",
-                        obj.kind, obj.namespace, obj.name
-                    ));
-                    break;
-                }
-            }
-            let result = apply(client, hpa, obj, &desired.body, opts).await;
-            let failed = matches!(result, Outcome::Failed(_));
-            sr.objects.push(outcome(obj, result));
-            if failed {
-                // Later objects depend on earlier ones (the Deployment on its ConfigMap/Secret).
-                sr.error = Some(format!(
-                    "failed to apply {} {}/{}",
-                    obj.kind, obj.namespace, obj.name
-                ));
-                break;
-            }
-        }
+    let mut pruned_early: BTreeSet<ObjectKey> = BTreeSet::new();
+    for (sr, early) in results {
+        pruned_early.extend(early);
         report.services.push(sr);
     }
-    for p in &plan.prune {
-        if !pruned_early.contains(&(p.kind, p.namespace.clone(), p.name.clone())) {
-            report.pruned.push(delete(client, hpa, p).await);
-        }
-    }
+    let prunes = plan
+        .prune
+        .iter()
+        .filter(|p| !pruned_early.contains(&(p.kind, p.namespace.clone(), p.name.clone())));
+    report.pruned = stream::iter(prunes)
+        .map(|p| delete(client, hpa, p))
+        .buffered(WRITE_CONCURRENCY)
+        .collect()
+        .await;
     report.prune_held = plan
         .prune_held
         .iter()
@@ -131,6 +90,73 @@ pub async fn execute(
         .collect();
     report.prune_refused = plan.prune_refused.clone();
     report
+}
+
+/// Applies one service's objects in order; stops at the first failure (later objects depend on
+/// earlier ones). Returns the HPA it deleted early, if any.
+async fn execute_service(
+    client: &Client,
+    hpa: HpaVersion,
+    svc: &ServicePlan,
+    hpa_prune: Option<&ObjectPlan>,
+    live: &BTreeMap<ObjectKey, Value>,
+    opts: WriteOptions,
+) -> (ServiceReport, Option<ObjectKey>) {
+    let mut sr = ServiceReport {
+        namespace: svc.namespace.clone(),
+        name: svc.name.clone(),
+        error: svc.error.clone(),
+        ..Default::default()
+    };
+    let mut pruned_early = None;
+    if svc.error.is_some() {
+        sr.objects = svc
+            .objects
+            .iter()
+            .map(|o| outcome(o, Outcome::Skipped))
+            .collect();
+        return (sr, None);
+    }
+    for obj in &svc.objects {
+        let Some(desired) = &obj.desired else {
+            continue;
+        };
+        if matches!(obj.action, Action::Unchanged) {
+            sr.objects.push(outcome(obj, Outcome::Unchanged));
+            continue;
+        }
+        if obj.kind == Kind::Deployment {
+            // Switching to fixed replicas: remove the HPA before it can fight the new count.
+            if let Some(p) = hpa_prune {
+                sr.objects.push(delete(client, hpa, p).await);
+                pruned_early = Some((p.kind, p.namespace.clone(), p.name.clone()));
+            }
+            if let Some(l) = live.get(&(obj.kind, obj.namespace.clone(), obj.name.clone()))
+                && desired.body.pointer("/spec/replicas").is_none()
+                && compare::mlsync_owns_replicas(l, FIELD_MANAGER)
+                && let Err(e) = handover_replicas(client, hpa, obj, l).await
+            {
+                let why = format!("failed to hand spec.replicas over to the HPA: {e}");
+                sr.objects.push(outcome(obj, Outcome::Failed(why)));
+                sr.error = Some(format!(
+                    "failed to apply {} {}/{}",
+                    obj.kind, obj.namespace, obj.name
+                ));
+                break;
+            }
+        }
+        let result = apply(client, hpa, obj, &desired.body, opts).await;
+        let failed = matches!(result, Outcome::Failed(_));
+        sr.objects.push(outcome(obj, result));
+        if failed {
+            sr.error = Some(format!(
+                "failed to apply {} {}/{}",
+                obj.kind, obj.namespace, obj.name
+            ));
+            break;
+        }
+    }
+    (sr, pruned_early)
 }
 
 fn outcome(o: &ObjectPlan, result: Outcome) -> ObjectOutcome {

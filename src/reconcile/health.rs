@@ -1,14 +1,16 @@
 //! Rollout health after apply: Deployment progressing / available / failed, HPA conditions,
 //! load balancer pending or assigned.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use kube::Client;
+use kube::api::ListParams;
 use serde_json::Value;
 
 use super::report::Report;
 use crate::cluster;
-use crate::render::{HpaVersion, Kind};
+use crate::render::{HpaVersion, Kind, MANAGED_BY, MANAGED_BY_LABEL};
 
 /// A Deployment's rollout state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,22 +102,49 @@ pub fn load_balancer(svc: &Value) -> Option<String> {
     })
 }
 
-async fn get(client: &Client, kind: Kind, hpa: HpaVersion, ns: &str, name: &str) -> Option<Value> {
-    let obj = cluster::api(client, kind, hpa, ns)
-        .get_opt(name)
-        .await
-        .ok()??;
-    serde_json::to_value(obj).ok()
+/// Lists `kind` in `ns` (objects of this source only), keyed by name. One request per kind and
+/// namespace instead of one per object.
+async fn list(client: &Client, kind: Kind, hpa: HpaVersion, ns: &str) -> BTreeMap<String, Value> {
+    let params = ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+    let Ok(items) = cluster::api(client, kind, hpa, ns).list(&params).await else {
+        return BTreeMap::new();
+    };
+    items
+        .items
+        .into_iter()
+        .filter_map(|o| Some((o.metadata.name.clone()?, serde_json::to_value(o).ok()?)))
+        .collect()
 }
 
 /// Fills in each applied service's health; with `wait`, polls until every rollout is available
 /// or failed, or the time is up (then the unfinished ones count as unhealthy).
 pub async fn check(client: &Client, hpa: HpaVersion, report: &mut Report, wait: Option<Duration>) {
     let deadline = wait.map(|w| Instant::now() + w);
+    let namespaces: BTreeSet<String> = report
+        .services
+        .iter()
+        .filter(|s| s.error.is_none())
+        .map(|s| s.namespace.clone())
+        .collect();
     loop {
+        let mut live: BTreeMap<(Kind, String), BTreeMap<String, Value>> = BTreeMap::new();
+        for ns in &namespaces {
+            for kind in [
+                Kind::Deployment,
+                Kind::HorizontalPodAutoscaler,
+                Kind::Service,
+            ] {
+                live.insert((kind, ns.clone()), list(client, kind, hpa, ns).await);
+            }
+        }
+        let get = |kind: Kind, ns: &str, name: &str| {
+            live.get(&(kind, ns.to_owned()))
+                .and_then(|m| m.get(name))
+                .cloned()
+        };
         let mut pending = false;
         for s in report.services.iter_mut().filter(|s| s.error.is_none()) {
-            let Some(dep) = get(client, Kind::Deployment, hpa, &s.namespace, &s.name).await else {
+            let Some(dep) = get(Kind::Deployment, &s.namespace, &s.name) else {
                 continue;
             };
             let state = rollout(&dep);
@@ -124,21 +153,13 @@ pub async fn check(client: &Client, hpa: HpaVersion, report: &mut Report, wait: 
                 Rollout::Progressing(p) => format!("progressing ({p})"),
                 Rollout::Failed(f) => format!("failed ({f})"),
             }];
-            if let Some(h) = get(
-                client,
-                Kind::HorizontalPodAutoscaler,
-                hpa,
-                &s.namespace,
-                &s.name,
-            )
-            .await
-            .as_ref()
-            .and_then(hpa_problems)
+            if let Some(h) = get(Kind::HorizontalPodAutoscaler, &s.namespace, &s.name)
+                .as_ref()
+                .and_then(hpa_problems)
             {
                 parts.push(h);
             }
-            if let Some(lb) = get(client, Kind::Service, hpa, &s.namespace, &s.name)
-                .await
+            if let Some(lb) = get(Kind::Service, &s.namespace, &s.name)
                 .as_ref()
                 .and_then(load_balancer)
             {

@@ -57,6 +57,14 @@ pub const APPLIED_HASH_ANNOTATION: &str = "mlsync.dev/applied-hash";
 /// without Secret `data` (its values are covered by the keyed config hash the Secret carries in
 /// its [`CONFIG_HASH_ANNOTATION`]; an unkeyed digest of them could be brute-forced).
 pub fn applied_hash(body: &serde_json::Value) -> String {
+    let is_secret = body.get("kind").and_then(|k| k.as_str()) == Some("Secret");
+    let stamped = body
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(APPLIED_HASH_ANNOTATION))
+        .is_some();
+    if !is_secret && !stamped {
+        return hex16(&Sha256::digest(body.to_string().as_bytes()));
+    }
     let mut copy = body.clone();
     if let Some(obj) = copy.as_object_mut() {
         if obj.get("kind").and_then(|k| k.as_str()) == Some("Secret") {
@@ -71,7 +79,10 @@ pub fn applied_hash(body: &serde_json::Value) -> String {
             a.remove(APPLIED_HASH_ANNOTATION);
         }
     }
-    let digest = Sha256::digest(copy.to_string().as_bytes());
+    hex16(&Sha256::digest(copy.to_string().as_bytes()))
+}
+
+fn hex16(digest: &[u8]) -> String {
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 

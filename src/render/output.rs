@@ -44,13 +44,11 @@ pub fn masked(obj: &Object) -> Object {
 pub fn to_yaml(objects: &[Object], show_secrets: bool) -> Result<String, OutputError> {
     let mut out = String::new();
     for obj in objects {
-        let shown = if show_secrets {
-            obj.clone()
-        } else {
-            masked(obj)
-        };
+        let mask = !show_secrets && obj.kind == Kind::Secret;
+        let masked_copy = mask.then(|| masked(obj));
+        let shown = masked_copy.as_ref().unwrap_or(obj);
         out.push_str("---\n");
-        if obj.kind == Kind::Secret && !show_secrets {
+        if mask {
             out.push_str("# Secret values are redacted; use --show-secrets to print them.\n");
         }
         let text = serde_saphyr::to_string(&shown.body).map_err(|e| OutputError::Yaml {

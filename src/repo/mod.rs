@@ -10,6 +10,7 @@ pub mod yaml;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::spec::schema::{self, Which};
@@ -51,8 +52,9 @@ pub struct LoadedService {
     pub namespace: String,
     /// File, relative to the repo root.
     pub file: PathBuf,
-    /// Line where its document starts.
-    pub line: usize,
+    /// Line where its document starts, when it was computed (only files with problems are
+    /// parsed a second time for positions).
+    pub line: Option<usize>,
 }
 
 /// A service whose spec is invalid: it must be neither applied nor pruned.
@@ -220,6 +222,27 @@ fn push_violations(
 
 fn load_file(repo: &mut Repo, rel: &Path) -> Result<(), RepoError> {
     let text = read(&repo.root, rel)?;
+    // Fast path: values only. Positions cost a second parse, so they are computed only when
+    // the file has something to report.
+    if let Ok(values) = yaml::parse_values(&text) {
+        if files::is_sops_document(values.first()) {
+            return Ok(());
+        }
+        let checked: Vec<Checked> = values.iter().map(|v| check_document(repo, v)).collect();
+        if !checked.is_empty() && checked.iter().all(|c| c.violations.is_empty()) {
+            for c in checked {
+                if let Some(spec) = c.spec {
+                    repo.services.push(LoadedService {
+                        spec,
+                        namespace: c.namespace,
+                        file: rel.to_owned(),
+                        line: None,
+                    });
+                }
+            }
+            return Ok(());
+        }
+    }
     let docs = match yaml::parse_documents(&text) {
         Ok(d) => d,
         Err(e) => {
@@ -247,34 +270,57 @@ fn load_file(repo: &mut Repo, rel: &Path) -> Result<(), RepoError> {
         return Ok(());
     }
     for doc in docs {
-        load_document(repo, rel, doc);
+        let c = check_document(repo, &doc.value);
+        let ok = c.violations.is_empty();
+        push_violations(&mut repo.diagnostics, rel, &doc, c.violations);
+        match (c.spec, ok) {
+            (Some(spec), true) => repo.services.push(LoadedService {
+                spec,
+                namespace: c.namespace,
+                file: rel.to_owned(),
+                line: Some(doc.start.line),
+            }),
+            _ => match c.name {
+                Some(name) => repo.invalid.push(InvalidService {
+                    namespace: c.namespace,
+                    name,
+                }),
+                // An invalid document without a readable name could be any service.
+                None => repo.unreadable_files.push(rel.to_owned()),
+            },
+        }
     }
     Ok(())
 }
 
-fn load_document(repo: &mut Repo, rel: &Path, doc: Document) {
-    let name = doc
-        .value
+/// One document checked: its identity, the typed spec when it deserialized, every violation.
+struct Checked {
+    name: Option<String>,
+    namespace: String,
+    spec: Option<MLService>,
+    violations: Vec<schema::Violation>,
+}
+
+fn check_document(repo: &Repo, value: &Value) -> Checked {
+    let name = value
         .pointer("/metadata/name")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let namespace = doc
-        .value
+    let namespace = value
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
         .unwrap_or(repo.config.default_namespace())
         .to_owned();
-    let before = repo.diagnostics.len();
-    let mut violations = identity_violations(&doc.value);
+    let mut violations = identity_violations(value);
     if violations.is_empty() {
-        violations = schema::validate(Which::MLService, &doc.value);
+        violations = schema::validate(Which::MLService, value);
     }
-    let mut parsed = None;
+    let mut spec = None;
     if violations.is_empty() {
-        match serde_json::from_value::<MLService>(doc.value.clone()) {
+        match MLService::deserialize(value) {
             Ok(svc) => {
                 violations = checks::check(&svc);
-                parsed = Some(svc);
+                spec = Some(svc);
             }
             Err(e) => violations.push(schema::Violation {
                 pointer: String::new(),
@@ -282,7 +328,7 @@ fn load_document(repo: &mut Repo, rel: &Path, doc: Document) {
             }),
         }
     }
-    if let Some(svc) = &parsed
+    if let Some(svc) = &spec
         && let Some(s) = &svc.spec.secrets
         && checks::bad_repo_path(&s.file).is_none()
         && !repo.root.join(&s.file).is_file()
@@ -292,22 +338,11 @@ fn load_document(repo: &mut Repo, rel: &Path, doc: Document) {
             message: format!("file not found in the repo: {}", s.file),
         });
     }
-    push_violations(&mut repo.diagnostics, rel, &doc, violations);
-    match (parsed, repo.diagnostics.len() == before) {
-        (Some(spec), true) => repo.services.push(LoadedService {
-            spec,
-            namespace,
-            file: rel.to_owned(),
-            line: doc.start.line,
-        }),
-        _ => {
-            if let Some(name) = name {
-                repo.invalid.push(InvalidService { namespace, name });
-            } else {
-                // An invalid document without a readable name could be any service.
-                repo.unreadable_files.push(rel.to_owned());
-            }
-        }
+    Checked {
+        name,
+        namespace,
+        spec,
+        violations,
     }
 }
 
@@ -338,42 +373,52 @@ fn identity_violations(doc: &Value) -> Vec<schema::Violation> {
 }
 
 fn mark_duplicates(repo: &mut Repo) {
-    let mut seen: BTreeMap<(String, String), (PathBuf, usize)> = BTreeMap::new();
-    let mut dup_keys = Vec::new();
+    let mut seen: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
+    let mut dups = Vec::new();
     for s in &repo.services {
         let key = (s.namespace.clone(), s.spec.metadata.name.clone());
         match seen.get(&key) {
-            Some((file, line)) => {
-                repo.diagnostics.push(Diagnostic {
-                    file: s.file.clone(),
-                    pos: Pos {
-                        line: s.line,
-                        column: 1,
-                    },
-                    field: "metadata.name".into(),
-                    message: format!(
-                        "duplicate service {}/{}: also defined at {}:{}",
-                        key.0,
-                        key.1,
-                        file.display(),
-                        line
-                    ),
-                });
-                dup_keys.push(key);
-            }
+            Some(first) => dups.push((key, first.clone(), s.file.clone())),
             None => {
-                seen.insert(key, (s.file.clone(), s.line));
+                seen.insert(key, s.file.clone());
             }
         }
     }
-    if dup_keys.is_empty() {
-        return;
+    for ((namespace, name), first, second) in &dups {
+        let at = |file: &Path| name_position(&repo.root, file, name);
+        let (p1, p2) = (at(first), at(second));
+        repo.diagnostics.push(Diagnostic {
+            file: second.clone(),
+            pos: p2,
+            field: "metadata.name".into(),
+            message: format!(
+                "duplicate service {namespace}/{name}: also defined at {}:{}",
+                first.display(),
+                p1.line
+            ),
+        });
     }
-    repo.services
-        .retain(|s| !dup_keys.contains(&(s.namespace.clone(), s.spec.metadata.name.clone())));
-    for (namespace, name) in dup_keys {
+    repo.services.retain(|s| {
+        !dups
+            .iter()
+            .any(|((ns, n), ..)| *ns == s.namespace && *n == s.spec.metadata.name)
+    });
+    for ((namespace, name), ..) in dups {
         repo.invalid.push(InvalidService { namespace, name });
     }
+}
+
+/// Where `metadata.name: <name>` stands in `file` (parsed again: only needed for reports).
+fn name_position(root: &Path, file: &Path, name: &str) -> Pos {
+    let text = std::fs::read_to_string(root.join(file)).unwrap_or_default();
+    yaml::parse_documents(&text)
+        .ok()
+        .and_then(|docs| {
+            docs.into_iter()
+                .find(|d| d.value.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
+                .map(|d| d.positions.locate("/metadata/name"))
+        })
+        .unwrap_or(Pos { line: 1, column: 1 })
 }
 
 /// Errors about the ownership source id.

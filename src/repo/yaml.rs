@@ -158,6 +158,13 @@ impl DocBuilder {
     }
 }
 
+/// Parses the values of every document of `text` (no positions: the fast path for valid files).
+/// Empty and `null` documents are skipped, as in [`parse_documents`].
+pub fn parse_values(text: &str) -> Result<Vec<Value>, String> {
+    let values: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| e.to_string())?;
+    Ok(values.into_iter().filter(|v| !v.is_null()).collect())
+}
+
 /// Parses every document of `text`. Empty documents (no content, or only `null`) are skipped.
 pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
     let mut docs = Vec::new();

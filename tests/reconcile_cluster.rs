@@ -1,0 +1,675 @@
+//! `mlsync apply` / `plan` / `diff` against a real kube-apiserver + controller-manager: create,
+//! config change → new ReplicaSet, no-op = zero writes (audit log), drift correction, pruning and
+//! its guards, foreign objects, replicas ↔ autoscaling, rollout health, and `kubectl diff` as a peer.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use kube::Api;
+use kube::api::{ListParams, PostParams};
+use serde_json::{Value, json};
+use support::{cluster, pods};
+
+/// A config repo in a temp dir, targeting a fresh namespace.
+struct Fixture {
+    dir: tempfile::TempDir,
+    ns: String,
+}
+
+fn spec(name: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: mlsync.dev/v1alpha1
+kind: MLService
+metadata:
+  name: {name}
+spec:
+  model:
+    name: {name}
+    version: v1
+  image: example/{name}:1
+  config:
+    MODEL_NAME: {name}
+  resources:
+    requests:
+      cpu: 100m
+    limits:
+      cpu: 500m
+{extra}"
+    )
+}
+
+const HPA: &str = "  autoscaling:\n    minReplicas: 2\n    maxReplicas: 5\n    targetCPUUtilizationPercentage: 50\n";
+
+impl Fixture {
+    async fn new(prefix: &str) -> Self {
+        let ns = cluster().namespace(prefix).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("services")).unwrap();
+        std::fs::write(
+            dir.path().join("mlsync.yaml"),
+            format!("defaultNamespace: {ns}\nsourceId: src-{ns}\npaths: [services]\n"),
+        )
+        .unwrap();
+        Fixture { dir, ns }
+    }
+
+    fn write(&self, file: &str, text: &str) {
+        std::fs::write(self.dir.path().join("services").join(file), text).unwrap();
+    }
+
+    fn remove(&self, file: &str) {
+        std::fs::remove_file(self.dir.path().join("services").join(file)).unwrap();
+    }
+
+    /// Runs `mlsync <cmd> --repo <fixture> <args>` against the test cluster.
+    fn mlsync(&self, cmd: &str, args: &[&str]) -> (i32, String, String) {
+        let out = mlsync_in(self.dir.path(), cmd, args);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+
+    async fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(cluster().client().await, &self.ns)
+    }
+}
+
+fn mlsync_in(repo: &Path, cmd: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mlsync"))
+        .arg(cmd)
+        .arg("--repo")
+        .arg(repo)
+        .args(args)
+        .env("MLSYNC_KUBECONFIG", cluster().kubeconfig_path())
+        .env_remove("KUBECONFIG")
+        .env(
+            "SOPS_AGE_KEY",
+            std::fs::read_to_string(root().join("example-repo/demo-age-key.txt")).unwrap(),
+        )
+        .env("MLSYNC_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Write requests mlsync sent for objects in `ns`, from the apiserver audit log.
+fn writes_in(ns: &str) -> usize {
+    let log = cluster()
+        .audit_log_path()
+        .expect("the test control plane keeps an audit log");
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| {
+            e["stage"] == "ResponseComplete"
+                && e["objectRef"]["namespace"] == ns
+                && e["userAgent"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("mlsync/"))
+                && matches!(
+                    e["verb"].as_str(),
+                    Some("create" | "update" | "patch" | "delete")
+                )
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn create_then_a_second_apply_makes_zero_writes() {
+    let f = Fixture::new("noop").await;
+    f.write("a.yaml", &spec("alpha", HPA));
+    f.write("b.yaml", &spec("beta", "  replicas: 2\n"));
+    let (code, out, err) = f.mlsync("apply", &[]);
+    assert_eq!(code, 1, "first apply creates: {out}{err}");
+    assert!(
+        out.contains(&format!("service {}/alpha: applied", f.ns)),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("Deployment {}/beta created", f.ns)),
+        "{out}"
+    );
+    let cms: Api<ConfigMap> = f.api().await;
+    assert_eq!(
+        cms.get("alpha-config").await.unwrap().data.unwrap()["MODEL_NAME"],
+        "alpha"
+    );
+    let hpa: Api<HorizontalPodAutoscaler> = f.api().await;
+    assert_eq!(hpa.get("alpha").await.unwrap().spec.max_replicas, 5);
+
+    let before = writes_in(&f.ns);
+    assert_eq!(
+        before, 8,
+        "the first apply wrote 7 objects and the inventory"
+    );
+    let (code, out, _) = f.mlsync("apply", &[]);
+    assert_eq!(code, 0, "nothing changed: {out}");
+    assert!(out.contains(&format!("service {}/alpha: unchanged", f.ns)));
+    assert_eq!(
+        writes_in(&f.ns),
+        before,
+        "a no-op apply sends no PATCH/PUT/POST/DELETE"
+    );
+    let (code, out, _) = f.mlsync("plan", &[]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = f.mlsync("diff", &[]);
+    assert_eq!((code, out.as_str()), (0, ""));
+}
+
+#[tokio::test]
+async fn config_change_rolls_the_pods() {
+    let f = Fixture::new("roll").await;
+    f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
+    assert_eq!(f.mlsync("apply", &[]).0, 1);
+    let deps: Api<Deployment> = f.api().await;
+    let hash = |d: &Deployment| {
+        d.spec
+            .template
+            .metadata
+            .as_ref()
+            .unwrap()
+            .annotations
+            .as_ref()
+            .unwrap()["mlsync.dev/config-hash"]
+            .clone()
+    };
+    let first = hash(&deps.get("alpha").await.unwrap());
+    pods::current_replicaset(&cluster().client().await, &f.ns, "alpha").await;
+
+    f.write(
+        "a.yaml",
+        &spec("alpha", "  replicas: 1\n").replace("MODEL_NAME: alpha", "MODEL_NAME: alpha-v2"),
+    );
+    let (code, out, _) = f.mlsync("plan", &[]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("ConfigMap") && out.contains("update: spec in git changed"),
+        "{out}"
+    );
+    assert_eq!(f.mlsync("apply", &[]).0, 1);
+    let second = hash(&deps.get("alpha").await.unwrap());
+    assert_ne!(first, second, "the pod template's config hash changed");
+    let rs: Api<ReplicaSet> = f.api().await;
+    let mut count = 0;
+    for _ in 0..200 {
+        count = rs.list(&ListParams::default()).await.unwrap().items.len();
+        if count == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(count, 2, "the Deployment controller made a new ReplicaSet");
+}
+
+fn kubectl(args: &[&str]) {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(cluster().kubeconfig_path())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn drift_is_reported_and_corrected() {
+    let f = Fixture::new("drift").await;
+    f.write("a.yaml", &spec("alpha", "  replicas: 2\n"));
+    assert_eq!(f.mlsync("apply", &[]).0, 1);
+    kubectl(&[
+        "-n",
+        &f.ns,
+        "set",
+        "image",
+        "deployment/alpha",
+        "model=attacker/image:1",
+    ]);
+    kubectl(&["-n", &f.ns, "scale", "deployment/alpha", "--replicas=7"]);
+    kubectl(&[
+        "-n",
+        &f.ns,
+        "patch",
+        "configmap/alpha-config",
+        "-p",
+        r#"{"data":{"MODEL_NAME":"edited"}}"#,
+    ]);
+    let (code, out, _) = f.mlsync("plan", &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("data.MODEL_NAME changed in the cluster"),
+        "{out}"
+    );
+    assert!(
+        out.contains("spec.replicas changed in the cluster"),
+        "{out}"
+    );
+    assert!(
+        out.contains("spec.template.spec.containers[0].image changed in the cluster"),
+        "{out}"
+    );
+    let (code, diff, _) = f.mlsync("diff", &[]);
+    assert_eq!(code, 1);
+    assert!(
+        diff.contains("-        image: attacker/image:1")
+            && diff.contains("+        image: example/alpha:1"),
+        "{diff}"
+    );
+    assert_eq!(f.mlsync("apply", &[]).0, 1);
+    let dep = f.api::<Deployment>().await.get("alpha").await.unwrap();
+    assert_eq!(dep.spec.replicas, Some(2));
+    assert_eq!(
+        dep.spec.template.spec.unwrap().containers[0]
+            .image
+            .as_deref(),
+        Some("example/alpha:1")
+    );
+    assert_eq!(
+        f.api::<ConfigMap>()
+            .await
+            .get("alpha-config")
+            .await
+            .unwrap()
+            .data
+            .unwrap()["MODEL_NAME"],
+        "alpha"
+    );
+    assert_eq!(
+        f.mlsync("apply", &[]).0,
+        0,
+        "corrected: the next run has nothing to do"
+    );
+}
+
+#[tokio::test]
+async fn prune_and_its_guards() {
+    let f = Fixture::new("prune").await;
+    for n in ["a", "b", "c", "d"] {
+        f.write(
+            &format!("{n}.yaml"),
+            &spec(&format!("svc-{n}"), "  replicas: 1\n"),
+        );
+    }
+    assert_eq!(f.mlsync("apply", &[]).0, 1);
+    let deps: Api<Deployment> = f.api().await;
+
+    // An invalid spec keeps all of its live objects.
+    f.write("a.yaml", &spec("svc-a", "  replicas: 1\n  replcas: 2\n"));
+    let (code, out, err) = f.mlsync("apply", &[]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("unknown field `replcas`"), "{err}");
+    assert!(
+        deps.get_opt("svc-a").await.unwrap().is_some(),
+        "invalid spec: nothing of it pruned"
+    );
+
+    // A service that left git is pruned (one of four is within the guard).
+    f.write("a.yaml", &spec("svc-a", "  replicas: 1\n"));
+    f.remove("d.yaml");
+    let (code, out, _) = f.mlsync("apply", &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("Deployment {}/svc-d pruned", f.ns)),
+        "{out}"
+    );
+    assert!(deps.get_opt("svc-d").await.unwrap().is_none());
+    assert!(
+        f.api::<ConfigMap>()
+            .await
+            .get_opt("svc-d-config")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // --prune=false keeps what left git.
+    f.remove("c.yaml");
+    let (code, out, _) = f.mlsync("apply", &["--prune=false"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("left git but was kept"), "{out}");
+    assert!(deps.get_opt("svc-c").await.unwrap().is_some());
+
+    // An empty checkout would delete everything: refused unless --allow-mass-prune.
+    f.remove("a.yaml");
+    f.remove("b.yaml");
+    let (code, out, _) = f.mlsync("apply", &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("pruning refused: it would delete all"),
+        "{out}"
+    );
+    assert_eq!(
+        deps.list(&ListParams::default()).await.unwrap().items.len(),
+        3
+    );
+    let (code, out, _) = f.mlsync("apply", &["--allow-mass-prune"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        deps.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn secrets_that_fail_to_decrypt_keep_the_service_and_never_leak() {
+    let f = Fixture::new("secret").await;
+    std::fs::create_dir_all(f.dir.path().join("secrets")).unwrap();
+    std::fs::copy(
+        root().join("example-repo/secrets/iris-classifier.enc.yaml"),
+        f.dir.path().join("secrets/iris.enc.yaml"),
+    )
+    .unwrap();
+    f.write(
+        "a.yaml",
+        &spec(
+            "alpha",
+            "  replicas: 1\n  secrets:\n    file: secrets/iris.enc.yaml\n",
+        ),
+    );
+    f.write("b.yaml", &spec("beta", "  replicas: 1\n"));
+    let (code, out, err) = f.mlsync("apply", &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    let secret = f.api::<Secret>().await.get("alpha-secrets").await.unwrap();
+    assert_eq!(secret.data.unwrap()["DB_PASS"].0, b"secure123");
+
+    // Without the key: alpha fails and keeps its objects; beta is still reconciled.
+    f.write("b.yaml", &spec("beta", "  replicas: 3\n"));
+    let out = Command::new(env!("CARGO_BIN_EXE_mlsync"))
+        .args(["apply", "--repo"])
+        .arg(f.dir.path())
+        .env("MLSYNC_KUBECONFIG", cluster().kubeconfig_path())
+        .env_remove("SOPS_AGE_KEY")
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("service {}/alpha: failed", f.ns)),
+        "{stdout}"
+    );
+    assert!(
+        f.api::<Secret>()
+            .await
+            .get_opt("alpha-secrets")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        f.api::<Deployment>()
+            .await
+            .get("beta")
+            .await
+            .unwrap()
+            .spec
+            .replicas,
+        Some(3)
+    );
+    for text in [&stdout, &stderr] {
+        assert!(
+            !text.contains("secure123") && !text.contains("c2VjdXJlMTIz"),
+            "plaintext leaked"
+        );
+    }
+    // diff masks values, even with trace logging.
+    let secret_path = f.dir.path().join("secrets/iris.enc.yaml");
+    assert!(secret_path.is_file());
+    let (_, diff, err) = f.mlsync("diff", &[]);
+    for text in [&diff, &err] {
+        assert!(
+            !text.contains("secure123") && !text.contains("c2VjdXJlMTIz"),
+            "plaintext leaked"
+        );
+    }
+}
+
+#[tokio::test]
+async fn foreign_objects_are_left_alone_unless_adopted() {
+    let f = Fixture::new("foreign").await;
+    let cms: Api<ConfigMap> = f.api().await;
+    let foreign: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": "alpha-config"}, "data": {"OWNER": "someone-else"}}),
+    )
+    .unwrap();
+    cms.create(&PostParams::default(), &foreign).await.unwrap();
+    f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
+    let (code, out, _) = f.mlsync("apply", &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("exists and is not managed by mlsync"), "{out}");
+    assert_eq!(
+        cms.get("alpha-config").await.unwrap().data.unwrap()["OWNER"],
+        "someone-else"
+    );
+    assert!(
+        f.api::<Deployment>()
+            .await
+            .get_opt("alpha")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing of the service applied"
+    );
+    let (code, out, _) = f.mlsync("apply", &["--adopt"]);
+    assert_eq!(code, 1, "{out}");
+    let labels = cms
+        .get("alpha-config")
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap();
+    assert_eq!(labels["app.kubernetes.io/managed-by"], "mlsync");
+}
+
+#[tokio::test]
+async fn replicas_hand_over_to_the_hpa_and_back() {
+    let f = Fixture::new("hpa").await;
+    f.write("a.yaml", &spec("alpha", "  replicas: 3\n"));
+    assert_eq!(f.mlsync("apply", &[]).0, 1);
+    let deps: Api<Deployment> = f.api().await;
+    assert_eq!(deps.get("alpha").await.unwrap().spec.replicas, Some(3));
+
+    f.write("a.yaml", &spec("alpha", HPA));
+    let (code, out, _) = f.mlsync("apply", &[]);
+    assert_eq!(code, 1, "{out}");
+    let dep = deps.get("alpha").await.unwrap();
+    assert_eq!(
+        dep.spec.replicas,
+        Some(3),
+        "switching to autoscaling keeps the running replicas"
+    );
+    let mlsync_fields = dep
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.manager.as_deref() == Some("mlsync"));
+    for m in mlsync_fields {
+        let fields = serde_json::to_value(m.fields_v1).unwrap();
+        assert!(
+            fields.pointer("/f:spec/f:replicas").is_none(),
+            "mlsync no longer owns spec.replicas"
+        );
+    }
+    assert!(
+        f.api::<HorizontalPodAutoscaler>()
+            .await
+            .get_opt("alpha")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // The HPA controller may now change replicas; mlsync must not reset them.
+    kubectl(&["-n", &f.ns, "scale", "deployment/alpha", "--replicas=4"]);
+    assert_eq!(
+        f.mlsync("apply", &[]).0,
+        0,
+        "replicas set by others are not drift under autoscaling"
+    );
+    assert_eq!(deps.get("alpha").await.unwrap().spec.replicas, Some(4));
+
+    // Back to fixed replicas: mlsync owns them again and the HPA goes.
+    f.write("a.yaml", &spec("alpha", "  replicas: 2\n"));
+    let (code, out, _) = f.mlsync("apply", &[]);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(deps.get("alpha").await.unwrap().spec.replicas, Some(2));
+    assert!(
+        f.api::<HorizontalPodAutoscaler>()
+            .await
+            .get_opt("alpha")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn rollout_health_with_wait() {
+    let f = Fixture::new("health").await;
+    f.write(
+        "a.yaml",
+        &spec("alpha", "  replicas: 1\n  progressDeadlineSeconds: 2\n"),
+    );
+    // Nobody makes the pods ready: the rollout fails with ProgressDeadlineExceeded.
+    let (code, out, _) = f.mlsync("apply", &["--wait=60s"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("health: failed (ProgressDeadlineExceeded"),
+        "{out}"
+    );
+
+    let g = Fixture::new("healthy").await;
+    g.write("a.yaml", &spec("beta", "  replicas: 2\n"));
+    assert_eq!(g.mlsync("apply", &[]).0, 1);
+    pods::make_deployment_ready(&cluster().client().await, &g.ns, "beta").await;
+    let (code, out, _) = g.mlsync("apply", &["--wait=60s"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("health: available"), "{out}");
+    let svc: Api<Service> = g.api().await;
+    assert!(svc.get("beta").await.is_ok());
+}
+
+#[tokio::test]
+async fn kubectl_diff_agrees_after_apply() {
+    let f = Fixture::new("peer").await;
+    std::fs::create_dir_all(f.dir.path().join("secrets")).unwrap();
+    std::fs::copy(
+        root().join("example-repo/secrets/iris-classifier.enc.yaml"),
+        f.dir.path().join("secrets/iris.enc.yaml"),
+    )
+    .unwrap();
+    f.write(
+        "a.yaml",
+        &format!(
+            "{}  service:\n    type: LoadBalancer\n",
+            spec("alpha", "  secrets:\n    file: secrets/iris.enc.yaml\n")
+                .replace("  resources:", &format!("{HPA}  resources:"))
+        ),
+    );
+    assert_eq!(f.mlsync("apply", &[]).0, 1);
+    let rendered = mlsync_in(
+        f.dir.path(),
+        "render",
+        &["--show-secrets", "--hpa-version", "v2beta2"],
+    );
+    assert!(rendered.status.success());
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(cluster().kubeconfig_path())
+        .args([
+            "diff",
+            "--server-side",
+            "--field-manager=mlsync",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&rendered.stdout)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "kubectl diff found differences:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn an_immutable_field_change_is_a_clear_error_and_recreate_fixes_it() {
+    let f = Fixture::new("immutable").await;
+    // A Deployment of this source made by an older tool version with another selector.
+    let source = format!("src-{}", f.ns);
+    let old = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "alpha", "namespace": f.ns, "labels": {
+            "app.kubernetes.io/managed-by": "mlsync", "mlsync.dev/source": source, "mlsync.dev/service": "alpha"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "alpha-old"}},
+            "template": {"metadata": {"labels": {"app": "alpha-old"}},
+                "spec": {"containers": [{"name": "model", "image": "example/alpha:0"}]}}}});
+    let deps: Api<Deployment> = f.api().await;
+    deps.create(
+        &PostParams::default(),
+        &serde_json::from_value(old).unwrap(),
+    )
+    .await
+    .unwrap();
+    f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
+    let (code, out, _) = f.mlsync("apply", &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("field is immutable") && out.contains("spec.selector"),
+        "{out}"
+    );
+    assert!(out.contains("re-run with --recreate"), "{out}");
+    let (code, out, _) = f.mlsync("apply", &["--recreate"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("Deployment {}/alpha recreated", f.ns)),
+        "{out}"
+    );
+    let selector = deps
+        .get("alpha")
+        .await
+        .unwrap()
+        .spec
+        .selector
+        .match_labels
+        .unwrap();
+    assert_eq!(selector["mlsync.dev/service"], "alpha");
+}
