@@ -7,7 +7,6 @@ mod support;
 use std::path::Path;
 
 use daemon_support::{Daemon, POLL, POLLS, echo_spec, github_signature, repo_config};
-use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use support::{GitDaemon, Upstream, cluster};
 
@@ -15,24 +14,12 @@ const TEST_WEBHOOK_SECRET: &str = "daemon-test-webhook-secret";
 const SUCCESSES: &str = r#"mlsync_reconciles_total{outcome="success"}"#;
 const FETCH_ERRORS: &str = "mlsync_git_fetch_errors_total";
 
-/// `MODEL_VERSION` of the `echo-config` ConfigMap in `ns`, if it exists.
 async fn model_version(ns: &str) -> Option<String> {
-    let api: Api<ConfigMap> = Api::namespaced(cluster().client().await, ns);
-    let cm = api.get_opt("echo-config").await.expect("get ConfigMap")?;
-    cm.data?.get("MODEL_VERSION").cloned()
+    daemon_support::model_version(&cluster().client().await, ns).await
 }
 
-/// Polls the API server until `echo-config` has `version`.
 async fn wait_version(daemon: &Daemon, ns: &str, version: &str) {
-    for _ in 0..POLLS {
-        if model_version(ns).await.as_deref() == Some(version) {
-            return;
-        }
-        tokio::time::sleep(POLL).await;
-    }
-    daemon.give_up(&format!(
-        "ConfigMap echo-config in {ns} getting MODEL_VERSION {version}"
-    ))
+    daemon_support::wait_version(daemon, &cluster().client().await, ns, version).await
 }
 
 /// An upstream whose first commit holds mlsync.yaml for `ns` and the echo service at v1.
@@ -259,43 +246,6 @@ async fn sigterm_during_a_reconcile_lets_it_finish_and_exits_zero() {
         d.log()
     );
     assert!(d.log().contains("mlsync daemon stopped"), "{}", d.log());
-}
-
-/// Reads datagrams from `sock` until one starts with `prefix`; returns it.
-async fn notification(sock: &tokio::net::UnixDatagram, d: &Daemon, prefix: &str) -> String {
-    let mut buf = vec![0u8; 4096];
-    for _ in 0..1000 {
-        // Bounded so a daemon that never sends fails the test instead of hanging it.
-        let read = tokio::time::timeout(std::time::Duration::from_secs(60), sock.recv(&mut buf));
-        let Ok(Ok(n)) = read.await else { break };
-        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-        if msg.starts_with(prefix) {
-            return msg;
-        }
-    }
-    d.give_up(&format!("sd_notify {prefix}"))
-}
-
-#[tokio::test]
-async fn systemd_gets_ready_status_watchdog_and_stopping() {
-    let ns = cluster().namespace("daemon-sd").await;
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = local_repo(tmp.path(), &ns);
-    let sock_path = tmp.path().join("notify.sock");
-    let sock = tokio::net::UnixDatagram::bind(&sock_path).unwrap();
-    let env = [
-        ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
-        ("WATCHDOG_USEC", "200000"),
-    ];
-    let args = ["--repo", repo.to_str().unwrap(), "--interval", "1h"];
-    let mut d = Daemon::start(tmp.path(), cluster().kubeconfig_path(), &args, &env);
-    notification(&sock, &d, "READY=1").await;
-    let status = notification(&sock, &d, "STATUS=").await;
-    assert!(status.starts_with("STATUS=success at local-"), "{status}");
-    notification(&sock, &d, "WATCHDOG=1").await;
-    d.signal("TERM");
-    notification(&sock, &d, "STOPPING=1").await;
-    assert_eq!(d.wait_exit().await.code(), Some(0), "{}", d.log());
 }
 
 #[tokio::test]

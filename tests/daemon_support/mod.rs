@@ -208,3 +208,24 @@ pub fn github_signature(secret: &[u8], body: &[u8]) -> String {
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
+
+/// `MODEL_VERSION` of the `echo-config` ConfigMap in `ns`, if it exists.
+pub async fn model_version(client: &kube::Client, ns: &str) -> Option<String> {
+    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client.clone(), ns);
+    let cm = api.get_opt("echo-config").await.expect("get ConfigMap")?;
+    cm.data?.get("MODEL_VERSION").cloned()
+}
+
+/// Polls the API server until `echo-config` in `ns` has `version`.
+pub async fn wait_version(daemon: &Daemon, client: &kube::Client, ns: &str, version: &str) {
+    for _ in 0..POLLS {
+        if model_version(client, ns).await.as_deref() == Some(version) {
+            return;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    daemon.give_up(&format!(
+        "ConfigMap echo-config in {ns} getting MODEL_VERSION {version}"
+    ))
+}
