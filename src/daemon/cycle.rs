@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
+use super::leader::LeaderStatus;
 use super::outcome;
 use super::source::{Snapshot, Source};
 use crate::admin::AdminState;
@@ -37,6 +38,8 @@ pub struct Cycle {
     pub args: ReconcileArgs,
     /// Decrypts SOPS files.
     pub secrets: Arc<dyn SecretSource>,
+    /// Whether this replica may write (leader election); checked again before the apply.
+    pub leader: LeaderStatus,
     /// Built on first use, dropped after a cluster error so discovery runs again.
     reconciler: Option<Reconciler>,
 }
@@ -49,6 +52,7 @@ impl Cycle {
         notifier: Notifier,
         args: ReconcileArgs,
         secrets: Arc<dyn SecretSource>,
+        leader: LeaderStatus,
     ) -> Self {
         Self {
             source,
@@ -56,6 +60,7 @@ impl Cycle {
             notifier,
             args,
             secrets,
+            leader,
             reconciler: None,
         }
     }
@@ -119,6 +124,11 @@ impl Cycle {
                 return Err(e.to_string());
             }
         };
+        if !self.leader.is_leader() {
+            return Err(
+                "failed to apply: this replica stopped leading; nothing was written".into(),
+            );
+        }
         let mut report = r.apply(&planned).await;
         r.check_health(&mut report, None).await;
         for o in report.objects() {

@@ -155,6 +155,7 @@ pub async fn run_with(
         notifier.clone(),
         args.reconcile.clone(),
         secrets,
+        leader.clone(),
     );
     if let Err(e) = notifier.ready() {
         warn!(error = %e, "sd_notify READY failed");
