@@ -62,6 +62,16 @@ impl Fixture {
         std::fs::write(self.dir.path().join("services").join(file), text).unwrap();
     }
 
+    /// Copies the example's encrypted DB credentials (demo key) to `secrets/iris.enc.yaml`.
+    fn add_example_secrets(&self) {
+        std::fs::create_dir_all(self.dir.path().join("secrets")).unwrap();
+        std::fs::copy(
+            root().join("example-repo/secrets/iris-classifier.enc.yaml"),
+            self.dir.path().join("secrets/iris.enc.yaml"),
+        )
+        .unwrap();
+    }
+
     fn remove(&self, file: &str) {
         std::fs::remove_file(self.dir.path().join("services").join(file)).unwrap();
     }
@@ -373,12 +383,7 @@ async fn prune_and_its_guards() {
 #[tokio::test]
 async fn secrets_that_fail_to_decrypt_keep_the_service_and_never_leak() {
     let f = Fixture::new("secret").await;
-    std::fs::create_dir_all(f.dir.path().join("secrets")).unwrap();
-    std::fs::copy(
-        root().join("example-repo/secrets/iris-classifier.enc.yaml"),
-        f.dir.path().join("secrets/iris.enc.yaml"),
-    )
-    .unwrap();
+    f.add_example_secrets();
     f.write(
         "a.yaml",
         &spec(
@@ -577,12 +582,7 @@ async fn rollout_health_with_wait() {
 #[tokio::test]
 async fn kubectl_diff_agrees_after_apply() {
     let f = Fixture::new("peer").await;
-    std::fs::create_dir_all(f.dir.path().join("secrets")).unwrap();
-    std::fs::copy(
-        root().join("example-repo/secrets/iris-classifier.enc.yaml"),
-        f.dir.path().join("secrets/iris.enc.yaml"),
-    )
-    .unwrap();
+    f.add_example_secrets();
     f.write(
         "a.yaml",
         &format!(
