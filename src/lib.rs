@@ -12,6 +12,8 @@
 //! - [`admin`]: the daemon's HTTP server (health, readiness, Prometheus metrics, status JSON,
 //!   GitHub/GitLab webhooks) and the `mlsync status` client.
 //! - [`trigger`]: coalescing reconcile triggers (one running, at most one queued).
+//! - [`daemon`]: `mlsync run`: the reconcile loop, its sources (git or a watched directory),
+//!   triggers, backoff and signals.
 //! - [`notify`]: systemd `sd_notify` (READY, STATUS, WATCHDOG, STOPPING).
 //! - [`secrets`]: decrypted values ([`secrets::SecretValue`]) and the [`secrets::SecretSource`]
 //!   trait, with the SOPS/age implementation.

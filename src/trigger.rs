@@ -22,6 +22,8 @@ pub enum TriggerReason {
     Manual,
     /// The daemon started.
     Startup,
+    /// A file changed in the watched local directory (`mlsync run` in path mode).
+    FileChange,
 }
 
 impl TriggerReason {
@@ -33,6 +35,7 @@ impl TriggerReason {
             Self::GitlabWebhook => "gitlab-webhook",
             Self::Manual => "manual",
             Self::Startup => "startup",
+            Self::FileChange => "file-change",
         }
     }
 }

@@ -6,6 +6,7 @@
 mod logging;
 mod reconcile;
 mod render;
+mod run;
 mod validate;
 
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub use logging::LogFormat;
+pub use reconcile::ReconcileArgs;
 
 /// Exit code: success, nothing to change.
 pub const EXIT_OK: u8 = 0;
@@ -70,6 +72,11 @@ pub enum Command {
         #[command(subcommand)]
         cmd: crate::secrets::cli::SecretsCmd,
     },
+    /// Run as a daemon: follow a git repository or a local directory and keep the cluster equal
+    /// to it; serves health, readiness, metrics, status and webhooks (see docs/daemon.md).
+    Run(Box<crate::daemon::RunArgs>),
+    /// Show the status of a running daemon (from its admin address).
+    Status(crate::admin::client::StatusArgs),
 }
 
 impl Args {
@@ -96,6 +103,8 @@ impl Args {
                 .map(ExitCode::from),
             Command::Plan(a) => runtime()?.block_on(reconcile::plan(&a)).map(ExitCode::from),
             Command::Diff(a) => runtime()?.block_on(reconcile::diff(&a)).map(ExitCode::from),
+            Command::Run(a) => run::run(*a),
+            Command::Status(a) => runtime()?.block_on(crate::admin::client::run(a)),
         }
     }
 }

@@ -17,36 +17,43 @@ pub struct ClusterArgs {
     #[command(flatten)]
     repo: RepoArgs,
     #[command(flatten)]
-    kube: KubeArgs,
+    reconcile: ReconcileArgs,
+}
+
+/// Cluster, key, ownership and prune flags shared by `apply`, `plan`, `diff` and `run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReconcileArgs {
+    /// Cluster connection.
     #[command(flatten)]
-    keys: KeyArgs,
+    pub kube: KubeArgs,
+    /// age identities for SOPS secrets.
+    #[command(flatten)]
+    pub keys: KeyArgs,
     /// Ownership label value (mlsync.dev/source); default: sourceId in mlsync.yaml, else the repo
     /// directory name. Objects of other sources are never modified or deleted.
     #[arg(long, env = "MLSYNC_SOURCE_ID")]
-    source_id: Option<String>,
+    pub source_id: Option<String>,
     /// Delete objects of this source that left git (`--prune=false` keeps them).
     #[arg(long, env = "MLSYNC_PRUNE", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
-    prune: bool,
+    pub prune: bool,
     /// Allow a run to delete all, or more than --max-prune-fraction, of the managed objects.
     #[arg(long, env = "MLSYNC_ALLOW_MASS_PRUNE")]
-    allow_mass_prune: bool,
+    pub allow_mass_prune: bool,
     /// Largest share of managed objects one run may delete without --allow-mass-prune.
     #[arg(long, env = "MLSYNC_MAX_PRUNE_FRACTION", default_value_t = 0.5)]
-    max_prune_fraction: f64,
+    pub max_prune_fraction: f64,
     /// Take over existing objects with the same names that mlsync does not manage.
     #[arg(long, env = "MLSYNC_ADOPT")]
-    adopt: bool,
+    pub adopt: bool,
     /// Delete and re-create objects whose immutable fields (e.g. a Deployment selector) changed.
     #[arg(long, env = "MLSYNC_RECREATE")]
-    recreate: bool,
+    pub recreate: bool,
 }
 
-impl ClusterArgs {
-    /// The reconciler these arguments describe.
-    pub async fn reconciler(&self) -> anyhow::Result<Reconciler> {
-        let client = cluster::connect(&self.kube).await?;
-        let secrets = Arc::new(SopsSource::from_args(&self.keys)?);
-        let opts = ReconcileOptions {
+impl ReconcileArgs {
+    /// The reconcile options these flags describe.
+    pub fn options(&self) -> ReconcileOptions {
+        ReconcileOptions {
             source_id: self.source_id.clone(),
             prune: PrunePolicy {
                 enabled: self.prune,
@@ -57,8 +64,16 @@ impl ClusterArgs {
             write: WriteOptions {
                 recreate: self.recreate,
             },
-        };
-        Ok(Reconciler::new(client, secrets, opts).await?)
+        }
+    }
+}
+
+impl ClusterArgs {
+    /// The reconciler these arguments describe.
+    pub async fn reconciler(&self) -> anyhow::Result<Reconciler> {
+        let client = cluster::connect(&self.reconcile.kube).await?;
+        let secrets = Arc::new(SopsSource::from_args(&self.reconcile.keys)?);
+        Ok(Reconciler::new(client, secrets, self.reconcile.options()).await?)
     }
 
     /// Loads the repo, printing its diagnostics to stderr.

@@ -1,0 +1,223 @@
+//! One reconcile of the daemon: fetch, load, plan, apply, health, then record it in the admin
+//! state, the logs and systemd's status line.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+use super::leader::LeaderStatus;
+use super::outcome;
+use super::source::{Snapshot, Source};
+use crate::admin::AdminState;
+use crate::admin::status::{Outcome, ReconcileReport};
+use crate::cli::ReconcileArgs;
+use crate::notify::Notifier;
+use crate::reconcile::{ReconcileError, Reconciler};
+use crate::secrets::SecretSource;
+use crate::trigger::TriggerReason;
+
+/// What the loop needs to know about a finished reconcile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CycleResult {
+    /// Everything (or at least some services) applied: next poll at the normal interval.
+    Done,
+    /// Nothing could be applied (fetch, load or cluster failed): retry with backoff.
+    Failed,
+}
+
+/// The daemon's long-lived reconcile state.
+pub struct Cycle {
+    /// Where the repo comes from.
+    pub source: Source,
+    /// Shared with the admin server.
+    pub state: AdminState,
+    /// systemd notifications.
+    pub notifier: Notifier,
+    /// Cluster and prune flags.
+    pub args: ReconcileArgs,
+    /// Decrypts SOPS files.
+    pub secrets: Arc<dyn SecretSource>,
+    /// Whether this replica may write (leader election); checked again before the apply.
+    pub leader: LeaderStatus,
+    /// Built on first use, dropped after a cluster error so discovery runs again.
+    reconciler: Option<Reconciler>,
+}
+
+impl Cycle {
+    /// A cycle that connects to the cluster on its first run.
+    pub fn new(
+        source: Source,
+        state: AdminState,
+        notifier: Notifier,
+        args: ReconcileArgs,
+        secrets: Arc<dyn SecretSource>,
+        leader: LeaderStatus,
+    ) -> Self {
+        Self {
+            source,
+            state,
+            notifier,
+            args,
+            secrets,
+            leader,
+            reconciler: None,
+        }
+    }
+
+    /// Runs one reconcile and records it.
+    pub async fn run(&mut self, reason: TriggerReason) -> CycleResult {
+        let started = Instant::now();
+        info!(trigger = %reason, "reconcile started");
+        let (fetched, fetch_metrics) = self.source.fetch().await;
+        if let Some((duration, ok)) = fetch_metrics {
+            self.state.record_fetch(duration, ok);
+        }
+        let snap = match fetched {
+            Ok(snap) => snap,
+            Err(f) => {
+                warn!(error = %f.error, revision = f.last_good.as_deref().unwrap_or("none"), "fetch failed; the cluster keeps the last applied revision");
+                return self.fail(f.last_good, f.error, started);
+            }
+        };
+        let revision = snap.revision.clone();
+        match self.reconcile(&snap, started).await {
+            Ok(report) => {
+                let result = if report.outcome == Outcome::Failure {
+                    CycleResult::Failed
+                } else {
+                    CycleResult::Done
+                };
+                self.record(&report);
+                result
+            }
+            Err(e) => {
+                warn!(revision = %revision, error = %e, "reconcile failed");
+                self.fail(Some(revision), e, started)
+            }
+        }
+    }
+
+    async fn reconcile(
+        &mut self,
+        snap: &Snapshot,
+        started: Instant,
+    ) -> Result<ReconcileReport, String> {
+        let rev = snap.revision.as_str();
+        let repo = crate::repo::load(&snap.root).map_err(|e| e.to_string())?;
+        for d in &repo.diagnostics {
+            warn!(revision = %rev, diagnostic = %d, "invalid config");
+        }
+        if self.reconciler.is_none() {
+            self.reconciler = Some(self.connect().await.map_err(|e| e.to_string())?);
+        }
+        let Some(r) = self.reconciler.as_ref() else {
+            return Err("failed to connect to the cluster".into());
+        };
+        let planned = match r.plan(&repo).await {
+            Ok(p) => p,
+            Err(e) => {
+                if matches!(e, ReconcileError::Cluster(_) | ReconcileError::Read { .. }) {
+                    // Discovery runs again next time (the API server may have changed).
+                    self.reconciler = None;
+                }
+                return Err(e.to_string());
+            }
+        };
+        if !self.leader.is_leader() {
+            return Err(
+                "failed to apply: this replica stopped leading; nothing was written".into(),
+            );
+        }
+        let mut report = r.apply(&planned).await;
+        r.check_health(&mut report, None).await;
+        for o in report.objects() {
+            if let Some(action) = outcome::object_action(&o.outcome) {
+                self.state.record_object(&o.kind.to_string(), action);
+            }
+        }
+        for s in report.services.iter().filter(|s| s.error.is_some()) {
+            let error = s.error.as_deref().unwrap_or_default();
+            warn!(service = %format!("{}/{}", s.namespace, s.name), revision = %rev, error = %error, "service not applied");
+        }
+        let invalid = outcome::invalid_services(&repo.invalid);
+        for (ns, name, why) in &invalid {
+            warn!(service = %format!("{ns}/{name}"), revision = %rev, error = %why, "service not applied");
+        }
+        let status = outcome::to_status(&report, &invalid, rev, started.elapsed());
+        let (changed, unchanged, failed) = outcome::counts(&report);
+        info!(
+            revision = %rev,
+            outcome = status.outcome.as_str(),
+            duration_ms = started.elapsed().as_millis() as u64,
+            services = report.services.len() + invalid.len(),
+            changed,
+            unchanged,
+            failed,
+            "reconciled"
+        );
+        Ok(status)
+    }
+
+    async fn connect(&self) -> Result<Reconciler, ReconcileError> {
+        let client = crate::cluster::connect(&self.args.kube).await?;
+        Reconciler::new(client, Arc::clone(&self.secrets), self.args.options()).await
+    }
+
+    fn fail(&self, revision: Option<String>, error: String, started: Instant) -> CycleResult {
+        self.record(&ReconcileReport {
+            outcome: Outcome::Failure,
+            duration: started.elapsed(),
+            revision,
+            error: Some(error),
+            services: None,
+        });
+        CycleResult::Failed
+    }
+
+    fn record(&self, report: &ReconcileReport) {
+        self.state.record_reconcile(report);
+        let line = status_line(report);
+        if let Err(e) = self.notifier.status(&line) {
+            warn!(error = %e, "sd_notify STATUS failed");
+        }
+    }
+}
+
+/// The one-line systemd status after a reconcile.
+pub fn status_line(r: &ReconcileReport) -> String {
+    let rev = r
+        .revision
+        .as_deref()
+        .map_or("none", |s| s.get(..12).unwrap_or(s));
+    let mut line = format!("{} at {rev} in {}", r.outcome.as_str(), secs(r.duration));
+    if let Some(e) = &r.error {
+        line.push_str(": ");
+        line.push_str(e);
+    }
+    line
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_line_is_short() {
+        let r = ReconcileReport {
+            outcome: Outcome::Failure,
+            duration: Duration::from_millis(1234),
+            revision: Some("0123456789abcdef0123".into()),
+            error: Some("failed to fetch".into()),
+            services: None,
+        };
+        assert_eq!(
+            status_line(&r),
+            "failure at 0123456789ab in 1.2s: failed to fetch"
+        );
+    }
+}
