@@ -90,8 +90,8 @@ fn run_speaks_sd_notify_and_stops_cleanly_on_sigterm() {
     copy_dir(&root.join("example-repo"), &repo);
     // The identity is a credential here; do not leave a readable copy next to the specs.
     std::fs::remove_file(repo.join("demo-age-key.txt")).unwrap();
-    // A git repository with one commit on main, so `--repo PATH` works whether mlsync reads the
-    // directory or clones it.
+    // A git repository with one commit on main, followed like a remote (cloned into the state
+    // directory), as on a bastion host.
     for args in [
         &["init", "-q", "-b", "main"][..],
         &["add", "-A"],
@@ -122,6 +122,8 @@ fn run_speaks_sd_notify_and_stops_cleanly_on_sigterm() {
         .arg("run")
         .arg("--repo")
         .arg(&repo)
+        .arg("--branch")
+        .arg("main")
         .arg("--interval")
         .arg("1h")
         .arg("--admin-addr")
@@ -176,11 +178,12 @@ fn run_speaks_sd_notify_and_stops_cleanly_on_sigterm() {
         "no STATUS= line: {seen:?}"
     );
 
-    // The reconcile ran with the credentials: the example services exist in ml-demo.
+    // The reconcile ran with the credentials (kubeconfig, and the age key that decrypts the
+    // Secret): the example service exists in ml-demo.
     let names = Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(cluster().kubeconfig_path())
-        .args(["-n", "ml-demo", "get", "deployments", "-o", "name"])
+        .args(["-n", "ml-demo", "get", "deployments,secrets", "-o", "name"])
         .output()
         .unwrap();
     let names = String::from_utf8_lossy(&names.stdout);
@@ -190,10 +193,10 @@ fn run_speaks_sd_notify_and_stops_cleanly_on_sigterm() {
             .any(|l| l == "deployment.apps/iris-classifier"),
         "iris-classifier not applied; notify: {seen:?}\n{log}"
     );
-    // State lives under $STATE_DIRECTORY; no secret material leaked into the log.
+    // The clone lives under $STATE_DIRECTORY; no secret material leaked into the log.
     assert!(
         std::fs::read_dir(&state).unwrap().next().is_some(),
-        "nothing written to STATE_DIRECTORY"
+        "nothing written to STATE_DIRECTORY\n{log}"
     );
     assert!(
         !log.contains("AGE-SECRET-KEY"),
