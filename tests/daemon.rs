@@ -299,3 +299,86 @@ async fn with_leader_election_only_the_leader_reconciles_and_hands_over_on_sigte
     std::fs::write(repo.join("services/echo.yaml"), echo_spec("v2")).unwrap();
     wait_version(&b, &ns, "v2").await;
 }
+
+#[tokio::test]
+async fn rollback_on_failure_reapplies_the_last_good_revision_without_flapping() {
+    let ns = cluster().namespace("daemon-rollback").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = local_repo(tmp.path(), &ns);
+    let spec = |v: &str| {
+        echo_spec(v).replace(
+            "  port: 8080\n",
+            "  port: 8080\n  progressDeadlineSeconds: 2\n",
+        )
+    };
+    std::fs::write(repo.join("services/echo.yaml"), spec("v1")).unwrap();
+    let args = [
+        "--repo",
+        repo.to_str().unwrap(),
+        "--interval",
+        "1s",
+        "--rollback-on-failure",
+    ];
+    let mut d = Daemon::start(tmp.path(), cluster().kubeconfig_path(), &args, &[]);
+    d.wait_ready().await;
+    wait_version(&d, &ns, "v1").await;
+    // Play the kubelet: v1's pods become ready, so v1 is the last good revision.
+    support::pods::make_deployment_ready(&cluster().client().await, &ns, "echo").await;
+    let mut synced = false;
+    for _ in 0..POLLS {
+        let s = d.status().await;
+        if s["services"][0]["state"] == "synced" {
+            synced = true;
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    assert!(synced, "v1 rolled out: {}", d.status().await);
+
+    // v2's pods never become ready: its rollout fails and v1 comes back.
+    std::fs::write(repo.join("services/echo.yaml"), spec("v2")).unwrap();
+    wait_version(&d, &ns, "v2").await;
+    wait_version(&d, &ns, "v1").await;
+    assert!(
+        d.log().contains("rolling back to the last good revision"),
+        "{}",
+        d.log()
+    );
+    let mut reported = false;
+    for _ in 0..POLLS {
+        let s = d.status().await;
+        if s["services"][0]["lastError"]
+            .as_str()
+            .unwrap_or("")
+            .contains("rolled back")
+        {
+            assert_eq!(s["services"][0]["state"], "degraded", "{s}");
+            reported = true;
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    assert!(
+        reported,
+        "status reports the rollback: {}",
+        d.status().await
+    );
+
+    // No flapping: further reconciles of the same (bad) revision keep v1.
+    let seen = d.metric(SUCCESSES).await;
+    for _ in 0..POLLS {
+        if d.metric(SUCCESSES).await >= seen + 3.0 {
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    assert!(
+        d.metric(SUCCESSES).await >= seen + 3.0,
+        "the daemon kept reconciling"
+    );
+    assert_eq!(model_version(&ns).await.as_deref(), Some("v1"));
+
+    // Git moves on: the pin is dropped and the new revision applies.
+    std::fs::write(repo.join("services/echo.yaml"), spec("v3")).unwrap();
+    wait_version(&d, &ns, "v3").await;
+}

@@ -43,6 +43,10 @@ pub struct RunArgs {
     /// Longest wait between retries after failed fetches or reconciles (exponential from 1s).
     #[arg(long, env = "MLSYNC_BACKOFF_MAX", default_value = "5m", value_parser = humantime::parse_duration)]
     pub backoff_max: Duration,
+    /// When a revision's rollout of a service fails (ProgressDeadlineExceeded), re-apply that
+    /// service's objects from its last good revision, until git moves to another revision.
+    #[arg(long, env = "MLSYNC_ROLLBACK_ON_FAILURE")]
+    pub rollback_on_failure: bool,
     /// On SIGTERM/SIGINT, how long the reconcile in flight may still take before exiting.
     #[arg(long, env = "MLSYNC_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,

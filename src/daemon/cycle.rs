@@ -8,6 +8,7 @@ use tracing::{info, warn};
 
 use super::leader::LeaderStatus;
 use super::outcome;
+use super::rollback::Rollbacks;
 use super::source::{Snapshot, Source};
 use crate::admin::AdminState;
 use crate::admin::status::{Outcome, ReconcileReport};
@@ -42,6 +43,8 @@ pub struct Cycle {
     pub leader: LeaderStatus,
     /// Built on first use, dropped after a cluster error so discovery runs again.
     reconciler: Option<Reconciler>,
+    /// `--rollback-on-failure` bookkeeping, when enabled.
+    rollbacks: Option<Rollbacks>,
 }
 
 impl Cycle {
@@ -62,7 +65,14 @@ impl Cycle {
             secrets,
             leader,
             reconciler: None,
+            rollbacks: None,
         }
+    }
+
+    /// Enables `--rollback-on-failure`.
+    pub fn with_rollback(mut self, enabled: bool) -> Self {
+        self.rollbacks = enabled.then(Rollbacks::default);
+        self
     }
 
     /// Runs one reconcile and records it.
@@ -114,7 +124,12 @@ impl Cycle {
         let Some(r) = self.reconciler.as_ref() else {
             return Err("failed to connect to the cluster".into());
         };
-        let planned = match r.plan(&repo).await {
+        let overrides = self
+            .rollbacks
+            .as_mut()
+            .map(|rb| rb.overrides(rev))
+            .unwrap_or_default();
+        let planned = match r.plan_with(&repo, &overrides).await {
             Ok(p) => p,
             Err(e) => {
                 if matches!(e, ReconcileError::Cluster(_) | ReconcileError::Read { .. }) {
@@ -131,6 +146,30 @@ impl Cycle {
         }
         let mut report = r.apply(&planned).await;
         r.check_health(&mut report, None).await;
+        if let Some(rb) = self.rollbacks.as_mut() {
+            let pins = rb.observe(rev, &planned, &report.services);
+            if !pins.is_empty() {
+                for ((ns, name), pin) in &pins {
+                    warn!(service = %format!("{ns}/{name}"), revision = %rev, good = %pin.good, "rollout failed: rolling back to the last good revision");
+                }
+                let overrides = rb.overrides(rev);
+                if let Ok(again) = r.plan_with(&repo, &overrides).await {
+                    report = r.apply(&again).await;
+                    r.check_health(&mut report, None).await;
+                }
+            }
+            for s in report.services.iter_mut() {
+                if let Some(pin) = rb.pin(&s.namespace, &s.name) {
+                    let h = s.health.take().unwrap_or_default();
+                    s.health = Some(format!(
+                        "{h}; rolled back: the rollout of {} failed, running {}",
+                        short(&pin.bad),
+                        short(&pin.good)
+                    ));
+                    s.unhealthy = true;
+                }
+            }
+        }
         for o in report.objects() {
             if let Some(action) = outcome::object_action(&o.outcome) {
                 self.state.record_object(&o.kind.to_string(), action);
@@ -196,6 +235,10 @@ pub fn status_line(r: &ReconcileReport) -> String {
         line.push_str(e);
     }
     line
+}
+
+fn short(rev: &str) -> &str {
+    rev.get(..12).unwrap_or(rev)
 }
 
 fn secs(d: Duration) -> String {

@@ -17,6 +17,7 @@ pub mod args;
 pub mod cycle;
 pub mod leader;
 pub mod outcome;
+pub mod rollback;
 pub mod schedule;
 pub mod signals;
 pub mod source;
@@ -156,7 +157,8 @@ pub async fn run_with(
         args.reconcile.clone(),
         secrets,
         leader.clone(),
-    );
+    )
+    .with_rollback(args.rollback_on_failure);
     if let Err(e) = notifier.ready() {
         warn!(error = %e, "sd_notify READY failed");
     }

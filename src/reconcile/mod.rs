@@ -51,6 +51,9 @@ pub enum ReconcileError {
     InvalidConfig(String),
 }
 
+/// Objects to apply instead of rendering a service, by (namespace, name).
+pub type Overrides = BTreeMap<(String, String), Vec<render::Object>>;
+
 /// Settings of a reconciler.
 #[derive(Debug, Clone)]
 pub struct ReconcileOptions {
@@ -75,6 +78,18 @@ pub struct Planned {
     pub create_namespaces: BTreeSet<String>,
     /// Inventory bookkeeping: (home namespace, source id, recorded, desired).
     inventory: (String, String, BTreeSet<String>, BTreeSet<String>),
+}
+
+impl Planned {
+    /// The objects planned for service `namespace/name` (empty when it is not applied).
+    pub fn desired_objects(&self, namespace: &str, name: &str) -> Vec<render::Object> {
+        self.plan
+            .services
+            .iter()
+            .filter(|s| s.namespace == namespace && s.name == name && s.error.is_none())
+            .flat_map(|s| s.objects.iter().filter_map(|o| o.desired.clone()))
+            .collect()
+    }
 }
 
 /// Makes the cluster match a loaded repo.
@@ -113,8 +128,19 @@ impl Reconciler {
 
     /// Renders every valid service (decrypting its secrets) and compares with the cluster.
     /// Reads only.
-    #[instrument(skip_all, fields(repo = %repo.root.display()))]
     pub async fn plan(&self, repo: &Repo) -> Result<Planned, ReconcileError> {
+        self.plan_with(repo, &Overrides::new()).await
+    }
+
+    /// Like [`Reconciler::plan`], but services named in `overrides` (namespace, name) use the
+    /// given objects instead of rendering git's spec (the daemon's rollback to a last good
+    /// revision).
+    #[instrument(skip_all, fields(repo = %repo.root.display()))]
+    pub async fn plan_with(
+        &self,
+        repo: &Repo,
+        overrides: &Overrides,
+    ) -> Result<Planned, ReconcileError> {
         if !repo.config_valid {
             return Err(ReconcileError::InvalidConfig(
                 repo.root.display().to_string(),
@@ -145,6 +171,8 @@ impl Reconciler {
                     "namespace {} does not exist (create it, or set createNamespaces: true in mlsync.yaml)",
                     svc.namespace
                 ))
+            } else if let Some(objects) = overrides.get(&(svc.namespace.clone(), name.clone())) {
+                Ok(objects.clone())
             } else {
                 self.render_service(repo, svc, &ropts)
             };
