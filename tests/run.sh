@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Debian packages the tests run as real components (the control plane's own come from ci-setup.sh).
-packages=(age git openssh-server openssh-client libssl-dev pkg-config)
+packages=(age git openssh-server openssh-client libssl-dev pkg-config procps systemd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

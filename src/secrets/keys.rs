@@ -7,6 +7,7 @@
 //!
 //! Identity text is `age-keygen` format: `AGE-SECRET-KEY-1…` lines, `#` comments, blank lines.
 
+use std::os::unix::fs::MetadataExt as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -60,14 +61,39 @@ pub fn load_from(
     Ok(identities)
 }
 
-/// Reads an identity file after checking that only its owner can access it.
+/// OpenSSH's rule for private keys: never accessible to others, never group-writable, and
+/// group-readable only when the file belongs to someone else — a root-owned Secret volume
+/// mounted with `fsGroup` (mode 0440) or a systemd credential — never the caller's own file.
+fn too_open(mode: u32, owner: u32, me: Option<u32>) -> bool {
+    mode & 0o007 != 0 || mode & 0o020 != 0 || (mode & 0o040 != 0 && Some(owner) == me)
+}
+
+#[cfg(test)]
+#[test]
+fn identity_file_permission_rule() {
+    assert!(!too_open(0o600, 1000, Some(1000)));
+    assert!(!too_open(0o400, 1000, Some(1000)));
+    assert!(
+        too_open(0o640, 1000, Some(1000)),
+        "own file, group-readable"
+    );
+    assert!(too_open(0o644, 0, Some(1000)), "world-readable");
+    assert!(too_open(0o460, 0, Some(1000)), "group-writable");
+    assert!(
+        !too_open(0o440, 0, Some(1000)),
+        "root-owned Secret volume with fsGroup"
+    );
+}
+
+/// Reads an identity file after checking its permissions (see `too_open`).
 pub fn read_identity_file(file: &Path) -> Result<Vec<Identity>, SecretsError> {
     let meta = std::fs::metadata(file).map_err(|cause| SecretsError::Read {
         file: file.to_owned(),
         cause,
     })?;
     let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
+    let me = std::fs::metadata("/proc/self").ok().map(|m| m.uid());
+    if too_open(mode, meta.uid(), me) {
         return Err(SecretsError::IdentityPermissions {
             file: file.to_owned(),
             mode,
