@@ -7,13 +7,17 @@
 //!   a schema cannot express (pure).
 //! - [`repo`]: loading a config repo with line/column diagnostics (reads files only).
 //! - [`render`]: spec → ConfigMap, Secret, Deployment, Service, HPA (pure), and output.
+//! - [`cluster`]: connecting like kubectl (kubeconfig, context, systemd credential, in-cluster)
+//!   and discovery (which HPA version the cluster serves).
+//! - [`reconcile`]: desired vs live (pure `plan`/`compare`), reading the cluster, server-side
+//!   apply, guarded pruning, the HPA replicas hand-over, rollout health and `diff`.
 //! - [`source`]: the git source (git2 on blocking threads): clone, fetch one ref, verified
 //!   checkouts, SSH with strict known_hosts, HTTPS tokens.
 //! - [`admin`]: the daemon's HTTP server (health, readiness, Prometheus metrics, status JSON,
 //!   GitHub/GitLab webhooks) and the `mlsync status` client.
 //! - [`trigger`]: coalescing reconcile triggers (one running, at most one queued).
 //! - [`daemon`]: `mlsync run`: the reconcile loop, its sources (git or a watched directory),
-//!   triggers, backoff and signals.
+//!   triggers, backoff, signals, leader election and rollback on failed rollouts.
 //! - [`notify`]: systemd `sd_notify` (READY, STATUS, WATCHDOG, STOPPING).
 //! - [`secrets`]: decrypted values ([`secrets::SecretValue`]) and the [`secrets::SecretSource`]
 //!   trait, with the SOPS/age implementation.
