@@ -29,19 +29,6 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     response.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), dest).unwrap();
-        }
-    }
-}
-
 #[test]
 fn agent_daemon_reconciles_and_leads_with_deploy_rbac() {
     let admin = cluster().kubeconfig_path();
@@ -63,24 +50,7 @@ fn agent_daemon_reconciles_and_leads_with_deploy_rbac() {
 
     // The config repo, followed over git like the remote in config.yaml.
     let repo = tmp.path().join("repo");
-    copy_dir(&root.join("example-repo"), &repo);
-    std::fs::remove_file(repo.join("demo-age-key.txt")).unwrap();
-    for args in [
-        &["init", "-q", "-b", "main"][..],
-        &["add", "-A"],
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.invalid",
-            "commit",
-            "-qm",
-            "example",
-        ],
-    ] {
-        let ok = Command::new("git").args(args).current_dir(&repo).status();
-        assert!(ok.unwrap().success(), "git {args:?}");
-    }
+    support::example::example_repo_git(&repo);
     let state = tmp.path().join("state");
     std::fs::create_dir(&state).unwrap();
 

@@ -201,7 +201,7 @@ fn example_objects() -> Vec<String> {
 fn agent_applies_and_prunes_the_example_repo() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
-    copy_dir(
+    support::example::copy_dir(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("example-repo"),
         &repo,
     );
@@ -248,19 +248,6 @@ fn agent_applies_and_prunes_the_example_repo() {
             .iter()
             .any(|o| o == "deployment.apps/iris-classifier")
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), dest).unwrap();
-        }
-    }
 }
 
 #[test]

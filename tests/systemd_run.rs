@@ -22,19 +22,6 @@ fn write_private(path: &Path, contents: &[u8]) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), dest).unwrap();
-        }
-    }
-}
-
 /// A free loopback port for the admin server.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -87,31 +74,7 @@ fn run_speaks_sd_notify_and_stops_cleanly_on_sigterm() {
     let state = tmp.path().join("state");
     std::fs::create_dir(&state).unwrap();
     let repo = tmp.path().join("repo");
-    copy_dir(&root.join("example-repo"), &repo);
-    // The identity is a credential here; do not leave a readable copy next to the specs.
-    std::fs::remove_file(repo.join("demo-age-key.txt")).unwrap();
-    // A git repository with one commit on main, followed like a remote (cloned into the state
-    // directory), as on a bastion host.
-    for args in [
-        &["init", "-q", "-b", "main"][..],
-        &["add", "-A"],
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.invalid",
-            "commit",
-            "-qm",
-            "example",
-        ],
-    ] {
-        let status = Command::new("git")
-            .args(args)
-            .current_dir(&repo)
-            .status()
-            .unwrap();
-        assert!(status.success(), "git {args:?}");
-    }
+    support::example::example_repo_git(&repo);
 
     let notify_path = tmp.path().join("notify.sock");
     let notify = UnixDatagram::bind(&notify_path).unwrap();

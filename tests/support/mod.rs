@@ -11,6 +11,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod cluster;
+pub mod example;
 pub mod git;
 pub mod http;
 pub mod pods;
