@@ -106,7 +106,8 @@ pub struct PlanArgs {
     cluster: ClusterArgs,
 }
 
-/// `mlsync apply`: 0 nothing changed, 1 changes applied, 2 something failed or was refused.
+/// `mlsync apply`: 0 nothing changed, 1 changes applied, 2 something failed or was refused
+/// (with `--wait`: also a failed or unfinished rollout).
 pub async fn apply(args: &ApplyArgs) -> anyhow::Result<u8> {
     let _ = args.once;
     let repo = args.cluster.load_repo()?;
@@ -115,7 +116,13 @@ pub async fn apply(args: &ApplyArgs) -> anyhow::Result<u8> {
     let mut report = r.apply(&planned).await;
     r.check_health(&mut report, args.wait).await;
     print!("{}", report.to_text());
-    Ok(if report.failed() || !repo.is_valid() {
+    // Rollout health decides the exit code only with --wait (without it, rollouts go on).
+    let failed = if args.wait.is_some() {
+        report.failed()
+    } else {
+        report.apply_failed()
+    };
+    Ok(if failed || !repo.is_valid() {
         EXIT_ERROR
     } else if report.changed() {
         EXIT_CHANGES

@@ -108,11 +108,14 @@ impl Report {
             || self.pruned.iter().any(|p| p.outcome.is_change())
     }
 
-    /// Anything failed or was refused.
+    /// Anything failed or was refused, or a rollout failed.
     pub fn failed(&self) -> bool {
-        self.services
-            .iter()
-            .any(|s| s.error.is_some() || s.unhealthy)
+        self.apply_failed() || self.services.iter().any(|s| s.unhealthy)
+    }
+
+    /// Anything failed to apply or prune, or a guard refused (rollout health aside).
+    pub fn apply_failed(&self) -> bool {
+        self.services.iter().any(|s| s.error.is_some())
             || self
                 .pruned
                 .iter()
