@@ -110,28 +110,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         source_id: "bench".into(),
         hpa: HpaVersion::V2,
     };
-    let mut times = Vec::new();
+    let (mut load_t, mut render_t, mut yaml_t, mut total_t) = (vec![], vec![], vec![], vec![]);
     let mut objects = 0;
     for _ in 0..7 {
         let start = Instant::now();
         let repo = mlsync::repo::load(dir.path())?;
         assert!(repo.is_valid(), "{:?}", repo.diagnostics.first());
+        let loaded = Instant::now();
         objects = 0;
-        let mut bytes = 0;
+        let (mut bytes, mut in_yaml) = (0, std::time::Duration::ZERO);
         for svc in &repo.services {
             let objs = render(svc, None, &opts)?;
+            let y = Instant::now();
             bytes += mlsync::render::output::to_yaml(&objs, false)?.len();
+            in_yaml += y.elapsed();
             objects += objs.len();
         }
         std::hint::black_box(bytes);
-        times.push(start.elapsed());
+        load_t.push(loaded - start);
+        yaml_t.push(in_yaml);
+        render_t.push(loaded.elapsed() - in_yaml);
+        total_t.push(start.elapsed());
     }
-    times.sort();
+    let median = |v: &mut Vec<std::time::Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64() * 1e3
+    };
     println!(
-        "validate+render {SERVICES} services ({objects} objects, YAML output): median {:.1} ms, min {:.1} ms, max {:.1} ms; peak RSS {:.1} MiB",
-        times[times.len() / 2].as_secs_f64() * 1e3,
-        times[0].as_secs_f64() * 1e3,
-        times[times.len() - 1].as_secs_f64() * 1e3,
+        "validate+render {SERVICES} services ({objects} objects, YAML output): median {:.1} ms \
+         (load+validate {:.1} ms, render {:.1} ms, YAML {:.1} ms); peak RSS {:.1} MiB",
+        median(&mut total_t),
+        median(&mut load_t),
+        median(&mut render_t),
+        median(&mut yaml_t),
         peak_rss_kib() as f64 / 1024.0
     );
     Ok(())

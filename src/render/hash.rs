@@ -63,7 +63,7 @@ pub fn applied_hash(body: &serde_json::Value) -> String {
         .and_then(|a| a.get(APPLIED_HASH_ANNOTATION))
         .is_some();
     if !is_secret && !stamped {
-        return hex16(&Sha256::digest(body.to_string().as_bytes()));
+        return digest_json(body);
     }
     let mut copy = body.clone();
     if let Some(obj) = copy.as_object_mut() {
@@ -79,7 +79,25 @@ pub fn applied_hash(body: &serde_json::Value) -> String {
             a.remove(APPLIED_HASH_ANNOTATION);
         }
     }
-    hex16(&Sha256::digest(copy.to_string().as_bytes()))
+    digest_json(&copy)
+}
+
+/// SHA-256 of the compact JSON text of `v`, streamed into the hasher (no intermediate string).
+fn digest_json(v: &serde_json::Value) -> String {
+    struct HashWriter(Sha256);
+    impl std::io::Write for HashWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut w = HashWriter(Sha256::new());
+    // Writing a Value to an infallible writer cannot fail.
+    let _ = serde_json::to_writer(&mut w, v);
+    hex16(&w.0.finalize())
 }
 
 fn hex16(digest: &[u8]) -> String {
