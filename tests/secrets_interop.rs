@@ -20,6 +20,23 @@ fn require(tool: &str) {
     );
 }
 
+/// Runs the independent Python SOPS reader (`tests/data/sops/independent_check.py`) on `file`
+/// with the identity in `key_file`; returns its JSON verdict (values and `mac_ok`).
+fn independent_check(file: &std::path::Path, key_file: &std::path::Path) -> serde_json::Value {
+    let out = Command::new("python3")
+        .arg(data("independent_check.py"))
+        .arg(file)
+        .arg(key_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "independent reader failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn age_cli_and_python_read_what_mlsync_writes() {
     require("age");
@@ -36,18 +53,7 @@ fn age_cli_and_python_read_what_mlsync_writes() {
     let file = dir.path().join("app.enc.yaml");
     std::fs::write(&file, &text).unwrap();
 
-    let out = Command::new("python3")
-        .arg(data("independent_check.py"))
-        .arg(&file)
-        .arg(&key_file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "independent reader failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got = independent_check(&file, &key_file);
     assert_eq!(
         got,
         serde_json::json!({
@@ -79,18 +85,7 @@ fn independent_reader_notices_a_bad_mac() {
     lines.swap(0, 1);
     let file = dir.path().join("swapped.enc.yaml");
     std::fs::write(&file, lines.join("\n") + "\n").unwrap();
-    let out = Command::new("python3")
-        .arg(data("independent_check.py"))
-        .arg(&file)
-        .arg(&key_file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got = independent_check(&file, &key_file);
     assert_eq!(got["mac_ok"], false, "the check must be able to fail");
 }
 
