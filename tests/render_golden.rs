@@ -186,3 +186,161 @@ fn v2beta2_and_json_output() {
             .all(|h| h["apiVersion"] == "autoscaling/v2beta2")
     );
 }
+
+/// Values that a YAML reader could take for a bool, a number, a date, a comment or a block.
+const TRICKY_VALUES: &[&str] = &[
+    "yes",
+    "No",
+    "on",
+    "OFF",
+    "y",
+    "n",
+    "true",
+    "null",
+    "~",
+    "",
+    " ",
+    "007",
+    "0x1F",
+    "0o17",
+    "1_000",
+    "1e3",
+    ".5",
+    "-1",
+    "+1",
+    ".inf",
+    "-.inf",
+    ".NaN",
+    "1:20",
+    "190:20:30",
+    "2001-12-14",
+    "2001-12-14t21:59:43.10-05:00",
+    "2.1.0",
+    "500m",
+    "1Gi",
+    "s3://models/a/b",
+    "a: b",
+    "a:",
+    "a #b",
+    "#a",
+    "- a",
+    "--port",
+    "? a",
+    "[a]",
+    "{a}",
+    "a, b",
+    "&a",
+    "*a",
+    "!a",
+    "|a",
+    ">a",
+    "'a'",
+    "\"a\"",
+    "%a",
+    "@a",
+    "`a",
+    "a  b",
+    " a",
+    "a ",
+    "<<",
+    "=",
+    "a\\b",
+    "tab\there",
+    "cr\rlf",
+    "del\u{7f}",
+    "nel\u{85}x",
+    "ls\u{2028}x",
+    "é",
+    "日本語",
+    "line1\nline2",
+    "line1\nline2\n",
+    "line1\nline2\n\n",
+    "\nleading",
+    "  indented\nx",
+    "a\n\nb",
+    "trail \nx",
+    "---",
+    "...",
+];
+
+/// The YAML that `render` prints reads, in an independent YAML 1.1 reader (PyYAML, the strictest
+/// about `yes`/`on`/`1:20`/dates, like Kubernetes' go-yaml), as exactly the objects of
+/// `render -o json`.
+#[test]
+fn yaml_output_reads_back_in_pyyaml_as_the_json_output() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("services")).unwrap();
+    std::fs::write(dir.path().join("mlsync.yaml"), "sourceId: peer\n").unwrap();
+    let mut spec = serde_json::json!({
+        "apiVersion": "mlsync.dev/v1alpha1",
+        "kind": "MLService",
+        "metadata": { "name": "tricky", "annotations": {} },
+        "spec": {
+            "model": { "name": "tricky", "version": "v1" },
+            "image": "registry.example.com/tricky:1.0",
+            "port": 8080,
+            "config": {},
+        }
+    });
+    for (i, v) in TRICKY_VALUES.iter().enumerate() {
+        spec["spec"]["config"][format!("VALUE_{i}")] = Value::from(*v);
+        spec["metadata"]["annotations"][format!("example.com/value-{i}")] = Value::from(*v);
+    }
+    // The spec itself is written as JSON, which is YAML: the emitter under test is not involved.
+    // serde_json leaves DEL unescaped, which YAML does not allow in a file.
+    let text = serde_json::to_string_pretty(&spec).unwrap();
+    std::fs::write(
+        dir.path().join("services/tricky.yaml"),
+        text.replace('\u{7f}', "\\u007f"),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_mlsync"))
+            .args(["render", "--repo"])
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let yaml = run(&[]);
+    let json: Value = serde_json::from_slice(&run(&["-o", "json"])).unwrap();
+    let mut py = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, yaml\n\
+             docs = [d for d in yaml.safe_load_all(sys.stdin.buffer) if d is not None]\n\
+             json.dump(docs, sys.stdout)",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with PyYAML is required (tests/run.sh installs it)");
+    std::io::Write::write_all(&mut py.stdin.take().unwrap(), &yaml).unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "PyYAML could not read render's output"
+    );
+    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = json["items"].as_array().unwrap();
+    assert_eq!(read.as_array().unwrap().len(), items.len());
+    for (got, want) in read.as_array().unwrap().iter().zip(items) {
+        let mut diffs = BTreeMap::new();
+        let (mut g, mut w) = (BTreeMap::new(), BTreeMap::new());
+        flatten(got, String::new(), &mut g);
+        flatten(want, String::new(), &mut w);
+        for (path, value) in &w {
+            if g.get(path) != Some(value) {
+                diffs.insert(path.clone(), (g.get(path).cloned(), value.clone()));
+            }
+        }
+        assert!(diffs.is_empty(), "PyYAML read something else: {diffs:#?}");
+        assert_eq!(g.len(), w.len());
+    }
+}

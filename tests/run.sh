@@ -27,6 +27,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # The SOPS interop test computes the MAC independently with Python's cryptography module.
 python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install --quiet cryptography
+# The YAML peer test reads `render` output with PyYAML, an independent YAML 1.1 reader.
+python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml
 
 tests/cluster/ci-setup.sh
 exec cargo test "$@"

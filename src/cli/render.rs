@@ -108,7 +108,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<u8> {
         let objects = render::render(svc, secrets.as_ref(), &opts)?;
         match args.output {
             Format::Yaml => stdout
-                .write_all(output::to_yaml(&objects, args.show_secrets)?.as_bytes())
+                .write_all(output::to_yaml(&objects, args.show_secrets).as_bytes())
                 .context("failed to write to stdout")?,
             Format::Json => json_objects.extend(objects),
         }

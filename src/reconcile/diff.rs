@@ -28,7 +28,7 @@ fn mask_secret(obj: &mut Value, other: Option<&Value>) {
 }
 
 fn yaml(v: &Value) -> String {
-    serde_saphyr::to_string(v).unwrap_or_else(|e| format!("# failed to format as YAML: {e}\n"))
+    crate::render::yaml::to_string(v)
 }
 
 /// One unified diff per object that would change; empty when nothing would.

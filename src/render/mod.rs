@@ -7,6 +7,7 @@
 pub mod hash;
 mod objects;
 pub mod output;
+pub mod yaml;
 
 use std::collections::BTreeMap;
 use std::fmt;

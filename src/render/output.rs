@@ -12,14 +12,6 @@ pub const REDACTED: &str = "<redacted>";
 /// Errors from formatting output.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    /// YAML serialization failed.
-    #[error("failed to format {object} as YAML: {message}")]
-    Yaml {
-        /// The object, as `Kind namespace/name`.
-        object: String,
-        /// Why.
-        message: String,
-    },
     /// JSON serialization failed.
     #[error("failed to format objects as JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -41,7 +33,7 @@ pub fn masked(obj: &Object) -> Object {
 }
 
 /// Multi-document YAML, one `---` document per object, in the given order.
-pub fn to_yaml(objects: &[Object], show_secrets: bool) -> Result<String, OutputError> {
+pub fn to_yaml(objects: &[Object], show_secrets: bool) -> String {
     let mut out = String::new();
     for obj in objects {
         let mask = !show_secrets && obj.kind == Kind::Secret;
@@ -51,16 +43,9 @@ pub fn to_yaml(objects: &[Object], show_secrets: bool) -> Result<String, OutputE
         if mask {
             out.push_str("# Secret values are redacted; use --show-secrets to print them.\n");
         }
-        let text = serde_saphyr::to_string(&shown.body).map_err(|e| OutputError::Yaml {
-            object: format!("{obj:?}"),
-            message: e.to_string(),
-        })?;
-        out.push_str(&text);
-        if !text.ends_with('\n') {
-            out.push('\n');
-        }
+        super::yaml::write_document(&mut out, &shown.body);
     }
-    Ok(out)
+    out
 }
 
 /// A `v1/List` holding the objects, as pretty JSON.

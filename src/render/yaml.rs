@@ -1,0 +1,232 @@
+//! A block-style YAML emitter for JSON values: what `render` prints and `diff` compares.
+//!
+//! Rendering 1,000 services spends more time formatting YAML with a general serializer than
+//! building the objects, so the printer is this small, allocation-light writer. It only ever
+//! emits a narrow, unambiguous subset of YAML, which keeps it short and easy to trust:
+//! - mappings and sequences in block style (`key: value`, `- item`, two-space indent; `{}` / `[]`
+//!   when empty);
+//! - a string is written plain only when no YAML 1.1 or 1.2 reader (Kubernetes' go-yaml, PyYAML,
+//!   serde-saphyr) can take it for anything but that string — [`is_plain_safe`];
+//! - a multi-line string without control characters is a literal block (`|`, `|-`, `|+`);
+//! - every other string is double-quoted with JSON-style escapes, which are also YAML escapes.
+//!
+//! The unit tests read every output back with serde-saphyr; `tests/render_golden.rs` reads `render` output with
+//! PyYAML (YAML 1.1, the strictest about `yes`/`on`/`1:20`/dates) and compares.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+/// Appends `value` as one YAML document body (no `---`) to `out`.
+pub fn write_document(out: &mut String, value: &Value) {
+    match value {
+        Value::Object(map) if !map.is_empty() => write_map(out, map, 0),
+        Value::Array(items) if !items.is_empty() => write_seq(out, items, 0),
+        scalar => {
+            write_scalar(out, scalar, 2);
+            out.push('\n');
+        }
+    }
+}
+
+/// `value` as a YAML document body.
+pub fn to_string(value: &Value) -> String {
+    let mut out = String::new();
+    write_document(&mut out, value);
+    out
+}
+
+fn indent(out: &mut String, n: usize) {
+    out.extend(std::iter::repeat_n(' ', n));
+}
+
+/// Mapping entries at column `ind`; the caller has already written the indentation of the first.
+fn write_map_entries(out: &mut String, map: &serde_json::Map<String, Value>, ind: usize) {
+    for (i, (key, v)) in map.iter().enumerate() {
+        if i > 0 {
+            indent(out, ind);
+        }
+        write_str(out, key, ind, true);
+        out.push(':');
+        write_child(out, v, ind);
+    }
+}
+
+fn write_map(out: &mut String, map: &serde_json::Map<String, Value>, ind: usize) {
+    indent(out, ind);
+    write_map_entries(out, map, ind);
+}
+
+/// Sequence items at column `ind` (`- ` at the parent's indentation, as kubectl prints).
+fn write_seq(out: &mut String, items: &[Value], ind: usize) {
+    for item in items {
+        indent(out, ind);
+        out.push('-');
+        match item {
+            Value::Object(m) if !m.is_empty() => {
+                out.push(' ');
+                write_map_entries(out, m, ind + 2);
+            }
+            Value::Array(a) if !a.is_empty() => {
+                out.push('\n');
+                write_seq(out, a, ind + 2);
+            }
+            scalar => {
+                out.push(' ');
+                write_scalar(out, scalar, ind + 2);
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// The value after `key:` of a mapping entry at column `ind`.
+fn write_child(out: &mut String, v: &Value, ind: usize) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            out.push('\n');
+            write_map(out, m, ind + 2);
+        }
+        Value::Array(a) if !a.is_empty() => {
+            out.push('\n');
+            write_seq(out, a, ind);
+        }
+        scalar => {
+            out.push(' ');
+            write_scalar(out, scalar, ind + 2);
+            out.push('\n');
+        }
+    }
+}
+
+/// A scalar (or an empty collection); `block_indent` is the indentation of a literal block's lines.
+fn write_scalar(out: &mut String, v: &Value, block_indent: usize) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::String(s) => write_str(out, s, block_indent, false),
+        Value::Array(_) => out.push_str("[]"),
+        Value::Object(_) => out.push_str("{}"),
+    }
+}
+
+fn write_str(out: &mut String, s: &str, block_indent: usize, is_key: bool) {
+    if is_plain_safe(s) {
+        out.push_str(s);
+    } else if !is_key && is_literal_safe(s) {
+        write_literal(out, s, block_indent);
+    } else {
+        write_quoted(out, s);
+    }
+}
+
+/// True when `s` can be written as a plain scalar and every YAML 1.1 and 1.2 reader reads it
+/// back as exactly this string. Deliberately conservative: anything doubtful is quoted.
+pub fn is_plain_safe(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
+        return false;
+    };
+    // A leading `-` is fine before a non-space (`--port`), but not as `- x` or a `---` marker.
+    let dash_ok =
+        first == b'-' && bytes.get(1).is_some_and(|b| *b != b' ') && !s.starts_with("---");
+    if !(first.is_ascii_alphanumeric() || first == b'_' || first == b'/' || dash_ok) || last == b' '
+    {
+        return false;
+    }
+    if last == b':' {
+        return false;
+    }
+    for (i, &b) in bytes.iter().enumerate() {
+        let ok = b.is_ascii_alphanumeric()
+            || matches!(b, b'_' | b'.' | b'/' | b'@' | b'+' | b'-')
+            || (b == b':' && bytes.get(i + 1).is_some_and(|n| *n != b' '))
+            || (b == b' ' && bytes.get(i + 1).is_some_and(|n| *n != b' '));
+        if !ok {
+            return false;
+        }
+    }
+    !looks_numeric(bytes) && !is_keyword(s)
+}
+
+/// Could a YAML 1.1 or 1.2 reader resolve this to a number, a timestamp or a sexagesimal?
+fn looks_numeric(bytes: &[u8]) -> bool {
+    let starts = bytes
+        .first()
+        .is_some_and(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.'));
+    starts
+        && bytes.iter().all(|b| {
+            b.is_ascii_hexdigit()
+                || matches!(b, b'x' | b'X' | b'o' | b'O' | b'.' | b'_' | b':')
+                || matches!(b, b'+' | b'-' | b' ' | b't' | b'T' | b'z' | b'Z')
+        })
+}
+
+/// Words some YAML reader resolves to a bool or null (YAML 1.1 included), any case.
+fn is_keyword(s: &str) -> bool {
+    const WORDS: [&str; 14] = [
+        "null", "true", "false", "yes", "no", "y", "n", "on", "off", ".inf", "-.inf", "+.inf",
+        ".nan", "~",
+    ];
+    s.len() <= 5 && WORDS.iter().any(|w| w.eq_ignore_ascii_case(s))
+}
+
+/// A multi-line string whose every character survives a literal block unchanged.
+fn is_literal_safe(s: &str) -> bool {
+    s.contains('\n')
+        && !s.starts_with([' ', '\n'])
+        && s.chars()
+            .all(|c| c == '\n' || !(c.is_control() || is_odd_break(c)))
+        && s.lines().all(|l| !l.ends_with(' '))
+}
+
+/// Characters YAML 1.1 treats as line breaks or that readers strip: always escaped.
+fn is_odd_break(c: char) -> bool {
+    matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{feff}')
+}
+
+fn write_literal(out: &mut String, s: &str, ind: usize) {
+    let body = s.trim_end_matches('\n');
+    let trailing = s.len() - body.len();
+    out.push_str(match trailing {
+        0 => "|-",
+        1 => "|",
+        _ => "|+",
+    });
+    for line in body.split('\n') {
+        out.push('\n');
+        if !line.is_empty() {
+            indent(out, ind);
+            out.push_str(line);
+        }
+    }
+    // The line break that ends the last line is the scalar's own (`|`) or a kept one (`|+`).
+    for _ in 1..trailing {
+        out.push('\n');
+    }
+}
+
+fn write_quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() || is_odd_break(c) => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+#[path = "yaml_tests.rs"]
+mod tests;

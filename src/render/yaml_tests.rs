@@ -1,0 +1,199 @@
+//! The emitter's output, read back with serde-saphyr, must equal what was written.
+
+use serde_json::{Value, json};
+
+use super::*;
+
+/// Strings a YAML reader could take for something else, or that need escapes or blocks.
+pub(crate) fn tricky_strings() -> Vec<String> {
+    let mut v: Vec<String> = [
+        "",
+        " ",
+        "a",
+        "yes",
+        "No",
+        "ON",
+        "off",
+        "y",
+        "N",
+        "true",
+        "False",
+        "null",
+        "Null",
+        "~",
+        "0",
+        "007",
+        "0x1F",
+        "0o17",
+        "1_000",
+        "1e3",
+        "1.5",
+        ".5",
+        "-1",
+        "+1",
+        ".inf",
+        "-.inf",
+        ".NaN",
+        "1:20",
+        "190:20:30",
+        "2001-12-14",
+        "2001-12-14t21:59:43.10-05:00",
+        "12h",
+        "500m",
+        "1Gi",
+        "2.1.0",
+        "v1",
+        "deadbeef",
+        "s3://models/a/b",
+        "registry:5000/x:1.2",
+        "a: b",
+        "a:",
+        ":a",
+        "a #b",
+        "#a",
+        "- a",
+        "-a",
+        "? a",
+        "[a]",
+        "{a}",
+        "a, b",
+        "&a",
+        "*a",
+        "!a",
+        "|a",
+        ">a",
+        "'a'",
+        "\"a\"",
+        "%a",
+        "@a",
+        "`a",
+        "a b",
+        "a  b",
+        " a",
+        "a ",
+        "<<",
+        "=",
+        "a\"b",
+        "a\\b",
+        "tab\there",
+        "cr\rlf",
+        "nul\u{0}",
+        "del\u{7f}",
+        "nel\u{85}x",
+        "ls\u{2028}x",
+        "bom\u{feff}",
+        "é",
+        "日本語",
+        "emoji 🚀",
+        "line1\nline2",
+        "line1\nline2\n",
+        "line1\nline2\n\n",
+        "\nleading",
+        "  indented\nx",
+        "x\n  indented",
+        "a\n\nb",
+        "trail \nx",
+        "only\n \nspaces",
+        "a\tb\nc",
+        "---",
+        "...",
+        "--- a",
+        "app.kubernetes.io/name",
+        "nvidia.com/gpu",
+        "/healthz",
+        "_x",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.push("x".repeat(300));
+    v.push("a\n".repeat(50));
+    v
+}
+
+fn roundtrip(v: &Value) -> Value {
+    let text = to_string(v);
+    serde_saphyr::from_str::<Value>(&text)
+        .unwrap_or_else(|e| panic!("output does not parse: {e}\n{text}"))
+}
+
+#[test]
+fn every_tricky_string_reads_back_as_itself_as_value_key_and_item() {
+    for s in tricky_strings() {
+        let v = json!({ "k": s, "list": [s, {"inner": s}], "nested": { s.clone(): s } });
+        assert_eq!(roundtrip(&v), v, "string {s:?}:\n{}", to_string(&v));
+    }
+}
+
+#[test]
+fn numbers_bools_null_and_empty_collections() {
+    let v = json!({
+        "int": 80, "neg": -3, "big": 9007199254740993u64, "float": 0.5, "t": true, "f": false,
+        "null": null, "emptyMap": {}, "emptyList": [], "listOfLists": [[1, 2], [], [[3]]],
+        "listOfMaps": [{"a": 1, "b": [1]}, {}, {"c": {"d": "e"}}]
+    });
+    assert_eq!(roundtrip(&v), v);
+}
+
+#[test]
+fn layout_matches_what_kubectl_prints() {
+    let v = json!({
+        "apiVersion": "apps/v1",
+        "metadata": { "labels": { "app.kubernetes.io/version": "2.1.0" }, "name": "iris" },
+        "spec": { "containers": [ {
+            "env": [ { "name": "A", "value": "yes" } ],
+            "ports": [ { "containerPort": 5000, "protocol": "TCP" } ],
+            "args": ["--port", "5000"],
+            "script": "set -e\nrun\n"
+        } ] }
+    });
+    let expected = "\
+apiVersion: apps/v1
+metadata:
+  labels:
+    app.kubernetes.io/version: \"2.1.0\"
+  name: iris
+spec:
+  containers:
+  - env:
+    - name: A
+      value: \"yes\"
+    ports:
+    - containerPort: 5000
+      protocol: TCP
+    args:
+    - --port
+    - \"5000\"
+    script: |
+      set -e
+      run
+";
+    assert_eq!(to_string(&v), expected);
+}
+
+#[test]
+fn literal_blocks_keep_their_trailing_newlines_exactly() {
+    for s in ["a\nb", "a\nb\n", "a\nb\n\n\n", "a\n\n\nb", "a\n  b\n    c"] {
+        let v = json!({ "k": s, "l": [s] });
+        let text = to_string(&v);
+        assert!(
+            text.contains('|'),
+            "{s:?} should be a literal block:\n{text}"
+        );
+        assert_eq!(roundtrip(&v), v, "{s:?}:\n{text}");
+    }
+}
+
+#[test]
+fn scalar_documents() {
+    for v in [
+        json!("yes"),
+        json!(1),
+        json!(null),
+        json!("a\nb"),
+        json!([]),
+        json!({}),
+    ] {
+        assert_eq!(roundtrip(&v), v);
+    }
+}
