@@ -3,6 +3,8 @@
 //! event for a no-op run or with `--events=false`, `InvalidSpec` / `DecryptFailed` warnings,
 //! `Pruned`, and never a secret value.
 
+mod daemon_support;
+mod deploy_support;
 mod support;
 
 use std::collections::BTreeMap;
@@ -11,10 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
+use daemon_support::{Daemon, POLL, POLLS, echo_spec, repo_config};
 use mlsync::secrets::keys::KeyArgs;
 use mlsync::secrets::{SecretSource, SopsSource};
 use serde_json::Value;
-use support::cluster;
+use support::{Upstream, cluster};
 
 /// A config repo in a temp dir, targeting a fresh namespace.
 struct Fixture {
@@ -72,12 +75,17 @@ impl Fixture {
     /// `mlsync apply --repo <fixture> <args>` with the demo key (unless `key` is false):
     /// (exit code, stdout + stderr).
     fn apply(&self, args: &[&str], key: bool) -> (i32, String) {
+        self.apply_as(cluster().kubeconfig_path(), args, key)
+    }
+
+    /// Like [`Fixture::apply`], with the credentials of `kubeconfig`.
+    fn apply_as(&self, kubeconfig: &Path, args: &[&str], key: bool) -> (i32, String) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlsync"));
         cmd.arg("apply")
             .arg("--repo")
             .arg(self.dir.path())
             .args(args)
-            .env("MLSYNC_KUBECONFIG", cluster().kubeconfig_path())
+            .env("MLSYNC_KUBECONFIG", kubeconfig)
             .env_remove("KUBECONFIG")
             .env_remove("SOPS_AGE_KEY_FILE")
             .env_remove("MLSYNC_EVENTS")
@@ -110,14 +118,23 @@ impl Fixture {
 
     /// Events reported by mlsync (not by the controllers) with `reason`, or with any reason.
     fn mlsync_events(&self, reason: &str) -> Vec<Value> {
-        self.events()
-            .1
-            .into_iter()
-            .filter(|e| {
-                e["reportingComponent"] == "mlsync" && (reason.is_empty() || e["reason"] == reason)
-            })
-            .collect()
+        mlsync_events_in(&self.ns, reason)
     }
+}
+
+/// Events in `ns` reported by mlsync with `reason` (any reason when empty).
+fn mlsync_events_in(ns: &str, reason: &str) -> Vec<Value> {
+    let text = kubectl(&["get", "events", "-n", ns, "-o", "json"]);
+    let list: Value = serde_json::from_str(&text).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["reportingComponent"] == "mlsync" && (reason.is_empty() || e["reason"] == reason)
+        })
+        .cloned()
+        .collect()
 }
 
 /// Runs the real kubectl against the test cluster; panics with its stderr on failure.
@@ -334,4 +351,169 @@ async fn secrets_never_reach_events_and_prunes_and_decrypt_failures_are_recorded
             "an event contains a secret value of the example repo"
         );
     }
+}
+
+/// A ServiceAccount in the fixture's namespace that may apply mlsync's objects there (and get
+/// namespaces) but not create events; returns a kubeconfig with its token.
+fn account_without_events(f: &Fixture) -> PathBuf {
+    let admin = cluster().kubeconfig_path();
+    let ns = &f.ns;
+    let rbac = format!(
+        r#"apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: no-events, namespace: {ns}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: no-events, namespace: {ns}}}
+rules:
+  - apiGroups: ["", apps, autoscaling]
+    resources: [configmaps, secrets, services, deployments, horizontalpodautoscalers]
+    verbs: [get, list, create, patch, delete]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: no-events, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: no-events}}
+subjects: [{{kind: ServiceAccount, name: no-events, namespace: {ns}}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: {ns}-get-namespaces}}
+rules: [{{apiGroups: [""], resources: [namespaces], verbs: [get]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: {ns}-get-namespaces}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {ns}-get-namespaces}}
+subjects: [{{kind: ServiceAccount, name: no-events, namespace: {ns}}}]
+"#
+    );
+    let file = f.dir.path().join("rbac.yaml");
+    std::fs::write(&file, rbac).unwrap();
+    deploy_support::kubectl_ok(admin, &["apply", "-f", file.to_str().unwrap()]);
+    let user = format!("system:serviceaccount:{ns}:no-events");
+    for resource in ["events", "events.events.k8s.io"] {
+        let out = deploy_support::kubectl(
+            admin,
+            &["auth", "can-i", "create", resource, "-n", ns, "--as", &user],
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "no",
+            "{user} must not create {resource}"
+        );
+    }
+    let dir = f.dir.path().join("kube");
+    std::fs::create_dir_all(&dir).unwrap();
+    deploy_support::service_account_kubeconfig(admin, ns, "no-events", &dir)
+}
+
+#[tokio::test]
+async fn forbidden_events_do_not_fail_the_apply_and_warn_once() {
+    let f = Fixture::new("ev-forbidden").await;
+    let kubeconfig = account_without_events(&f);
+    f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
+    f.write("b.yaml", &spec("beta", "  replicas: 1\n"));
+    let (code, out) = f.apply_as(&kubeconfig, &[], true);
+    assert_eq!(code, 1, "the changes were applied: {out}");
+    assert!(
+        out.contains(&format!("service {}/alpha: applied", f.ns))
+            && out.contains(&format!("service {}/beta: applied", f.ns)),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("failed to publish Kubernetes events").count(),
+        1,
+        "one warning for the two events: {out}"
+    );
+    assert!(out.contains("forbidden"), "{out}");
+    assert_eq!(f.mlsync_events("").len(), 0);
+
+    // The same apply with the admin's rights does record events: the 403 was the reason.
+    f.write("b.yaml", &spec("beta", "  replicas: 2\n"));
+    let (code, out) = f.apply(&[], true);
+    assert_eq!(code, 1, "{out}");
+    assert!(!out.contains("failed to publish"), "{out}");
+    assert_eq!(f.mlsync_events("Applied").len(), 1);
+}
+
+/// Reconciles the daemon finished, whatever their outcome.
+async fn reconciles(d: &mut Daemon) -> f64 {
+    let mut n = 0.0;
+    for outcome in ["success", "partial", "failure"] {
+        n += d
+            .metric(&format!("mlsync_reconciles_total{{outcome=\"{outcome}\"}}"))
+            .await;
+    }
+    n
+}
+
+/// Polls until `events` (mlsync events in `ns` with `reason`) reaches `count`; returns them.
+async fn wait_events(d: &Daemon, ns: &str, reason: &str, count: usize) -> Vec<Value> {
+    for _ in 0..POLLS {
+        let found = mlsync_events_in(ns, reason);
+        if found.len() >= count {
+            return found;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    d.give_up(&format!("{count} {reason} event(s) in {ns}"))
+}
+
+/// Polls until the daemon finished `more` further reconciles.
+async fn wait_reconciles(d: &mut Daemon, more: f64) {
+    let target = reconciles(d).await + more;
+    for _ in 0..POLLS {
+        if reconciles(d).await >= target {
+            return;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    d.give_up("further reconciles")
+}
+
+#[tokio::test]
+async fn the_daemon_records_a_revision_once_and_does_not_repeat_a_warning() {
+    let ns = cluster().namespace("ev-daemon").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let up = Upstream::new(tmp.path());
+    up.commit("mlsync.yaml", &repo_config(&ns), "config");
+    let v1 = up.commit("services/echo.yaml", &echo_spec("v1"), "echo v1");
+    up.push();
+    let bare = up.bare.to_str().unwrap();
+    let args = ["--repo", bare, "--interval", "1s", "--backoff-max", "1s"];
+    let mut d = Daemon::start(tmp.path(), cluster().kubeconfig_path(), &args, &[]);
+
+    let applied = wait_events(&d, &ns, "Applied", 1).await;
+    assert_eq!(object(&applied[0]), "deployment/echo");
+    let note = applied[0]["message"].as_str().unwrap();
+    assert!(
+        note.starts_with(&format!(
+            "applied revision {}: configmap/echo-config created",
+            &v1[..12]
+        )),
+        "{note}"
+    );
+    // The following polls of the same revision change nothing and record nothing.
+    wait_reconciles(&mut d, 3.0).await;
+    assert_eq!(mlsync_events_in(&ns, "").len(), 1, "{}", d.log());
+
+    // A broken spec: one warning, not repeated by the reconciles that follow.
+    let broken = echo_spec("v2").replace("port: 8080", "port: many");
+    let v2 = up.commit("services/echo.yaml", &broken, "broken");
+    up.push();
+    let invalid = wait_events(&d, &ns, "InvalidSpec", 1).await;
+    assert_eq!(invalid[0]["type"], "Warning");
+    assert_eq!(object(&invalid[0]), "deployment/echo");
+    assert!(
+        invalid[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("revision {}", &v2[..12])),
+        "{invalid:#?}"
+    );
+    wait_reconciles(&mut d, 3.0).await;
+    assert_eq!(mlsync_events_in(&ns, "InvalidSpec").len(), 1, "{}", d.log());
+    assert_eq!(mlsync_events_in(&ns, "").len(), 2);
 }

@@ -44,11 +44,14 @@ impl std::fmt::Debug for Publisher {
     }
 }
 
-/// The reporting instance: the pod name (`HOSTNAME`) when it is a usable one.
+/// The reporting instance: the pod name (`POD_NAME`, else `HOSTNAME`) when it is a usable one;
+/// without one, kube's recorder uses the controller name.
 fn instance() -> Option<String> {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty() && h.len() <= 128)
+    ["POD_NAME", "HOSTNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .map(|h| h.trim().to_owned())
+        .find(|h| !h.is_empty() && h.len() <= 128)
 }
 
 impl Publisher {
@@ -100,10 +103,16 @@ impl Publisher {
                         self.recent_warnings.insert(key, now);
                     }
                 }
-                Err(e) => failures.push(format!(
-                    "{} for {}/{}: {e}",
-                    ev.reason, ev.regarding.namespace, ev.regarding.name
-                )),
+                Err(e) => {
+                    let why = match e {
+                        kube::Error::Api(s) => s.message,
+                        other => other.to_string(),
+                    };
+                    failures.push(format!(
+                        "{} for {}/{}: {why}",
+                        ev.reason, ev.regarding.namespace, ev.regarding.name
+                    ));
+                }
             }
         }
         if let Some(first) = failures.first() {
