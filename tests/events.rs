@@ -122,17 +122,25 @@ impl Fixture {
     }
 }
 
-/// Events in `ns` reported by mlsync with `reason` (any reason when empty).
+/// Events in `ns` reported by mlsync with `reason` (any reason when empty), selected the way
+/// docs/events.md shows (`--field-selector reportingComponent=mlsync`).
 fn mlsync_events_in(ns: &str, reason: &str) -> Vec<Value> {
-    let text = kubectl(&["get", "events", "-n", ns, "-o", "json"]);
+    let text = kubectl(&[
+        "get",
+        "events",
+        "-n",
+        ns,
+        "--field-selector",
+        "reportingComponent=mlsync",
+        "-o",
+        "json",
+    ]);
     let list: Value = serde_json::from_str(&text).unwrap();
     list["items"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| {
-            e["reportingComponent"] == "mlsync" && (reason.is_empty() || e["reason"] == reason)
-        })
+        .filter(|e| reason.is_empty() || e["reason"] == reason)
         .cloned()
         .collect()
 }
