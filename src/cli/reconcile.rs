@@ -22,7 +22,7 @@ pub struct ClusterArgs {
     reconcile: ReconcileArgs,
 }
 
-/// Cluster, key, ownership and prune flags shared by `apply`, `plan`, `diff` and `run`.
+/// Cluster, key, ownership, prune and event flags shared by `apply`, `plan`, `diff` and `run`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReconcileArgs {
     /// Cluster connection.
