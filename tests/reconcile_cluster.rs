@@ -163,8 +163,8 @@ async fn create_then_a_second_apply_makes_zero_writes() {
 
     let before = writes_in(&f.ns);
     assert_eq!(
-        before, 8,
-        "the first apply wrote 7 objects and the inventory"
+        before, 10,
+        "the first apply wrote 7 objects, the inventory and one Applied event per service"
     );
     let (code, out, _) = f.mlsync("apply", &[]);
     assert_eq!(code, 0, "nothing changed: {out}");
@@ -172,7 +172,7 @@ async fn create_then_a_second_apply_makes_zero_writes() {
     assert_eq!(
         writes_in(&f.ns),
         before,
-        "a no-op apply sends no PATCH/PUT/POST/DELETE"
+        "a no-op apply sends no PATCH/PUT/POST/DELETE (and records no event)"
     );
     let (code, out, _) = f.mlsync("plan", &[]);
     assert_eq!(code, 0, "{out}");

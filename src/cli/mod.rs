@@ -60,7 +60,8 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Print the Kubernetes objects for the repo's services, in apply order.
     Render(render::RenderArgs),
-    /// Make the cluster match the repo once: server-side apply, then prune what left git.
+    /// Make the cluster match the repo once: server-side apply, then prune what left git;
+    /// records what changed or failed as Kubernetes Events (see --events).
     Apply(reconcile::ApplyArgs),
     /// Show what apply would do, per service and object, and why (writes nothing).
     Plan(reconcile::PlanArgs),

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, RepoArgs};
 use crate::cluster::{self, KubeArgs};
+use crate::reconcile::events::publish::Publisher;
+use crate::reconcile::events::{Context, plan_events};
 use crate::reconcile::execute::WriteOptions;
 use crate::reconcile::plan::{Action, PrunePolicy};
 use crate::reconcile::{ReconcileOptions, Reconciler, diff};
@@ -20,7 +22,7 @@ pub struct ClusterArgs {
     reconcile: ReconcileArgs,
 }
 
-/// Cluster, key, ownership and prune flags shared by `apply`, `plan`, `diff` and `run`.
+/// Cluster, key, ownership, prune and event flags shared by `apply`, `plan`, `diff` and `run`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReconcileArgs {
     /// Cluster connection.
@@ -48,6 +50,11 @@ pub struct ReconcileArgs {
     /// Delete and re-create objects whose immutable fields (e.g. a Deployment selector) changed.
     #[arg(long, env = "MLSYNC_RECREATE")]
     pub recreate: bool,
+    /// Record Kubernetes Events (reporting controller `mlsync`) for what `apply` and `run` did:
+    /// Applied, Pruned, and warnings for failures (`--events=false` records none; `plan` and
+    /// `diff` never do). See docs/events.md.
+    #[arg(long, env = "MLSYNC_EVENTS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub events: bool,
 }
 
 impl ReconcileArgs {
@@ -115,6 +122,18 @@ pub async fn apply(args: &ApplyArgs) -> anyhow::Result<u8> {
     let planned = r.plan(&repo).await?;
     let mut report = r.apply(&planned).await;
     r.check_health(&mut report, args.wait).await;
+    if args.cluster.reconcile.events {
+        let (home, source) = planned.source();
+        let ctx = Context {
+            revision: None,
+            home_namespace: home,
+            source_id: source,
+            invalid: &repo.invalid,
+        };
+        Publisher::new(r.client().clone(), r.hpa_version())
+            .publish(&plan_events(&report, &ctx))
+            .await;
+    }
     print!("{}", report.to_text());
     // Rollout health decides the exit code only with --wait (without it, rollouts go on).
     let failed = if args.wait.is_some() {

@@ -14,6 +14,8 @@ use crate::admin::AdminState;
 use crate::admin::status::{Outcome, ReconcileReport};
 use crate::cli::ReconcileArgs;
 use crate::notify::Notifier;
+use crate::reconcile::events::publish::Publisher;
+use crate::reconcile::events::{Context, plan_events};
 use crate::reconcile::{ReconcileError, Reconciler};
 use crate::secrets::SecretSource;
 use crate::trigger::TriggerReason;
@@ -45,6 +47,8 @@ pub struct Cycle {
     reconciler: Option<Reconciler>,
     /// `--rollback-on-failure` bookkeeping, when enabled.
     rollbacks: Option<Rollbacks>,
+    /// Kubernetes Events (`--events`), made with the reconciler.
+    events: Option<Publisher>,
 }
 
 impl Cycle {
@@ -66,6 +70,7 @@ impl Cycle {
             leader,
             reconciler: None,
             rollbacks: None,
+            events: None,
         }
     }
 
@@ -119,7 +124,12 @@ impl Cycle {
             warn!(revision = %rev, diagnostic = %d, "invalid config");
         }
         if self.reconciler.is_none() {
-            self.reconciler = Some(self.connect().await.map_err(|e| e.to_string())?);
+            let r = self.connect().await.map_err(|e| e.to_string())?;
+            self.events = self
+                .args
+                .events
+                .then(|| Publisher::new(r.client().clone(), r.hpa_version()));
+            self.reconciler = Some(r);
         }
         let Some(r) = self.reconciler.as_ref() else {
             return Err("failed to connect to the cluster".into());
@@ -169,6 +179,16 @@ impl Cycle {
                     s.unhealthy = true;
                 }
             }
+        }
+        if let Some(events) = self.events.as_mut() {
+            let (home, source) = planned.source();
+            let ctx = Context {
+                revision: Some(rev),
+                home_namespace: home,
+                source_id: source,
+                invalid: &repo.invalid,
+            };
+            events.publish(&plan_events(&report, &ctx)).await;
         }
         for o in report.objects() {
             if let Some(action) = outcome::object_action(&o.outcome) {

@@ -6,6 +6,7 @@
 
 pub mod compare;
 pub mod diff;
+pub mod events;
 pub mod execute;
 pub mod health;
 pub mod live;
@@ -89,6 +90,11 @@ impl Planned {
             .filter(|s| s.namespace == namespace && s.name == name && s.error.is_none())
             .flat_map(|s| s.objects.iter().filter_map(|o| o.desired.clone()))
             .collect()
+    }
+
+    /// The source's home namespace (where its inventory ConfigMap lives) and its source id.
+    pub fn source(&self) -> (&str, &str) {
+        (&self.inventory.0, &self.inventory.1)
     }
 }
 
