@@ -673,3 +673,87 @@ async fn an_immutable_field_change_is_a_clear_error_and_recreate_fixes_it() {
         .unwrap();
     assert_eq!(selector["mlsync.dev/service"], "alpha");
 }
+
+/// With leader election, every write checks that this replica still leads: one that stopped
+/// leading after planning creates, changes and deletes nothing, and says why; leading again, the
+/// same plan goes through.
+#[tokio::test]
+async fn a_replica_that_stopped_leading_writes_nothing() {
+    use mlsync::reconcile::execute::{NOT_LEADING, WriteOptions};
+    use mlsync::reconcile::plan::PrunePolicy;
+    use mlsync::reconcile::report::Outcome;
+    use mlsync::reconcile::{ReconcileOptions, Reconciler};
+
+    let f = Fixture::new("fence").await;
+    f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
+    f.write("b.yaml", &spec("beta", "  replicas: 1\n"));
+    let (code, out, err) = f.mlsync("apply", &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    // Git moves on: alpha's config changes, beta leaves.
+    f.write(
+        "a.yaml",
+        &spec("alpha", "  replicas: 1\n").replace("MODEL_NAME: alpha", "MODEL_NAME: alpha-2"),
+    );
+    f.remove("b.yaml");
+
+    let (leading, rx) = tokio::sync::watch::channel(false);
+    let opts = ReconcileOptions {
+        source_id: None,
+        prune: PrunePolicy {
+            enabled: true,
+            allow_mass_prune: true,
+            max_fraction: 1.0,
+        },
+        adopt: false,
+        write: WriteOptions {
+            recreate: false,
+            leading: Some(rx),
+        },
+    };
+    let secrets = std::sync::Arc::new(mlsync::secrets::SopsSource::from_identities(vec![]));
+    let r = Reconciler::new(cluster().client().await, secrets, opts)
+        .await
+        .unwrap();
+    let repo = mlsync::repo::load(f.dir.path()).unwrap();
+    let planned = r.plan(&repo).await.unwrap();
+    let report = r.apply(&planned).await;
+
+    let alpha = report.services.iter().find(|s| s.name == "alpha").unwrap();
+    assert_eq!(alpha.error.as_deref(), Some(NOT_LEADING));
+    assert!(
+        alpha
+            .objects
+            .iter()
+            .any(|o| o.outcome == Outcome::Skipped && o.name == "alpha-config"),
+        "{:?}",
+        alpha.objects
+    );
+    assert!(report.pruned.is_empty(), "{:?}", report.pruned);
+    assert_eq!(report.prune_held.len(), 3, "{:?}", report.prune_held);
+    assert!(
+        report
+            .prune_refused
+            .as_deref()
+            .is_some_and(|r| r.contains(NOT_LEADING)),
+        "{:?}",
+        report.prune_refused
+    );
+    let cms: Api<ConfigMap> = f.api().await;
+    let deployments: Api<Deployment> = f.api().await;
+    assert_eq!(
+        cms.get("alpha-config").await.unwrap().data.unwrap()["MODEL_NAME"],
+        "alpha",
+        "the ConfigMap must not have changed"
+    );
+    assert!(deployments.get_opt("beta").await.unwrap().is_some());
+
+    // Leading again: the same plan is written.
+    leading.send(true).unwrap();
+    let report = r.apply(&planned).await;
+    assert!(!report.apply_failed(), "{}", report.to_text());
+    assert_eq!(
+        cms.get("alpha-config").await.unwrap().data.unwrap()["MODEL_NAME"],
+        "alpha-2"
+    );
+    assert!(deployments.get_opt("beta").await.unwrap().is_none());
+}

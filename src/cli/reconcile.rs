@@ -70,6 +70,7 @@ impl ReconcileArgs {
             adopt: self.adopt,
             write: WriteOptions {
                 recreate: self.recreate,
+                leading: None,
             },
         }
     }

@@ -220,7 +220,10 @@ impl Cycle {
 
     async fn connect(&self) -> Result<Reconciler, ReconcileError> {
         let client = crate::cluster::connect(&self.args.kube).await?;
-        Reconciler::new(client, Arc::clone(&self.secrets), self.args.options()).await
+        let mut opts = self.args.options();
+        // Every write checks leadership, not only the start of the cycle.
+        opts.write.leading = Some(self.leader.receiver());
+        Reconciler::new(client, Arc::clone(&self.secrets), opts).await
     }
 
     fn fail(&self, revision: Option<String>, error: String, started: Instant) -> CycleResult {

@@ -8,6 +8,7 @@ use futures::{StreamExt, stream};
 use kube::Client;
 use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 use super::compare;
 use super::live::{INVENTORY_LABEL, inventory_name};
@@ -25,11 +26,26 @@ pub const FIELD_MANAGER: &str = "mlsync";
 pub const HANDOVER_MANAGER: &str = "mlsync-replicas-handover";
 
 /// Settings for writing.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
     /// Delete and re-create objects whose immutable fields changed.
     pub recreate: bool,
+    /// With leader election: `true` while this replica leads. Checked before every write, so a
+    /// replica that stops leading in the middle of a run sends nothing more. `None`: always write.
+    pub leading: Option<watch::Receiver<bool>>,
 }
+
+impl WriteOptions {
+    /// Whether a write may go out now: no leader election, or leading (and the elector is alive).
+    pub fn may_write(&self) -> bool {
+        self.leading
+            .as_ref()
+            .is_none_or(|rx| *rx.borrow() && rx.has_changed().is_ok())
+    }
+}
+
+/// Why objects were left alone when leadership ended during a run.
+pub const NOT_LEADING: &str = "this replica stopped leading; nothing more was written";
 
 fn api_message(e: &kube::Error) -> String {
     match e {
@@ -49,7 +65,7 @@ pub async fn execute(
     hpa: HpaVersion,
     plan: &Plan,
     live: &BTreeMap<ObjectKey, Value>,
-    opts: WriteOptions,
+    opts: &WriteOptions,
 ) -> Report {
     let hpa_prunes: BTreeMap<(String, String), &ObjectPlan> = plan
         .prune
@@ -78,17 +94,31 @@ pub async fn execute(
         .prune
         .iter()
         .filter(|p| !pruned_early.contains(&(p.kind, p.namespace.clone(), p.name.clone())));
-    report.pruned = stream::iter(prunes)
-        .map(|p| delete(client, hpa, p))
+    let results: Vec<ObjectOutcome> = stream::iter(prunes)
+        .map(|p| async move {
+            if opts.may_write() {
+                delete(client, hpa, p).await
+            } else {
+                outcome(p, Outcome::Held)
+            }
+        })
         .buffered(WRITE_CONCURRENCY)
         .collect()
         .await;
+    let (held, pruned): (Vec<_>, Vec<_>) = results
+        .into_iter()
+        .partition(|o| o.outcome == Outcome::Held);
+    report.pruned = pruned;
+    report.prune_refused = plan.prune_refused.clone();
+    if !held.is_empty() {
+        report.prune_refused = Some(format!("{NOT_LEADING}: {} prunes held", held.len()));
+    }
     report.prune_held = plan
         .prune_held
         .iter()
         .map(|p| outcome(p, Outcome::Held))
+        .chain(held)
         .collect();
-    report.prune_refused = plan.prune_refused.clone();
     report
 }
 
@@ -100,7 +130,7 @@ async fn execute_service(
     svc: &ServicePlan,
     hpa_prune: Option<&ObjectPlan>,
     live: &BTreeMap<ObjectKey, Value>,
-    opts: WriteOptions,
+    opts: &WriteOptions,
 ) -> (ServiceReport, Option<ObjectKey>) {
     let mut sr = ServiceReport {
         namespace: svc.namespace.clone(),
@@ -123,6 +153,12 @@ async fn execute_service(
         };
         if matches!(obj.action, Action::Unchanged) {
             sr.objects.push(outcome(obj, Outcome::Unchanged));
+            continue;
+        }
+        if sr.error.is_some() || !opts.may_write() {
+            // Objects depend on earlier ones: once one is not written, neither are the rest.
+            sr.error.get_or_insert_with(|| NOT_LEADING.to_owned());
+            sr.objects.push(outcome(obj, Outcome::Skipped));
             continue;
         }
         if obj.kind == Kind::Deployment {
@@ -173,7 +209,7 @@ async fn apply(
     hpa: HpaVersion,
     obj: &ObjectPlan,
     body: &Value,
-    opts: WriteOptions,
+    opts: &WriteOptions,
 ) -> Outcome {
     let api = cluster::api(client, obj.kind, hpa, &obj.namespace);
     let params = PatchParams::apply(FIELD_MANAGER).force();

@@ -249,6 +249,13 @@ impl Reconciler {
     pub async fn apply(&self, planned: &Planned) -> Report {
         let mut errors = Vec::new();
         for ns in &planned.create_namespaces {
+            if !self.opts.write.may_write() {
+                errors.push(format!(
+                    "failed to create namespace {ns}: {}",
+                    execute::NOT_LEADING
+                ));
+                continue;
+            }
             match execute::create_namespace(&self.client, ns).await {
                 Ok(()) => info!(namespace = %ns, "created namespace"),
                 Err(e) => errors.push(e),
@@ -259,7 +266,7 @@ impl Reconciler {
             self.hpa,
             &planned.plan,
             &planned.live,
-            self.opts.write,
+            &self.opts.write,
         )
         .await;
         report.errors.extend(errors);
@@ -287,7 +294,9 @@ impl Reconciler {
                 current.insert(k.1.clone());
             }
         }
-        if let Err(e) =
+        if !self.opts.write.may_write() {
+            warn!("inventory not written: {}", execute::NOT_LEADING);
+        } else if let Err(e) =
             execute::write_inventory(&self.client, home, source, recorded, &current).await
         {
             // The home namespace may not exist (no services there): pruning then relies on the
