@@ -6,11 +6,13 @@
 //! - [`spec`]: the `MLService` and repo-config types, the embedded JSON Schemas and the checks
 //!   a schema cannot express (pure).
 //! - [`repo`]: loading a config repo with line/column diagnostics (reads files only).
-//! - [`render`]: spec → ConfigMap, Secret, Deployment, Service, HPA (pure), and output.
+//! - [`render`]: spec → ConfigMap, Secret, Deployment, Service, HPA (pure), and output (its own
+//!   small block-style YAML emitter, [`render::yaml`]).
 //! - [`cluster`]: connecting like kubectl (kubeconfig, context, systemd credential, in-cluster)
 //!   and discovery (which HPA version the cluster serves).
 //! - [`reconcile`]: desired vs live (pure `plan`/`compare`), reading the cluster, server-side
-//!   apply, guarded pruning, the HPA replicas hand-over, rollout health and `diff`.
+//!   apply (every write fenced by leadership), guarded pruning, the HPA replicas hand-over,
+//!   rollout health, `diff` and Kubernetes Events.
 //! - [`source`]: the git source (git2 on blocking threads): clone, fetch one ref, verified
 //!   checkouts, SSH with strict known_hosts, HTTPS tokens.
 //! - [`admin`]: the daemon's HTTP server (health, readiness, Prometheus metrics, status JSON,
