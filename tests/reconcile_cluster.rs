@@ -757,3 +757,61 @@ async fn a_replica_that_stopped_leading_writes_nothing() {
     );
     assert!(deployments.get_opt("beta").await.unwrap().is_none());
 }
+
+/// `plan -o json` and `apply -o json` give scripts the same facts as the text, with the same
+/// exit codes.
+#[tokio::test]
+async fn plan_and_apply_print_json_for_scripts() {
+    let f = Fixture::new("json").await;
+    f.write("a.yaml", &spec("alpha", HPA));
+    let json = |cmd: &str| {
+        let (code, out, err) = f.mlsync(cmd, &["-o", "json"]);
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        (code, v)
+    };
+    let (code, plan) = json("plan");
+    assert_eq!(code, 1);
+    let svc = &plan["services"][0];
+    assert_eq!(
+        (svc["name"].as_str(), svc["state"].as_str()),
+        (Some("alpha"), Some("changes"))
+    );
+    let actions: Vec<(&str, &str)> = svc["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["kind"].as_str().unwrap(), o["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("ConfigMap", "create"),
+            ("Deployment", "create"),
+            ("Service", "create"),
+            ("HorizontalPodAutoscaler", "create")
+        ]
+    );
+
+    let (code, applied) = json("apply");
+    assert_eq!(code, 1);
+    assert_eq!(applied["changed"], true);
+    assert_eq!(applied["failed"], false);
+    let outcomes: Vec<&str> = applied["services"][0]["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["created"; 4]);
+
+    let (code, plan) = json("plan");
+    assert_eq!(code, 0);
+    assert_eq!(plan["services"][0]["state"], "unchanged");
+
+    // Everything left git: the mass-prune guard refuses, and says so in the JSON.
+    f.remove("a.yaml");
+    let (code, plan) = json("plan");
+    assert_eq!(code, 2);
+    assert_eq!(plan["pruneHeld"].as_array().unwrap().len(), 4, "{plan:#}");
+    assert!(plan["pruneRefused"].as_str().is_some(), "{plan:#}");
+}

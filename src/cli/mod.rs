@@ -66,7 +66,7 @@ pub enum Command {
     /// Show what apply would do, per service and object, and why (writes nothing).
     Plan(reconcile::PlanArgs),
     /// Show live objects against a server-side dry-run of apply, as unified diffs.
-    Diff(reconcile::PlanArgs),
+    Diff(reconcile::DiffArgs),
     /// Make age identities; encrypt, decrypt and rotate SOPS secrets files.
     Secrets {
         /// What to do.

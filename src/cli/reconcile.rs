@@ -9,7 +9,7 @@ use crate::reconcile::events::publish::Publisher;
 use crate::reconcile::events::{Context, plan_events};
 use crate::reconcile::execute::WriteOptions;
 use crate::reconcile::plan::{Action, PrunePolicy};
-use crate::reconcile::{ReconcileOptions, Reconciler, diff};
+use crate::reconcile::{ReconcileOptions, Reconciler, diff, json};
 use crate::secrets::SopsSource;
 use crate::secrets::keys::KeyArgs;
 
@@ -105,13 +105,40 @@ pub struct ApplyArgs {
     /// Wait for rollouts (optionally at most this long, e.g. 5m) and fail if one fails.
     #[arg(long, value_parser = humantime::parse_duration, num_args = 0..=1, default_missing_value = "5m")]
     wait: Option<Duration>,
+    /// Output format: lines for people, or one JSON document for scripts (same exit codes).
+    #[arg(short, long, value_enum, env = "MLSYNC_OUTPUT", default_value = "text")]
+    output: ReportFormat,
 }
 
-/// Arguments of `mlsync plan` and `mlsync diff`.
+/// Arguments of `mlsync plan`.
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
     #[command(flatten)]
     cluster: ClusterArgs,
+    /// Output format: lines for people, or one JSON document for scripts (same exit codes).
+    #[arg(short, long, value_enum, env = "MLSYNC_OUTPUT", default_value = "text")]
+    output: ReportFormat,
+}
+
+/// Arguments of `mlsync diff`.
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+/// How `plan` and `apply` print what they found or did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// One line per service and object.
+    Text,
+    /// One JSON document (see docs/output.md).
+    Json,
+}
+
+fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
 }
 
 /// `mlsync apply`: 0 nothing changed, 1 changes applied, 2 something failed or was refused
@@ -135,7 +162,10 @@ pub async fn apply(args: &ApplyArgs) -> anyhow::Result<u8> {
             .publish(&plan_events(&report, &ctx))
             .await;
     }
-    print!("{}", report.to_text());
+    match args.output {
+        ReportFormat::Text => print!("{}", report.to_text()),
+        ReportFormat::Json => print_json(&json::report_json(&report))?,
+    }
     // Rollout health decides the exit code only with --wait (without it, rollouts go on).
     let failed = if args.wait.is_some() {
         report.failed()
@@ -156,6 +186,28 @@ pub async fn plan(args: &PlanArgs) -> anyhow::Result<u8> {
     let repo = args.cluster.load_repo()?;
     let r = args.cluster.reconciler().await?;
     let planned = r.plan(&repo).await?;
+    let p = &planned.plan;
+    match args.output {
+        ReportFormat::Text => print_plan_text(&planned),
+        ReportFormat::Json => print_json(&json::plan_json(
+            p,
+            planned.create_namespaces.iter().cloned(),
+        ))?,
+    }
+    let failed = p.prune_refused.is_some()
+        || p.services.iter().any(|s| s.error.is_some())
+        || !repo.is_valid();
+    Ok(if failed {
+        EXIT_ERROR
+    } else if p.has_changes() || !planned.create_namespaces.is_empty() {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    })
+}
+
+/// The plan as lines: per service its objects and actions, then prunes and namespaces.
+fn print_plan_text(planned: &crate::reconcile::Planned) {
     let p = &planned.plan;
     for s in &p.services {
         let state = match (&s.error, s.has_changes()) {
@@ -198,20 +250,10 @@ pub async fn plan(args: &PlanArgs) -> anyhow::Result<u8> {
     for ns in &planned.create_namespaces {
         println!("namespace {ns}: create");
     }
-    let failed = p.prune_refused.is_some()
-        || p.services.iter().any(|s| s.error.is_some())
-        || !repo.is_valid();
-    Ok(if failed {
-        EXIT_ERROR
-    } else if p.has_changes() || !planned.create_namespaces.is_empty() {
-        EXIT_CHANGES
-    } else {
-        EXIT_OK
-    })
 }
 
 /// `mlsync diff`: like `kubectl diff`: 0 no differences, 1 differences, 2 error.
-pub async fn diff(args: &PlanArgs) -> anyhow::Result<u8> {
+pub async fn diff(args: &DiffArgs) -> anyhow::Result<u8> {
     let repo = args.cluster.load_repo()?;
     let r = args.cluster.reconciler().await?;
     let planned = r.plan(&repo).await?;

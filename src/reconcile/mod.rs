@@ -9,6 +9,7 @@ pub mod diff;
 pub mod events;
 pub mod execute;
 pub mod health;
+pub mod json;
 pub mod live;
 pub mod plan;
 pub mod report;
