@@ -17,34 +17,13 @@ use daemon_support::{Daemon, POLL, POLLS, echo_spec, repo_config};
 use mlsync::secrets::keys::KeyArgs;
 use mlsync::secrets::{SecretSource, SopsSource};
 use serde_json::Value;
+use support::example::spec;
 use support::{Upstream, cluster};
 
 /// A config repo in a temp dir, targeting a fresh namespace.
 struct Fixture {
     dir: tempfile::TempDir,
     ns: String,
-}
-
-fn spec(name: &str, extra: &str) -> String {
-    format!(
-        "apiVersion: mlsync.dev/v1alpha1
-kind: MLService
-metadata:
-  name: {name}
-spec:
-  model:
-    name: {name}
-    version: v1
-  image: example/{name}:1
-  config:
-    MODEL_NAME: {name}
-  resources:
-    requests:
-      cpu: 100m
-    limits:
-      cpu: 500m
-{extra}"
-    )
 }
 
 fn root() -> PathBuf {

@@ -13,34 +13,13 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use serde_json::{Value, json};
+use support::example::spec;
 use support::{cluster, pods};
 
 /// A config repo in a temp dir, targeting a fresh namespace.
 struct Fixture {
     dir: tempfile::TempDir,
     ns: String,
-}
-
-fn spec(name: &str, extra: &str) -> String {
-    format!(
-        "apiVersion: mlsync.dev/v1alpha1
-kind: MLService
-metadata:
-  name: {name}
-spec:
-  model:
-    name: {name}
-    version: v1
-  image: example/{name}:1
-  config:
-    MODEL_NAME: {name}
-  resources:
-    requests:
-      cpu: 100m
-    limits:
-      cpu: 500m
-{extra}"
-    )
 }
 
 const HPA: &str = "  autoscaling:\n    minReplicas: 2\n    maxReplicas: 5\n    targetCPUUtilizationPercentage: 50\n";

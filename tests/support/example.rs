@@ -44,3 +44,27 @@ pub fn example_repo_git(dest: &Path) {
         assert!(status.success(), "git {args:?}");
     }
 }
+
+/// A minimal valid MLService named `name` (config, CPU requests and limits), with `extra`
+/// appended to its `spec:` (e.g. `"  replicas: 2\n"`).
+pub fn spec(name: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: mlsync.dev/v1alpha1
+kind: MLService
+metadata:
+  name: {name}
+spec:
+  model:
+    name: {name}
+    version: v1
+  image: example/{name}:1
+  config:
+    MODEL_NAME: {name}
+  resources:
+    requests:
+      cpu: 100m
+    limits:
+      cpu: 500m
+{extra}"
+    )
+}
