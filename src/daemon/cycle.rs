@@ -180,7 +180,10 @@ impl Cycle {
                 }
             }
         }
-        if let Some(events) = self.events.as_mut() {
+        // Events are writes too: a replica that stopped leading during the run records none.
+        if let Some(events) = self.events.as_mut()
+            && self.leader.is_leader()
+        {
             let (home, source) = planned.source();
             let ctx = Context {
                 revision: Some(rev),
