@@ -6,6 +6,9 @@
 //! - [`spec`]: the `MLService` and repo-config types, the embedded JSON Schemas and the checks
 //!   a schema cannot express (pure).
 //! - [`repo`]: loading a config repo with line/column diagnostics (reads files only).
+//! - [`source_id`]: the ownership id (`mlsync.dev/source`): flag, mlsync.yaml, else derived
+//!   from the git remote that identifies the source (pure normalization in
+//!   [`source_id::derive`]).
 //! - [`render`]: spec → ConfigMap, Secret, Deployment, Service, HPA (pure), and output (its own
 //!   small block-style YAML emitter, [`render::yaml`]).
 //! - [`cluster`]: connecting like kubectl (kubeconfig, context, systemd credential, in-cluster)
@@ -36,5 +39,6 @@ pub mod render;
 pub mod repo;
 pub mod secrets;
 pub mod source;
+pub mod source_id;
 pub mod spec;
 pub mod trigger;

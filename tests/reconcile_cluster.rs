@@ -677,7 +677,7 @@ async fn a_replica_that_stopped_leading_writes_nothing() {
 
     let (leading, rx) = tokio::sync::watch::channel(false);
     let opts = ReconcileOptions {
-        source_id: None,
+        source_id: mlsync::source_id::SourceIdPolicy::for_dir(None, f.dir.path()),
         prune: PrunePolicy {
             enabled: true,
             allow_mass_prune: true,

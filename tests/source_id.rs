@@ -21,7 +21,8 @@ fn example_dir() -> PathBuf {
 
 /// The example's iris-classifier spec with `MODEL_VERSION: <version>`.
 fn iris(version: &str) -> String {
-    let spec = std::fs::read_to_string(example_dir().join("services/iris-classifier.yaml")).unwrap();
+    let spec =
+        std::fs::read_to_string(example_dir().join("services/iris-classifier.yaml")).unwrap();
     assert!(spec.contains("    MODEL_VERSION: v1\n"));
     spec.replace(
         "    MODEL_VERSION: v1\n",
@@ -39,10 +40,18 @@ fn example_upstream(dir: &Path, ns: &str) -> Upstream {
     let config: String = config
         .lines()
         .filter(|l| !l.starts_with("sourceId:"))
-        .map(|l| l.replace("defaultNamespace: ml-demo", &format!("defaultNamespace: {ns}")))
+        .map(|l| {
+            l.replace(
+                "defaultNamespace: ml-demo",
+                &format!("defaultNamespace: {ns}"),
+            )
+        })
         .map(|l| l + "\n")
         .collect();
-    assert!(!config.contains("sourceId:") && config.contains(ns), "{config}");
+    assert!(
+        !config.contains("sourceId:") && config.contains(ns),
+        "{config}"
+    );
     up.commit("mlsync.yaml", &config, "example repo without sourceId");
     up.push();
     up
@@ -80,7 +89,10 @@ fn mlsync(cmd: &str, repo: &Path, key: &Path) -> (i32, String, String) {
 /// `git clone <from> <to>` (a new clone, as on another machine).
 fn clone(from: &str, to: &Path) {
     std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-    git(to.parent().unwrap(), &["clone", "-q", from, to.to_str().unwrap()]);
+    git(
+        to.parent().unwrap(),
+        &["clone", "-q", from, to.to_str().unwrap()],
+    );
 }
 
 /// The iris ConfigMap in `ns`: (MODEL_VERSION, mlsync.dev/source label).
@@ -255,7 +267,10 @@ async fn apply_from_two_clones_of_one_repo_converges_without_conflicts() {
     assert_all_unchanged(&out);
     // Both logged the id they used, and where it came from.
     for err in [&alice_err, &err] {
-        assert!(err.contains("ownership source id") && err.contains(&id), "{err}");
+        assert!(
+            err.contains("ownership source id") && err.contains(&id),
+            "{err}"
+        );
         assert!(err.contains("remote URL"), "{err}");
     }
 

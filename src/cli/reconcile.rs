@@ -9,9 +9,11 @@ use crate::reconcile::events::publish::Publisher;
 use crate::reconcile::events::{Context, plan_events};
 use crate::reconcile::execute::WriteOptions;
 use crate::reconcile::plan::{Action, PrunePolicy};
-use crate::reconcile::{ReconcileOptions, Reconciler, diff, json};
+use crate::reconcile::{Planned, ReconcileOptions, Reconciler, diff, json};
+use crate::repo::Repo;
 use crate::secrets::SopsSource;
 use crate::secrets::keys::KeyArgs;
+use crate::source_id::{DefaultId, SourceIdError, SourceIdPolicy};
 
 /// What every cluster command needs.
 #[derive(Debug, Clone, clap::Args)]
@@ -31,8 +33,9 @@ pub struct ReconcileArgs {
     /// age identities for SOPS secrets.
     #[command(flatten)]
     pub keys: KeyArgs,
-    /// Ownership label value (mlsync.dev/source); default: sourceId in mlsync.yaml, else the repo
-    /// directory name. Objects of other sources are never modified or deleted.
+    /// Ownership label value (mlsync.dev/source); default: sourceId in mlsync.yaml, else derived
+    /// from the git remote URL (and subdirectory) of the repo, else the directory name. Objects
+    /// of other sources are never modified or deleted.
     #[arg(long, env = "MLSYNC_SOURCE_ID")]
     pub source_id: Option<String>,
     /// Delete objects of this source that left git (`--prune=false` keeps them).
@@ -58,10 +61,14 @@ pub struct ReconcileArgs {
 }
 
 impl ReconcileArgs {
-    /// The reconcile options these flags describe.
-    pub fn options(&self) -> ReconcileOptions {
+    /// The reconcile options these flags describe, for a source whose default ownership id
+    /// (without `--source-id` and `sourceId` in mlsync.yaml) is `default`.
+    pub fn options(&self, default: Result<DefaultId, SourceIdError>) -> ReconcileOptions {
         ReconcileOptions {
-            source_id: self.source_id.clone(),
+            source_id: SourceIdPolicy {
+                flag: self.source_id.clone(),
+                default,
+            },
             prune: PrunePolicy {
                 enabled: self.prune,
                 allow_mass_prune: self.allow_mass_prune,
@@ -77,15 +84,25 @@ impl ReconcileArgs {
 }
 
 impl ClusterArgs {
-    /// The reconciler these arguments describe.
+    /// The reconciler these arguments describe; the default ownership id is the one of the
+    /// `--repo` directory.
     pub async fn reconciler(&self) -> anyhow::Result<Reconciler> {
         let client = cluster::connect(&self.reconcile.kube).await?;
         let secrets = Arc::new(SopsSource::from_args(&self.reconcile.keys)?);
-        Ok(Reconciler::new(client, secrets, self.reconcile.options()).await?)
+        let default = Ok(DefaultId::for_dir(&self.repo.repo));
+        Ok(Reconciler::new(client, secrets, self.reconcile.options(default)).await?)
+    }
+
+    /// Connects, plans `repo` and logs the ownership id used (stderr).
+    async fn plan(&self, repo: &Repo) -> anyhow::Result<(Reconciler, Planned)> {
+        let r = self.reconciler().await?;
+        let planned = r.plan(repo).await?;
+        r.source_id_policy().log(&planned.source_id);
+        Ok((r, planned))
     }
 
     /// Loads the repo, printing its diagnostics to stderr.
-    pub fn load_repo(&self) -> anyhow::Result<crate::repo::Repo> {
+    pub fn load_repo(&self) -> anyhow::Result<Repo> {
         let repo = crate::repo::load(&self.repo.repo)?;
         for d in &repo.diagnostics {
             eprintln!("{d}");
@@ -146,8 +163,7 @@ fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
 pub async fn apply(args: &ApplyArgs) -> anyhow::Result<u8> {
     let _ = args.once;
     let repo = args.cluster.load_repo()?;
-    let r = args.cluster.reconciler().await?;
-    let planned = r.plan(&repo).await?;
+    let (r, planned) = args.cluster.plan(&repo).await?;
     let mut report = r.apply(&planned).await;
     r.check_health(&mut report, args.wait).await;
     if args.cluster.reconcile.events {
@@ -184,8 +200,7 @@ pub async fn apply(args: &ApplyArgs) -> anyhow::Result<u8> {
 /// `mlsync plan`: what apply would do, per service and object, and why. Writes nothing.
 pub async fn plan(args: &PlanArgs) -> anyhow::Result<u8> {
     let repo = args.cluster.load_repo()?;
-    let r = args.cluster.reconciler().await?;
-    let planned = r.plan(&repo).await?;
+    let (_, planned) = args.cluster.plan(&repo).await?;
     let p = &planned.plan;
     match args.output {
         ReportFormat::Text => print_plan_text(&planned),
@@ -207,7 +222,7 @@ pub async fn plan(args: &PlanArgs) -> anyhow::Result<u8> {
 }
 
 /// The plan as lines: per service its objects and actions, then prunes and namespaces.
-fn print_plan_text(planned: &crate::reconcile::Planned) {
+fn print_plan_text(planned: &Planned) {
     let p = &planned.plan;
     for s in &p.services {
         let state = match (&s.error, s.has_changes()) {
@@ -255,8 +270,7 @@ fn print_plan_text(planned: &crate::reconcile::Planned) {
 /// `mlsync diff`: like `kubectl diff`: 0 no differences, 1 differences, 2 error.
 pub async fn diff(args: &DiffArgs) -> anyhow::Result<u8> {
     let repo = args.cluster.load_repo()?;
-    let r = args.cluster.reconciler().await?;
-    let planned = r.plan(&repo).await?;
+    let (r, planned) = args.cluster.plan(&repo).await?;
     let diffs = diff::diff(&r, &planned).await?;
     for d in &diffs {
         print!("{d}");

@@ -8,6 +8,7 @@ use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, RepoArgs};
 use crate::render::{self, HpaVersion, RenderOptions, output};
 use crate::secrets::keys::KeyArgs;
 use crate::secrets::{SecretSource, SopsSource};
+use crate::source_id::{Origin, SourceIdPolicy};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -38,7 +39,8 @@ pub struct RenderArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value = "yaml")]
     output: Format,
-    /// Ownership label value (mlsync.dev/source); default: sourceId in mlsync.yaml, else the repo directory name.
+    /// Ownership label value (mlsync.dev/source); default: sourceId in mlsync.yaml, else derived
+    /// from the git remote URL (and subdirectory) of the repo, else the directory name.
     #[arg(long, env = "MLSYNC_SOURCE_ID")]
     source_id: Option<String>,
     /// HorizontalPodAutoscaler API version.
@@ -58,8 +60,14 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<u8> {
     for d in &repo.diagnostics {
         eprintln!("{d}");
     }
+    let policy = SourceIdPolicy::for_dir(args.source_id.clone(), &args.repo.repo);
+    let source_id = policy.resolve(repo.config.source_id.as_deref())?;
+    // Render output feeds other tools: only the directory-name fallback is worth a line.
+    if source_id.origin == Origin::DirectoryName {
+        policy.log(&source_id);
+    }
     let opts = RenderOptions {
-        source_id: repo.source_id(args.source_id.as_deref())?,
+        source_id: source_id.id,
         hpa: match args.hpa_version {
             HpaArg::V2 => HpaVersion::V2,
             HpaArg::V2beta2 => HpaVersion::V2beta2,

@@ -18,6 +18,7 @@ use crate::reconcile::events::publish::Publisher;
 use crate::reconcile::events::{Context, plan_events};
 use crate::reconcile::{ReconcileError, Reconciler};
 use crate::secrets::SecretSource;
+use crate::source_id::{SourceId, SourceIdPolicy};
 use crate::trigger::TriggerReason;
 
 /// What the loop needs to know about a finished reconcile.
@@ -49,10 +50,15 @@ pub struct Cycle {
     rollbacks: Option<Rollbacks>,
     /// Kubernetes Events (`--events`), made with the reconciler.
     events: Option<Publisher>,
+    /// How the ownership id is chosen (its default resolved once for the source).
+    source_id: SourceIdPolicy,
+    /// The ownership id of the last plan, to log it when it is first known or changes.
+    last_source_id: Option<SourceId>,
 }
 
 impl Cycle {
-    /// A cycle that connects to the cluster on its first run.
+    /// A cycle that connects to the cluster on its first run. `source_id` is resolved once for
+    /// the source, so the ownership id does not change between commits or checkouts.
     pub fn new(
         source: Source,
         state: AdminState,
@@ -60,6 +66,7 @@ impl Cycle {
         args: ReconcileArgs,
         secrets: Arc<dyn SecretSource>,
         leader: LeaderStatus,
+        source_id: SourceIdPolicy,
     ) -> Self {
         Self {
             source,
@@ -71,6 +78,8 @@ impl Cycle {
             reconciler: None,
             rollbacks: None,
             events: None,
+            source_id,
+            last_source_id: None,
         }
     }
 
@@ -149,6 +158,11 @@ impl Cycle {
                 return Err(e.to_string());
             }
         };
+        note_source_id(
+            &mut self.last_source_id,
+            &self.source_id,
+            &planned.source_id,
+        );
         if !self.leader.is_leader() {
             return Err(
                 "failed to apply: this replica stopped leading; nothing was written".into(),
@@ -208,11 +222,15 @@ impl Cycle {
         }
         let status = outcome::to_status(&report, &invalid, rev, started.elapsed());
         let (changed, unchanged, failed) = outcome::counts(&report);
+        // Services left out (conflicts, invalid specs): their objects are skipped, not failed.
+        let services_not_applied =
+            report.services.iter().filter(|s| s.error.is_some()).count() + invalid.len();
         info!(
             revision = %rev,
             outcome = status.outcome.as_str(),
             duration_ms = started.elapsed().as_millis() as u64,
             services = report.services.len() + invalid.len(),
+            services_not_applied,
             changed,
             unchanged,
             failed,
@@ -223,7 +241,7 @@ impl Cycle {
 
     async fn connect(&self) -> Result<Reconciler, ReconcileError> {
         let client = crate::cluster::connect(&self.args.kube).await?;
-        let mut opts = self.args.options();
+        let mut opts = self.args.options(self.source_id.default.clone());
         // Every write checks leadership, not only the start of the cycle.
         opts.write.leading = Some(self.leader.receiver());
         Reconciler::new(client, Arc::clone(&self.secrets), opts).await
@@ -247,6 +265,23 @@ impl Cycle {
             warn!(error = %e, "sd_notify STATUS failed");
         }
     }
+}
+
+/// Logs the ownership id when it is first known, and warns when it changes (a different
+/// `sourceId` committed to mlsync.yaml).
+fn note_source_id(last: &mut Option<SourceId>, policy: &SourceIdPolicy, id: &SourceId) {
+    match last.as_ref() {
+        Some(l) if l == id => return,
+        Some(l) => warn!(
+            from = %l.id,
+            to = %id.id,
+            origin = %id.origin,
+            "ownership source id changed: objects labelled mlsync.dev/source={} are no longer this daemon's and show up as conflicts",
+            l.id
+        ),
+        None => policy.log(id),
+    }
+    *last = Some(id.clone());
 }
 
 /// The one-line systemd status after a reconcile.

@@ -36,6 +36,7 @@ use crate::admin::{self, AdminError, AdminState};
 use crate::notify::Notifier;
 use crate::secrets::{SecretsError, SopsSource};
 use crate::source::SourceError;
+use crate::source_id::{DefaultId, SourceIdError, SourceIdPolicy};
 use crate::trigger::{self, TriggerReason};
 use cycle::{Cycle, CycleResult};
 use leader::{LeaderError, LeaderStatus};
@@ -62,6 +63,9 @@ pub enum DaemonError {
     /// Leader election could not start.
     #[error(transparent)]
     Leader(#[from] LeaderError),
+    /// `--source-id` is not a label value.
+    #[error(transparent)]
+    SourceId(#[from] SourceIdError),
     /// Path mode was chosen but `--repo` is not a directory.
     #[error("failed to use {0} as a local config directory: it is not a directory")]
     NotADirectory(PathBuf),
@@ -117,16 +121,28 @@ pub async fn run_with(
     let mode = args.mode();
     let (triggers, mut next) = trigger::channel();
     let state = AdminState::new(triggers.clone(), args.admin.webhook_secret()?);
-    let source = match mode {
-        Mode::Git => source::git(&args.repo, &args.git)?,
+    let (source, default_id) = match mode {
+        Mode::Git => (
+            source::git(&args.repo, &args.git)?,
+            DefaultId::for_remote(&args.repo, args.git.path.as_deref()),
+        ),
         Mode::Path => {
             let dir = PathBuf::from(&args.repo);
             if !dir.is_dir() {
                 return Err(DaemonError::NotADirectory(dir));
             }
-            source::Source::Path(dir)
+            let id = DefaultId::for_dir(&dir);
+            (source::Source::Path(dir), Ok(id))
         }
     };
+    // Resolved once per source: the same default for every commit and checkout.
+    let source_id = SourceIdPolicy {
+        flag: args.reconcile.source_id.clone(),
+        default: default_id,
+    };
+    if source_id.flag.is_some() {
+        source_id.resolve(None)?;
+    }
     let secrets = Arc::new(SopsSource::from_args(&args.reconcile.keys)?);
     let listener = args.admin.bind().await?;
     let (stop_tx, stop_rx) = tokio_watch::channel(false);
@@ -150,6 +166,7 @@ pub async fn run_with(
         interval = %humantime::format_duration(args.interval),
         "mlsync daemon started"
     );
+    log_source_id(&source_id);
     let mut cycle = Cycle::new(
         source,
         state,
@@ -157,6 +174,7 @@ pub async fn run_with(
         args.reconcile.clone(),
         secrets,
         leader.clone(),
+        source_id,
     )
     .with_rollback(args.rollback_on_failure);
     if let Err(e) = notifier.ready() {
@@ -242,6 +260,23 @@ pub async fn run_with(
     }
     info!("mlsync daemon stopped");
     Ok(())
+}
+
+/// Says at start which ownership id the daemon uses, or will use unless mlsync.yaml sets one.
+fn log_source_id(policy: &SourceIdPolicy) {
+    match (&policy.flag, &policy.default) {
+        (Some(id), _) => info!(source_id = %id, from = "--source-id", "ownership source id"),
+        (None, Ok(d)) => info!(
+            source_id = %d.id,
+            from = %d.origin,
+            identity = %d.basis,
+            "ownership source id, unless sourceId in mlsync.yaml sets another"
+        ),
+        (None, Err(e)) => warn!(
+            error = %e,
+            "no default ownership source id: reconciles fail unless mlsync.yaml sets sourceId"
+        ),
+    }
 }
 
 fn round_ms(d: std::time::Duration) -> std::time::Duration {

@@ -25,6 +25,7 @@ use crate::cluster::{self, ClusterError};
 use crate::render::{self, HpaVersion, RenderOptions};
 use crate::repo::Repo;
 use crate::secrets::SecretSource;
+use crate::source_id::{SourceId, SourceIdPolicy};
 use plan::{DesiredService, ObjectKey, Plan, PrunePolicy};
 use report::Report;
 
@@ -47,7 +48,7 @@ pub enum ReconcileError {
     Decode(#[source] serde_json::Error),
     /// The source id is not a label value.
     #[error(transparent)]
-    SourceId(#[from] crate::repo::SourceIdError),
+    SourceId(#[from] crate::source_id::SourceIdError),
     /// The repo config is invalid: nothing is applied.
     #[error("failed to reconcile {0}: mlsync.yaml is invalid (run mlsync validate)")]
     InvalidConfig(String),
@@ -59,8 +60,8 @@ pub type Overrides = BTreeMap<(String, String), Vec<render::Object>>;
 /// Settings of a reconciler.
 #[derive(Debug, Clone)]
 pub struct ReconcileOptions {
-    /// Ownership label value; default from the repo.
-    pub source_id: Option<String>,
+    /// How the ownership label value is chosen (flag, mlsync.yaml, default of the source).
+    pub source_id: SourceIdPolicy,
     /// Prune settings.
     pub prune: PrunePolicy,
     /// Take over same-named objects that mlsync does not manage.
@@ -78,6 +79,8 @@ pub struct Planned {
     pub live: BTreeMap<ObjectKey, Value>,
     /// Namespaces to create first.
     pub create_namespaces: BTreeSet<String>,
+    /// The ownership id used, and where it came from.
+    pub source_id: SourceId,
     /// Inventory bookkeeping: (home namespace, source id, recorded, desired).
     inventory: (String, String, BTreeSet<String>, BTreeSet<String>),
 }
@@ -133,6 +136,11 @@ impl Reconciler {
         &self.client
     }
 
+    /// How this reconciler chooses the ownership id.
+    pub fn source_id_policy(&self) -> &SourceIdPolicy {
+        &self.opts.source_id
+    }
+
     /// Renders every valid service (decrypting its secrets) and compares with the cluster.
     /// Reads only.
     pub async fn plan(&self, repo: &Repo) -> Result<Planned, ReconcileError> {
@@ -153,7 +161,11 @@ impl Reconciler {
                 repo.root.display().to_string(),
             ));
         }
-        let source_id = repo.source_id(self.opts.source_id.as_deref())?;
+        let resolved = self
+            .opts
+            .source_id
+            .resolve(repo.config.source_id.as_deref())?;
+        let source_id = resolved.id.clone();
         let ropts = RenderOptions {
             source_id: source_id.clone(),
             hpa: self.hpa,
@@ -223,6 +235,7 @@ impl Reconciler {
             plan,
             live,
             create_namespaces: create,
+            source_id: resolved,
             inventory: (home, source_id, recorded, inventory_now),
         })
     }

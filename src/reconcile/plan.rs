@@ -169,9 +169,9 @@ pub fn plan(
                     Ownership::Foreign => Action::Conflict(
                         "exists and is not managed by mlsync (use --adopt to take it over)".into(),
                     ),
-                    Ownership::OtherSource(s) => {
-                        Action::Conflict(format!("is managed by mlsync source {s}"))
-                    }
+                    Ownership::OtherSource(s) => Action::Conflict(format!(
+                        "is managed by mlsync source {s}, not by this one ({source_id}); if {s} is an earlier id of this repo, set `sourceId: {s}` in mlsync.yaml (or --source-id {s}) to manage it again"
+                    )),
                 },
             };
             if let Action::Conflict(reason) = &action {

@@ -135,12 +135,15 @@ fn foreign_and_other_source_objects_are_conflicts_unless_adopted() {
         None,
         &BTreeSet::new(),
     );
+    let error = p.services[0].error.as_deref().unwrap();
     assert!(
-        p.services[0]
-            .error
-            .as_deref()
-            .unwrap()
-            .contains("managed by mlsync source other-repo")
+        error.contains("managed by mlsync source other-repo, not by this one (repo)"),
+        "{error}"
+    );
+    // The message says how to take the objects back when the id is this repo's old one.
+    assert!(
+        error.contains("set `sourceId: other-repo` in mlsync.yaml (or --source-id other-repo)"),
+        "{error}"
     );
 }
 

@@ -248,7 +248,7 @@ fn create_private_dir(path: &Path) -> Result<(), SourceError> {
 }
 
 /// Replaces the user info (`user:password@`) of a URL-like string with `***@`.
-fn redact_userinfo(repo: &str) -> String {
+pub(crate) fn redact_userinfo(repo: &str) -> String {
     let Some(scheme_end) = repo.find("://").map(|i| i + 3) else {
         return repo.to_string();
     };
