@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Debian packages the tests run as real components (the control plane's own come from ci-setup.sh).
-packages=(age git openssh-server openssh-client libssl-dev pkg-config procps systemd)
+packages=(age git gnupg openssh-server openssh-client libssl-dev pkg-config procps systemd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -29,6 +29,11 @@ fi
 python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install --quiet cryptography
 # The YAML peer test reads `render` output with PyYAML, an independent YAML 1.1 reader.
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml
+
+# The real `sops` the SOPS peer tests run (tests/sops_binary_*.rs): pinned by
+# tests/peers/sops/go.mod + go.sum, built from the Go module proxy, cached under
+# ~/.cache/mlsync/sops/<version>/ (first build ~5-10 minutes on 2 cores, then instant).
+tests/peers/build-sops.sh >/dev/null
 
 tests/cluster/ci-setup.sh
 exec cargo test "$@"

@@ -2,6 +2,7 @@
 //! `age`) unwraps the data key from `sops.age[].enc`, and an independent Python reader
 //! (`cryptography`) decrypts the values and recomputes the MAC
 //! (tests/data/sops/independent_check.py). Identities made by `age-keygen` load in mlsync.
+//! The real `sops` binary reads and writes them too: tests/sops_binary_*.rs.
 
 mod secrets_common;
 
@@ -105,36 +106,4 @@ fn age_keygen_identities_load_and_decrypt() {
     let text = sops::encrypt(&yaml::parse("K: v\n").unwrap(), &[ids[0].to_public()]).unwrap();
     let dec = sops::decrypt(&text, &ids).unwrap();
     assert!(dec.tree == yaml::parse("K: v\n").unwrap());
-}
-
-/// Needs the npm package: `cd DIR && npm init -y && npm install sops-age@4.0.2`, then
-/// `SOPS_AGE_NODE_DIR=DIR cargo test --test secrets_interop -- --ignored`.
-#[test]
-#[ignore = "needs `npm install sops-age` in $SOPS_AGE_NODE_DIR"]
-fn npm_sops_age_reads_what_mlsync_writes() {
-    let node_dir = std::env::var("SOPS_AGE_NODE_DIR").expect("set SOPS_AGE_NODE_DIR");
-    let dir = tempfile::tempdir().unwrap();
-    let id = Identity::generate();
-    let key_file = write_key(dir.path(), "id.txt", &id, 0o600);
-    let plain = yaml::parse("USER: admin\nPASS: 'p: #1'\nN: 7\n").unwrap();
-    let file = dir.path().join("x.enc.yaml");
-    std::fs::write(&file, sops::encrypt(&plain, &[id.to_public()]).unwrap()).unwrap();
-    let script = std::path::Path::new(&node_dir).join("sops_age_check.mjs");
-    std::fs::copy(data("sops_age_check.mjs"), &script).unwrap();
-    let out = Command::new("node")
-        .arg(&script)
-        .arg(&file)
-        .arg(&key_file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        got,
-        serde_json::json!({"USER": "admin", "PASS": "p: #1", "N": 7})
-    );
 }

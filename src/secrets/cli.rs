@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 
 use super::keys::KeyArgs;
 use super::sops::{self, yaml};
+use super::sops_config::{self, Lookup};
 use super::{SecretsError, SopsSource, validate_secret_map};
 
 /// The `mlsync secrets` subcommands.
@@ -27,16 +28,18 @@ pub enum SecretsCmd {
         #[arg(long, short = 'o', env = "MLSYNC_KEYGEN_OUTPUT")]
         output: Option<PathBuf>,
     },
-    /// Encrypt a plaintext YAML map of KEY: value into a SOPS file (to stdout or in place).
+    /// Encrypt a plaintext YAML map of KEY: value into a SOPS file (to stdout or in place),
+    /// following the matching creation rule of .sops.yaml as sops does.
     Encrypt {
-        /// Age recipients (age1…), comma-separated or repeated.
-        #[arg(
-            long = "age",
-            env = "SOPS_AGE_RECIPIENTS",
-            value_delimiter = ',',
-            required = true
-        )]
+        /// Age recipients (age1…), comma-separated or repeated; default: the `age` list of the
+        /// .sops.yaml creation rule that matches FILE.
+        #[arg(long = "age", env = "SOPS_AGE_RECIPIENTS", value_delimiter = ',')]
         age: Vec<String>,
+        /// The sops config file; default: .sops.yaml in the current directory or the nearest
+        /// parent. Its matching rule's encrypted_regex/unencrypted_regex/…_suffix and
+        /// mac_only_encrypted apply.
+        #[arg(long = "config", env = "SOPS_CONFIG")]
+        config: Option<PathBuf>,
         /// Replace FILE with the encrypted file.
         #[arg(long, env = "MLSYNC_IN_PLACE")]
         in_place: bool,
@@ -75,9 +78,10 @@ pub fn run(cmd: SecretsCmd) -> anyhow::Result<ExitCode> {
         SecretsCmd::Keygen { output } => keygen(output.as_deref()),
         SecretsCmd::Encrypt {
             age,
+            config,
             in_place,
             file,
-        } => encrypt(&age, in_place, &file),
+        } => encrypt(&age, config.as_deref(), in_place, &file),
         SecretsCmd::Decrypt { keys, file } => {
             let dec = SopsSource::from_args(&keys)?.decrypt_file(&file)?;
             let text = yaml::emit(&dec.tree);
@@ -87,7 +91,7 @@ pub fn run(cmd: SecretsCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         SecretsCmd::Rotate { age, keys, file } => {
-            let recipients = parse_recipients(&age)?;
+            let recipients = parse_recipients(&age, "--age")?;
             let dec = SopsSource::from_args(&keys)?.decrypt_file(&file)?;
             let out =
                 sops::reencrypt(&dec, &recipients).map_err(|cause| SecretsError::Encrypt {
@@ -127,8 +131,48 @@ fn keygen(output: Option<&Path>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn encrypt(age: &[String], in_place: bool, file: &Path) -> anyhow::Result<ExitCode> {
-    let recipients = parse_recipients(age)?;
+fn encrypt(
+    age: &[String],
+    config: Option<&Path>,
+    in_place: bool,
+    file: &Path,
+) -> anyhow::Result<ExitCode> {
+    let from_flag = parse_recipients(age, "--age")?;
+    let lookup = sops_config::creation_rule(config, file, !from_flag.is_empty())?;
+    let (recipients, rules, applied) = match lookup {
+        Lookup::Found(applied) if from_flag.is_empty() => {
+            let origin = format!(
+                "creation rule {} of {}",
+                applied.rule.number,
+                applied.config.display()
+            );
+            let recipients = parse_recipients(&applied.rule.age, &origin)?;
+            if recipients.is_empty() {
+                return Err(SecretsError::NoRecipients {
+                    file: file.to_owned(),
+                    why: format!("{origin} has none"),
+                }
+                .into());
+            }
+            (recipients, applied.rule.rules.clone(), Some(applied))
+        }
+        Lookup::Found(applied) => (from_flag, applied.rule.rules.clone(), Some(applied)),
+        _ if !from_flag.is_empty() => (from_flag, sops::Rules::default(), None),
+        Lookup::NoConfig { from } => {
+            return Err(SecretsError::NoRecipients {
+                file: file.to_owned(),
+                why: format!("no .sops.yaml in {} or its parents", from.display()),
+            }
+            .into());
+        }
+        Lookup::NoRules { config } => {
+            return Err(SecretsError::NoRecipients {
+                file: file.to_owned(),
+                why: format!("{} has no creation_rules", config.display()),
+            }
+            .into());
+        }
+    };
     let plain_text =
         Zeroizing::new(
             std::fs::read_to_string(file).map_err(|cause| SecretsError::Read {
@@ -151,10 +195,47 @@ fn encrypt(age: &[String], in_place: bool, file: &Path) -> anyhow::Result<ExitCo
         file: file.to_owned(),
         reason,
     })?;
-    let out = sops::encrypt(&tree, &recipients).map_err(enc_err)?;
+    let rules = rules.or_sops_default();
+    let (encrypted, plaintext) = sops::tree::encryption_plan(&tree, &rules);
+    let rule_name = applied.as_ref().map_or_else(
+        || "sops' default rule".to_owned(),
+        |a| format!("creation rule {} of {}", a.rule.number, a.config.display()),
+    );
+    if encrypted == 0 && !plaintext.is_empty() {
+        return Err(SecretsError::NothingEncrypted {
+            file: file.to_owned(),
+            rule: rule_name,
+            selector: rules.describe(),
+            keys: plaintext.join(", "),
+        }
+        .into());
+    }
+    if let Some(applied) = &applied {
+        eprintln!(
+            "using {rule_name}{}",
+            applied
+                .rule
+                .path_regex
+                .as_ref()
+                .map(|r| format!(" (path_regex `{r}`)"))
+                .unwrap_or_default()
+        );
+    }
+    if !plaintext.is_empty() {
+        eprintln!(
+            "left unencrypted by {}: {}",
+            rules.describe(),
+            plaintext.join(", ")
+        );
+    }
+    let out = sops::encrypt_with_rules(&tree, &recipients, rules).map_err(enc_err)?;
     if in_place {
         write_private(file, out.as_bytes(), true)?;
-        eprintln!("encrypted {} in place", file.display());
+        eprintln!(
+            "encrypted {} in place to {} recipient(s)",
+            file.display(),
+            recipients.len()
+        );
     } else {
         std::io::stdout()
             .write_all(out.as_bytes())
@@ -163,12 +244,16 @@ fn encrypt(age: &[String], in_place: bool, file: &Path) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse_recipients(age: &[String]) -> Result<Vec<age::x25519::Recipient>, SecretsError> {
+/// Parses recipients; `origin` (`--age`, or the creation rule) names where they came from.
+fn parse_recipients(
+    age: &[String],
+    origin: &str,
+) -> Result<Vec<age::x25519::Recipient>, SecretsError> {
     age.iter()
         .filter(|r| !r.trim().is_empty())
         .map(|r| {
             sops::parse_recipient(r).map_err(|cause| SecretsError::Encrypt {
-                file: PathBuf::from("(--age)"),
+                file: PathBuf::from(format!("({origin})")),
                 cause,
             })
         })

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod keys;
 pub mod sops;
+pub mod sops_config;
 mod source;
 
 use std::collections::BTreeMap;
@@ -120,6 +121,43 @@ pub enum SecretsError {
         file: PathBuf,
         /// Its age recipients.
         recipients: Vec<String>,
+    },
+    /// A `.sops.yaml` cannot be used for the file being encrypted.
+    #[error("failed to use the sops config {}: {cause}", file.display())]
+    SopsConfig {
+        /// The `.sops.yaml`.
+        file: PathBuf,
+        /// What is wrong with it, or why its rule cannot be honoured.
+        cause: sops::creation::CreationError,
+    },
+    /// Neither `--age` nor a creation rule names age recipients.
+    #[error(
+        "failed to encrypt {}: no age recipients: pass --age age1… (or SOPS_AGE_RECIPIENTS), \
+         or give the matching creation rule in .sops.yaml an `age` list ({why})",
+        file.display()
+    )]
+    NoRecipients {
+        /// The file being encrypted.
+        file: PathBuf,
+        /// Where mlsync looked.
+        why: String,
+    },
+    /// The encryption rule would leave every value of the file in plaintext.
+    #[error(
+        "failed to encrypt {}: {rule} encrypts none of its values ({selector} leaves every \
+         key in plaintext: {keys}); mlsync refuses to write secrets in plaintext (sops would \
+         write them): change the rule or the keys",
+        file.display()
+    )]
+    NothingEncrypted {
+        /// The file being encrypted.
+        file: PathBuf,
+        /// Which rule: "creation rule N of FILE", or sops' default.
+        rule: String,
+        /// The rule's selector, e.g. "encrypted_regex `^data$`".
+        selector: String,
+        /// The keys left in plaintext, comma-separated.
+        keys: String,
     },
     /// The decrypted content is not a flat map of valid keys to scalars.
     #[error("failed to load {}: {reason}", file.display())]

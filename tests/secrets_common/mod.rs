@@ -1,6 +1,8 @@
 //! Helpers shared by the secrets integration tests.
 #![allow(dead_code)]
 
+pub mod peer;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 

@@ -143,10 +143,19 @@ fn plain_ok(s: &str) -> bool {
         && !YAML11_BOOLS.contains(&s)
         && !YAML11_MORE.contains(&s)
         && !(s.contains(':') && s.chars().all(|c| c.is_ascii_digit() || "_:.+-".contains(c)))
+        && !looks_like_timestamp(s)
         && matches!(
             resolve(Zeroizing::new(s.to_owned()), ScalarStyle::Plain),
             Value::Str(_)
         )
+}
+
+/// go-yaml (which `sops` reads with) turns a plain scalar of four digits and a `-` that
+/// parses as a date into a timestamp, so `sops` refuses an unquoted `lastmodified`. Any such
+/// prefix is quoted, which is harmless for strings that would not have parsed as dates.
+fn looks_like_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() > 4 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-'
 }
 
 #[cfg(test)]
@@ -164,6 +173,7 @@ mod tests {
             ("underscored".into(), Value::str("1_000")),
             ("sexagesimal".into(), Value::str("1:30")),
             ("version".into(), Value::str("3.9.0")),
+            ("date".into(), Value::str("2024-01-02")),
             ("empty".into(), Value::str("")),
             ("colon".into(), Value::str("a: b # c")),
             ("quote".into(), Value::str("it's")),
@@ -195,5 +205,18 @@ mod tests {
         ]);
         let text = emit(&doc);
         assert_eq!(parse(&text).unwrap(), doc, "{}", text.as_str());
+    }
+
+    #[test]
+    fn date_like_strings_are_quoted_for_go_yaml() {
+        let doc = Value::Map(vec![
+            ("lastmodified".into(), Value::str("2026-11-30T05:22:46Z")),
+            ("day".into(), Value::str("2024-01-02")),
+            ("not_a_date".into(), Value::str("12345-x")),
+        ]);
+        assert_eq!(
+            emit(&doc).as_str(),
+            "lastmodified: '2026-11-30T05:22:46Z'\nday: '2024-01-02'\nnot_a_date: 12345-x\n"
+        );
     }
 }

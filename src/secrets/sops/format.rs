@@ -3,14 +3,14 @@
 use regex::Regex;
 
 use super::SopsError;
-use super::tree::Rules;
+use super::rules::Rules;
 use super::value::Value;
 
 /// The SOPS format version mlsync writes (the features it uses exist since 3.9).
 pub const WRITTEN_VERSION: &str = "3.9.0";
 
 /// Master-key lists mlsync does not read; a file using only these cannot be decrypted.
-const OTHER_MASTER_KEYS: &[&str] = &["pgp", "kms", "gcp_kms", "azure_kv", "hc_vault"];
+const OTHER_MASTER_KEYS: &[&str] = &["pgp", "kms", "gcp_kms", "hckms", "azure_kv", "hc_vault"];
 
 /// One `sops.age[]` entry: the data key wrapped for one age recipient.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +122,7 @@ fn parse_metadata(sops: Value) -> Result<Metadata, SopsError> {
             }
         }
     }
+    meta.rules = meta.rules.or_sops_default();
     if meta.lastmodified.is_empty() {
         return Err(SopsError::Metadata(
             "`sops.lastmodified` is missing".to_owned(),
@@ -257,5 +258,20 @@ mod tests {
             Err(SopsError::Unsupported(_))
         ));
         assert!(matches!(split(Value::Map(vec![])), Err(SopsError::NotSops)));
+    }
+
+    #[test]
+    fn no_selector_means_sops_default_unencrypted_suffix() {
+        let meta = |extra: &str| {
+            let text = format!("a: b\nsops:\n  lastmodified: x\n  mac: y\n{extra}");
+            split(super::super::yaml::parse(&text).unwrap())
+                .unwrap()
+                .meta
+        };
+        let rules = meta("").rules;
+        assert_eq!(rules.unencrypted_suffix.as_deref(), Some("_unencrypted"));
+        let rules = meta("  encrypted_regex: ^a$\n").rules;
+        assert_eq!(rules.unencrypted_suffix, None);
+        assert!(rules.encrypted_regex.is_some());
     }
 }

@@ -4,9 +4,11 @@
 //! the MAC; [`encrypt`] and [`reencrypt`] write files that `sops` (and any SOPS reader)
 //! decrypts. Nothing here does I/O; the caller reads and writes files.
 
+pub mod creation;
 pub mod crypto;
 pub mod emit;
 pub mod format;
+pub mod rules;
 pub mod time;
 pub mod tree;
 pub mod value;
@@ -20,7 +22,7 @@ use zeroize::Zeroizing;
 
 pub use crypto::DataKey;
 pub use format::{AgeEntry, Metadata};
-pub use tree::Rules;
+pub use rules::Rules;
 pub use value::{Value, go_float as go_float_text};
 
 /// Why a SOPS document could not be read or written. Messages never contain values.
@@ -85,10 +87,22 @@ pub fn parse_recipient(s: &str) -> Result<Recipient, SopsError> {
         .map_err(|_| SopsError::BadRecipient(s.trim().to_owned()))
 }
 
-/// The age recipients a SOPS file is encrypted to (no key needed).
+/// The age recipients a SOPS file is encrypted to (no key needed); a file with none (PGP- or
+/// KMS-only) is [`SopsError::NoAgeRecipients`], since no age identity could ever read it.
 pub fn recipients(text: &str) -> Result<Vec<String>, SopsError> {
     let doc = format::split(yaml::parse(text)?)?;
+    if doc.meta.age.is_empty() {
+        return Err(no_age_recipients(&doc.meta));
+    }
     Ok(doc.meta.age.into_iter().map(|e| e.recipient).collect())
+}
+
+fn no_age_recipients(meta: &Metadata) -> SopsError {
+    SopsError::NoAgeRecipients(if meta.other_master_keys.is_empty() {
+        "no master keys at all".to_owned()
+    } else {
+        meta.other_master_keys.join(", ")
+    })
 }
 
 /// Decrypts a SOPS file with the first identity that unwraps its data key, and verifies
@@ -105,14 +119,26 @@ pub fn decrypt(text: &str, identities: &[Identity]) -> Result<Decrypted, SopsErr
     })
 }
 
-/// Encrypts a plaintext map into a new SOPS file (all values encrypted, fresh data key).
+/// Encrypts a plaintext map into a new SOPS file with a fresh data key and `sops`' default
+/// rule: every value is encrypted except under keys ending in `_unencrypted`.
 pub fn encrypt(plain: &Value, recipients: &[Recipient]) -> Result<String, SopsError> {
+    encrypt_with_rules(plain, recipients, Rules::default())
+}
+
+/// Encrypts a plaintext map into a new SOPS file with a fresh data key, encrypting the values
+/// `rules` select (a `.sops.yaml` creation rule's; with no suffix or regex, `sops`' default
+/// `unencrypted_suffix: _unencrypted`) and recording the rules in `sops:`.
+pub fn encrypt_with_rules(
+    plain: &Value,
+    recipients: &[Recipient],
+    rules: Rules,
+) -> Result<String, SopsError> {
     if plain.get("sops").is_some() {
         return Err(SopsError::Metadata(
             "the input already has a `sops` block (already encrypted?)".to_owned(),
         ));
     }
-    seal(plain, recipients, Rules::default())
+    seal(plain, recipients, rules.or_sops_default())
 }
 
 /// Re-encrypts a decrypted file to a new recipient list with a fresh data key, keeping
@@ -179,13 +205,7 @@ pub fn wrap_data_key(key: &DataKey, recipient: &Recipient) -> Result<String, Sop
 
 fn unwrap_data_key(meta: &Metadata, identities: &[Identity]) -> Result<DataKey, SopsError> {
     if meta.age.is_empty() {
-        return Err(SopsError::NoAgeRecipients(
-            if meta.other_master_keys.is_empty() {
-                "no master keys at all".to_owned()
-            } else {
-                meta.other_master_keys.join(", ")
-            },
-        ));
+        return Err(no_age_recipients(meta));
     }
     let ours: Vec<String> = identities
         .iter()

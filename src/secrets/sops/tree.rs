@@ -5,11 +5,11 @@
 //! MAC is SHA-512 over every scalar (or only encrypted ones with `mac_only_encrypted`),
 //! stored as upper-case hex encrypted with `lastmodified` as AAD.
 
-use regex::Regex;
 use sha2::{Digest, Sha512};
 
 use super::SopsError;
 use super::crypto::{DataKey, ValueFailure, decrypt_scalar, encrypt_scalar};
+use super::rules::Rules;
 use super::value::Value;
 
 /// `sha256("sops")`: the MAC prefix when only encrypted values are authenticated.
@@ -17,45 +17,6 @@ const MAC_ONLY_ENCRYPTED_INIT: [u8; 32] = [
     0x8a, 0x3f, 0xd2, 0xad, 0x54, 0xce, 0x66, 0x52, 0x7b, 0x10, 0x34, 0xf3, 0xd1, 0x47, 0xbe, 0x0b,
     0x0b, 0x97, 0x5b, 0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad, 0xec, 0x81, 0x76, 0xf2, 0x7d, 0x69,
 ];
-
-/// Which values a file encrypts (`sops.*_suffix`, `sops.*_regex`, `mac_only_encrypted`).
-#[derive(Debug, Clone, Default)]
-pub struct Rules {
-    /// Keys ending in this (anywhere on the path) stay plaintext.
-    pub unencrypted_suffix: Option<String>,
-    /// Only values under keys ending in this are encrypted.
-    pub encrypted_suffix: Option<String>,
-    /// Keys matching this stay plaintext.
-    pub unencrypted_regex: Option<Regex>,
-    /// Only values under keys matching this are encrypted.
-    pub encrypted_regex: Option<Regex>,
-    /// Whether the MAC covers only encrypted values.
-    pub mac_only_encrypted: bool,
-}
-
-impl Rules {
-    /// `sops`' `shouldBeEncrypted` without the comment rules (refused at parse time).
-    pub fn should_encrypt(&self, path: &[String]) -> bool {
-        let mut encrypted = true;
-        if let Some(sfx) = &self.unencrypted_suffix
-            && path.iter().any(|p| p.ends_with(sfx.as_str()))
-        {
-            encrypted = false;
-        }
-        if let Some(sfx) = &self.encrypted_suffix {
-            encrypted = path.iter().any(|p| p.ends_with(sfx.as_str()));
-        }
-        if let Some(re) = &self.unencrypted_regex
-            && path.iter().any(|p| re.is_match(p))
-        {
-            encrypted = false;
-        }
-        if let Some(re) = &self.encrypted_regex {
-            encrypted = path.iter().any(|p| re.is_match(p));
-        }
-        encrypted
-    }
-}
 
 /// Encrypts every selected value of `tree`; returns the encrypted tree and the MAC (hex).
 pub fn encrypt_tree(
@@ -105,6 +66,24 @@ pub fn decrypt_tree(
         Ok(plain)
     })?;
     Ok((out, hex_upper(&hash.finalize())))
+}
+
+/// What `rules` would do to `tree`: how many non-empty values they encrypt, and the paths
+/// (`a:b`) of the non-empty values they leave in plaintext. Nulls and empty strings are never
+/// encrypted by SOPS, so they count as neither.
+pub fn encryption_plan(tree: &Value, rules: &Rules) -> (usize, Vec<String>) {
+    let (mut encrypted, mut plain) = (0, Vec::new());
+    let _ = walk(tree, &mut Vec::new(), &mut |v, path| {
+        if !matches!(v, Value::Str(s) if s.is_empty()) {
+            if rules.should_encrypt(path) {
+                encrypted += 1;
+            } else {
+                plain.push(path.join(":"));
+            }
+        }
+        Ok(v.clone())
+    });
+    (encrypted, plain)
 }
 
 fn value_error(f: ValueFailure, path: &[String]) -> SopsError {
@@ -210,23 +189,6 @@ fn walk(v: &Value, path: &mut Vec<String>, leaf: &mut Leaf<'_>) -> Result<Value,
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rules_follow_sops() {
-        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let r = Rules {
-            unencrypted_suffix: Some("_unencrypted".into()),
-            ..Rules::default()
-        };
-        assert!(r.should_encrypt(&p(&["a", "b"])));
-        assert!(!r.should_encrypt(&p(&["a_unencrypted", "b"])));
-        let r = Rules {
-            encrypted_regex: Some(Regex::new("^data$").unwrap()),
-            ..Rules::default()
-        };
-        assert!(r.should_encrypt(&p(&["data", "x"])));
-        assert!(!r.should_encrypt(&p(&["meta", "x"])));
-    }
 
     #[test]
     fn mac_only_encrypted_leaves_plaintext_values_out_of_the_mac() {
