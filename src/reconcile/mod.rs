@@ -235,11 +235,12 @@ impl Reconciler {
     ) -> Result<Vec<render::Object>, String> {
         let secrets = match &svc.spec.spec.secrets {
             None => None,
-            Some(r) => Some(
-                self.secrets
-                    .load(&repo.root.join(&r.file))
-                    .map_err(|e| e.to_string())?,
-            ),
+            Some(r) => {
+                let path = repo
+                    .resolve(&r.file)
+                    .map_err(|e| format!("failed to read secrets file {}: {e}", r.file))?;
+                Some(self.secrets.load(&path).map_err(|e| e.to_string())?)
+            }
         };
         render::render(svc, secrets.as_ref(), ropts).map_err(|e| e.to_string())
     }

@@ -91,12 +91,6 @@ pub fn check(svc: &MLService) -> Vec<Violation> {
             );
         }
     }
-
-    if let Some(s) = &spec.secrets
-        && let Some(message) = bad_repo_path(&s.file)
-    {
-        push("/spec/secrets/file", message);
-    }
     out
 }
 
@@ -125,20 +119,6 @@ fn exceeds(request: &QuantityText, limit: &QuantityText) -> bool {
         (Some(r), Some(l)) => r > l,
         _ => false,
     }
-}
-
-/// A secrets path must stay inside the repo.
-pub fn bad_repo_path(path: &str) -> Option<String> {
-    let p = std::path::Path::new(path);
-    if p.is_absolute() {
-        return Some("must be a path relative to the repo root, not an absolute path".into());
-    }
-    if p.components()
-        .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
-        return Some("must stay inside the repo ('..' is not allowed)".into());
-    }
-    None
 }
 
 #[cfg(test)]
@@ -204,15 +184,12 @@ mod tests {
     }
 
     #[test]
-    fn reserved_labels_and_escaping_paths() {
-        let mut s = svc(serde_json::json!({"secrets": {"file": "../outside.enc.yaml"}}));
+    fn reserved_labels() {
+        let mut s = svc(serde_json::json!({}));
         s.metadata
             .labels
             .insert("mlsync.dev/source".into(), "x".into());
         let v = check(&s);
-        assert_eq!(
-            pointers(&v),
-            vec!["/metadata/labels/mlsync.dev~1source", "/spec/secrets/file"]
-        );
+        assert_eq!(pointers(&v), vec!["/metadata/labels/mlsync.dev~1source"]);
     }
 }
