@@ -28,9 +28,9 @@ pub fn inventory_name(source_id: &str) -> String {
 }
 
 fn read_err(what: String) -> impl FnOnce(kube::Error) -> ReconcileError {
-    move |source| ReconcileError::Read {
+    move |cause| ReconcileError::Read {
         what,
-        source: Box::new(source),
+        cause: Box::new(cause),
     }
 }
 

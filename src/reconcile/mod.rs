@@ -35,16 +35,16 @@ pub enum ReconcileError {
     #[error(transparent)]
     Cluster(#[from] ClusterError),
     /// A read request failed.
-    #[error("failed to {what}: {source}")]
+    #[error("failed to {what}: {cause}")]
     Read {
         /// What was read.
         what: String,
-        /// Why.
-        source: Box<kube::Error>,
+        /// Why (part of the message, not a `source()`).
+        cause: Box<kube::Error>,
     },
     /// A live object could not be decoded.
     #[error("failed to decode a live object: {0}")]
-    Decode(#[source] serde_json::Error),
+    Decode(serde_json::Error),
     /// The source id is not a label value.
     #[error(transparent)]
     SourceId(#[from] crate::repo::SourceIdError),

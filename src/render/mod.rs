@@ -181,13 +181,13 @@ pub enum RenderError {
         file: String,
     },
     /// Serialization of a built object failed (a bug).
-    #[error("failed to serialize {kind} {name}: {source}")]
+    #[error("failed to serialize {kind} {name}: {cause}")]
     Serialize {
         /// Kind.
         kind: Kind,
         /// Name.
         name: String,
-        /// Why.
-        source: serde_json::Error,
+        /// Why (part of the message, not a `source()`).
+        cause: serde_json::Error,
     },
 }

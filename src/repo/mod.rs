@@ -203,7 +203,7 @@ fn not_utf8(rel: &Path, (pos, byte): (Pos, u8)) -> Diagnostic {
         file: rel.to_owned(),
         pos,
         field: String::new(),
-        message: format!("not UTF-8 text (byte 0x{byte:02x}); specs must be UTF-8 encoded YAML"),
+        message: format!("not UTF-8 text (invalid byte 0x{byte:02x})"),
     }
 }
 
@@ -229,7 +229,7 @@ fn load_config(repo: &mut Repo) -> Result<Vec<Pos>, RepoError> {
                 file: rel,
                 pos: e.pos,
                 field: String::new(),
-                message: e.message,
+                message: format!("invalid YAML: {}", e.message),
             });
             return Ok(Vec::new());
         }
