@@ -117,6 +117,10 @@ impl fmt::Debug for Object {
     }
 }
 
+/// The start of every inventory ConfigMap's name (`mlsync-inventory-<sourceId>`): names of
+/// this form are mlsync's own, and no service may render one.
+pub const INVENTORY_NAME_PREFIX: &str = "mlsync-inventory-";
+
 /// Object names derived from the service name.
 pub fn config_map_name(service: &str) -> String {
     format!("{service}-config")

@@ -338,7 +338,7 @@ mod tests {
             e.pos,
             Pos {
                 line: 3,
-                column: 20
+                column: 19
             }
         );
         assert_eq!(e.message, "duplicate key \"b\" (first at line 3)");
