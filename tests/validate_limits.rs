@@ -1,6 +1,7 @@
 //! `mlsync validate` refuses what the API server would refuse at apply (issue 10, defect 10) and
-//! names that mlsync uses itself (defect 9), each as a `file:line:column` line. Whether the
-//! limits are the API server's own is shown against a real one in `tests/api_limits.rs`.
+//! names that mlsync uses itself (defect 9), each as a `file:line:column` line; Secret values,
+//! known only after decryption, are checked at render. Whether the limits are the API server's
+//! own is shown against a real one in `tests/api_limits.rs`.
 
 use std::path::Path;
 use std::process::Command;
@@ -139,4 +140,46 @@ fn tolerations_and_probes_the_api_refuses() {
         "svc.yaml:9:32: spec.probes.liveness.successThreshold: must be 1 for a liveness probe, got 2",
     );
     accepted("  probes:\n    readiness: {path: /healthz, successThreshold: 2}\n");
+}
+
+#[test]
+fn a_secret_larger_than_the_api_takes_fails_at_render_with_its_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let key = std::fs::read_to_string(root.join("example-repo/demo-age-key.txt")).unwrap();
+    let recipient = key
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secrets/big.enc.yaml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, format!("A: {}\n", "v".repeat(1024 * 1024 + 1))).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_mlsync"))
+        .args(["secrets", "encrypt", "--in-place", "--age", recipient])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let spec = format!("{SPEC}  secrets: {{file: secrets/big.enc.yaml}}\n");
+    std::fs::write(dir.path().join("svc.yaml"), spec).unwrap();
+    // Values are known only after decryption: validate cannot tell, render can.
+    assert_eq!(run(dir.path()).0, 0);
+    let out = Command::new(env!("CARGO_BIN_EXE_mlsync"))
+        .args(["render", "--repo"])
+        .arg(dir.path())
+        .env("SOPS_AGE_KEY", &key)
+        .env("MLSYNC_LOG", "warn")
+        .output()
+        .unwrap();
+    let shown = std::fs::canonicalize(&file).unwrap();
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!(
+            "error: default/iris: failed to load {}: the decrypted values total 1048577 bytes; \
+             a ConfigMap or Secret holds at most 1048576 (1 MiB)\n",
+            shown.display()
+        )
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
 }
