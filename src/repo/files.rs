@@ -1,4 +1,4 @@
-//! Which files of a config repo are service specs.
+//! Which files of a config repo are service specs, and reading them as text.
 
 use std::path::{Path, PathBuf};
 
@@ -95,6 +95,33 @@ pub fn spec_files(
     found.files.sort();
     found.files.dedup();
     Ok(found)
+}
+
+/// Reads a repo file: its text, or `Err(position, byte)` of its first byte that is not UTF-8.
+pub(super) fn read(root: &Path, rel: &Path) -> Result<Result<String, (Pos, u8)>, RepoError> {
+    let path = root.join(rel);
+    let bytes = std::fs::read(&path).map_err(|cause| RepoError::Read { path, cause })?;
+    Ok(String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let valid = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
+        let line_start = valid.rfind('\n').map_or(0, |i| i + 1);
+        let pos = Pos {
+            line: valid.matches('\n').count() + 1,
+            column: valid[line_start..].chars().count() + 1,
+        };
+        (pos, bytes[at])
+    }))
+}
+
+/// The diagnostic for a file that is not UTF-8 text.
+pub(super) fn not_utf8(rel: &Path, (pos, byte): (Pos, u8)) -> Diagnostic {
+    Diagnostic {
+        file: rel.to_owned(),
+        pos,
+        field: String::new(),
+        message: format!("not UTF-8 text (invalid byte 0x{byte:02x})"),
+    }
 }
 
 fn normalize(p: &Path) -> PathBuf {

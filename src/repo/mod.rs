@@ -3,6 +3,7 @@
 //! Reading files is the only I/O here. The result says which services are valid, which are
 //! invalid (so that nothing of them is applied *or pruned*), and every diagnostic.
 
+mod config;
 pub mod confine;
 pub mod diagnostic;
 pub mod files;
@@ -142,8 +143,8 @@ pub fn load(root: &Path) -> Result<Repo, RepoError> {
         config_valid: true,
         diagnostics: Vec::new(),
     };
-    let positions = load_config(&mut repo)?;
-    let entries = path_entries(&repo.config, &positions);
+    let positions = config::load_config(&mut repo)?;
+    let entries = config::path_entries(&repo.config, &positions);
     let found = files::spec_files(root, &entries, &mut repo.diagnostics)?;
     if found.refused {
         // A `paths` entry that leaves the repo: the repo config is hostile or broken, so
@@ -157,113 +158,6 @@ pub fn load(root: &Path) -> Result<Repo, RepoError> {
     repo.invalid.sort();
     repo.invalid.dedup();
     Ok(repo)
-}
-
-/// The `paths` entries of the repo config with where each is written (`["."]` by default).
-fn path_entries(config: &RepoConfig, positions: &[Pos]) -> Vec<files::PathEntry> {
-    let start = Pos { line: 1, column: 1 };
-    match &config.paths {
-        Some(paths) => paths
-            .iter()
-            .enumerate()
-            .map(|(i, p)| files::PathEntry {
-                path: p.clone(),
-                field: format!("paths[{i}]"),
-                pos: positions.get(i).copied().unwrap_or(start),
-            })
-            .collect(),
-        None => vec![files::PathEntry {
-            path: ".".to_owned(),
-            field: "paths".to_owned(),
-            pos: start,
-        }],
-    }
-}
-
-/// Reads a repo file: its text, or `Err(position, byte)` of its first byte that is not UTF-8.
-fn read(root: &Path, rel: &Path) -> Result<Result<String, (Pos, u8)>, RepoError> {
-    let path = root.join(rel);
-    let bytes = std::fs::read(&path).map_err(|cause| RepoError::Read { path, cause })?;
-    Ok(String::from_utf8(bytes).map_err(|e| {
-        let bytes = e.as_bytes();
-        let at = e.utf8_error().valid_up_to();
-        let valid = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
-        let line_start = valid.rfind('\n').map_or(0, |i| i + 1);
-        let pos = Pos {
-            line: valid.matches('\n').count() + 1,
-            column: valid[line_start..].chars().count() + 1,
-        };
-        (pos, bytes[at])
-    }))
-}
-
-/// The diagnostic for a file that is not UTF-8 text.
-fn not_utf8(rel: &Path, (pos, byte): (Pos, u8)) -> Diagnostic {
-    Diagnostic {
-        file: rel.to_owned(),
-        pos,
-        field: String::new(),
-        message: format!("not UTF-8 text (invalid byte 0x{byte:02x})"),
-    }
-}
-
-/// Reads `mlsync.yaml` into `repo.config`; returns the positions of its `paths` entries.
-fn load_config(repo: &mut Repo) -> Result<Vec<Pos>, RepoError> {
-    let rel = PathBuf::from(REPO_CONFIG_FILE);
-    if !repo.root.join(&rel).is_file() {
-        return Ok(Vec::new());
-    }
-    let text = match read(&repo.root, &rel)? {
-        Ok(text) => text,
-        Err(bad) => {
-            repo.config_valid = false;
-            repo.diagnostics.push(not_utf8(&rel, bad));
-            return Ok(Vec::new());
-        }
-    };
-    let docs = match yaml::parse_documents(&text) {
-        Ok(d) => d,
-        Err(e) => {
-            repo.config_valid = false;
-            repo.diagnostics.push(Diagnostic {
-                file: rel,
-                pos: e.pos,
-                field: String::new(),
-                message: format!("invalid YAML: {}", e.message),
-            });
-            return Ok(Vec::new());
-        }
-    };
-    let Some(doc) = docs.into_iter().next() else {
-        return Ok(Vec::new());
-    };
-    let violations = schema::validate(Which::RepoConfig, &doc.value);
-    if !violations.is_empty() {
-        repo.config_valid = false;
-        push_violations(&mut repo.diagnostics, &rel, &doc, violations);
-        return Ok(Vec::new());
-    }
-    let count = doc
-        .value
-        .get("paths")
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
-    let positions = (0..count)
-        .map(|i| doc.positions.locate(&format!("/paths/{i}")))
-        .collect();
-    match serde_json::from_value::<RepoConfig>(doc.value) {
-        Ok(c) => repo.config = c,
-        Err(e) => {
-            repo.config_valid = false;
-            repo.diagnostics.push(Diagnostic {
-                file: rel,
-                pos: doc.start,
-                field: String::new(),
-                message: e.to_string(),
-            });
-        }
-    }
-    Ok(positions)
 }
 
 fn push_violations(
@@ -283,12 +177,12 @@ fn push_violations(
 }
 
 fn load_file(repo: &mut Repo, rel: &Path) -> Result<(), RepoError> {
-    let text = match read(&repo.root, rel)? {
+    let text = match files::read(&repo.root, rel)? {
         Ok(text) => text,
         Err(bad) => {
             // Its services are unknown, like those of a file that is not YAML.
             repo.unreadable_files.push(rel.to_owned());
-            repo.diagnostics.push(not_utf8(rel, bad));
+            repo.diagnostics.push(files::not_utf8(rel, bad));
             return Ok(());
         }
     };
