@@ -51,10 +51,6 @@ pub fn spec_files(
     entries: &[PathEntry],
     diags: &mut Vec<Diagnostic>,
 ) -> Result<SpecFiles, RepoError> {
-    let canonical = std::fs::canonicalize(root).map_err(|cause| RepoError::Read {
-        path: root.to_owned(),
-        cause,
-    })?;
     let mut found = SpecFiles::default();
     for e in entries {
         let mut problem = |message: String| {
@@ -65,8 +61,8 @@ pub fn spec_files(
                 message,
             });
         };
-        let abs = match confine(root, &e.path) {
-            Ok(abs) => abs,
+        let rel = match confine(root, &e.path) {
+            Ok(rel) => rel,
             Err(ConfineError::NotFound) => {
                 problem(format!("path not found in the repo: {}", e.path));
                 continue;
@@ -78,16 +74,12 @@ pub fn spec_files(
                 continue;
             }
         };
-        // `confine` returns a path below the canonical root.
-        let rel = abs.strip_prefix(&canonical).unwrap_or(Path::new(""));
-        let meta = std::fs::metadata(&abs).map_err(|cause| RepoError::Read {
-            path: abs.clone(),
-            cause,
-        })?;
+        let abs = root.join(&rel);
+        let meta = std::fs::metadata(&abs).map_err(|cause| RepoError::Read { path: abs, cause })?;
         if meta.is_dir() {
-            walk(root, rel, &mut found.files)?;
+            walk(root, &rel, &mut found.files)?;
         } else if meta.is_file() {
-            found.files.push(normalize(rel));
+            found.files.push(rel);
         } else {
             problem(format!("is neither a file nor a directory: {}", e.path));
         }

@@ -90,9 +90,9 @@ pub struct Repo {
 
 impl Repo {
     /// Resolves a path written in the repo (`spec.secrets.file`, …) to a path inside it,
-    /// following links that stay inside; see [`confine()`].
+    /// following links that stay inside (see [`confine()`]); the result is below [`Repo::root`].
     pub fn resolve(&self, path: &str) -> Result<PathBuf, ConfineError> {
-        confine(&self.root, path)
+        confine(&self.root, path).map(|rel| self.root.join(rel))
     }
 
     /// True when every file and spec is valid.
