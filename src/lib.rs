@@ -28,6 +28,10 @@
 //!   trait, with the SOPS/age implementation.
 //!
 //! Pure modules do no I/O beyond reading the config repo; cluster and network I/O stay at the edges.
+//!
+//! Errors: one `thiserror` enum per module. A message names its cause itself (`failed to read
+//! a.yaml: permission denied`), so no variant hands the cause out again as `source()`: the CLI
+//! prints `{:#}`, which would show it twice.
 
 pub mod admin;
 pub mod cli;

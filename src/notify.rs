@@ -15,22 +15,22 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
     /// `NOTIFY_SOCKET` names an address that cannot be used.
-    #[error("failed to use NOTIFY_SOCKET {socket:?}: {source}")]
+    #[error("failed to use NOTIFY_SOCKET {socket:?}: {cause}")]
     Address {
         /// The socket as given.
         socket: String,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (part of the message, not a `source()`).
+        cause: std::io::Error,
     },
     /// Sending the datagram failed.
-    #[error("failed to send {state:?} to NOTIFY_SOCKET {socket:?}: {source}")]
+    #[error("failed to send {state:?} to NOTIFY_SOCKET {socket:?}: {cause}")]
     Send {
         /// The first line of the message that was not delivered.
         state: String,
         /// The socket as given.
         socket: String,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (part of the message, not a `source()`).
+        cause: std::io::Error,
     },
 }
 
@@ -122,14 +122,14 @@ impl Notifier {
         let Some(socket) = &self.socket else {
             return Ok(());
         };
-        let addr = socket_addr(socket).map_err(|source| NotifyError::Address {
+        let addr = socket_addr(socket).map_err(|cause| NotifyError::Address {
             socket: socket.clone(),
-            source,
+            cause,
         })?;
-        let send_err = |source| NotifyError::Send {
+        let send_err = |cause| NotifyError::Send {
             state: state.lines().next().unwrap_or_default().to_owned(),
             socket: socket.clone(),
-            source,
+            cause,
         };
         let sock = UnixDatagram::unbound().map_err(send_err)?;
         sock.send_to_addr(state.as_bytes(), &addr)

@@ -191,9 +191,7 @@ fn duplicate_key_in_a_mapping() {
             "  image: example/iris:1\n",
             "  image: example/iris:1\n  image: example/iris:2\n",
         ),
-        &[
-            "svc.yaml:10:3: invalid YAML: duplicate mapping key: image, set DuplicateKeyPolicy in Options if acceptable",
-        ],
+        &["svc.yaml:10:3: invalid YAML: duplicate key \"image\" (first at line 9)"],
     );
 }
 
@@ -238,8 +236,15 @@ fn not_a_mapping_and_garbage_do_not_panic() {
     );
     let dir = repo(&[]);
     std::fs::write(dir.path().join("bin.yaml"), [0xffu8, 0xfe, 0x00, 0x41]).unwrap();
-    let (code, _) = validate(dir.path());
-    assert_eq!(code, 2, "a file that is not text is an I/O error");
+    let (code, lines) = validate(dir.path());
+    assert_eq!(
+        lines,
+        [
+            "bin.yaml:1:1: not UTF-8 text (invalid byte 0xff)",
+            "0 valid service(s), 0 invalid, 1 error(s)"
+        ]
+    );
+    assert_eq!(code, 1, "a file that is not text is one more problem");
 }
 
 #[test]

@@ -75,12 +75,12 @@ use webhook::WebhookSecret;
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     /// The webhook secret file could not be read.
-    #[error("failed to read webhook secret file {path}: {source}")]
+    #[error("failed to read webhook secret file {}: {cause}", path.display())]
     ReadSecret {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (part of the message, not a `source()`).
+        cause: std::io::Error,
     },
     /// The webhook secret file holds nothing but whitespace.
     #[error("failed to use webhook secret file {path}: it is empty")]
@@ -89,12 +89,12 @@ pub enum AdminError {
         path: PathBuf,
     },
     /// Binding the listen address failed.
-    #[error("failed to listen on {addr}: {source}")]
+    #[error("failed to listen on {addr}: {cause}")]
     Bind {
         /// The address.
         addr: SocketAddr,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (part of the message, not a `source()`).
+        cause: std::io::Error,
     },
 }
 
@@ -121,9 +121,9 @@ impl AdminArgs {
     pub async fn bind(&self) -> Result<tokio::net::TcpListener, AdminError> {
         tokio::net::TcpListener::bind(self.admin_addr)
             .await
-            .map_err(|source| AdminError::Bind {
+            .map_err(|cause| AdminError::Bind {
                 addr: self.admin_addr,
-                source,
+                cause,
             })
     }
 }

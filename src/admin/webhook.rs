@@ -46,9 +46,9 @@ impl WebhookSecret {
 
     /// Reads the secret from a file.
     pub fn from_file(path: &Path) -> Result<Self, AdminError> {
-        let bytes = std::fs::read(path).map_err(|source| AdminError::ReadSecret {
+        let bytes = std::fs::read(path).map_err(|cause| AdminError::ReadSecret {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         Self::from_bytes(bytes).ok_or_else(|| AdminError::EmptySecret {
             path: path.to_owned(),

@@ -117,3 +117,45 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+    use std::io;
+
+    /// Errors whose message already names their cause must not hand it out again as
+    /// `source()`: `{:#}` (what `main` prints) would show it twice.
+    #[test]
+    fn every_cause_is_printed_once() {
+        let io = || io::Error::new(io::ErrorKind::AddrInUse, "Address already in use");
+        let json = || serde_json::from_str::<u8>("x").unwrap_err();
+        let errors: Vec<Box<dyn Error + Send + Sync>> = vec![
+            Box::new(crate::repo::RepoError::Read {
+                path: "a.yaml".into(),
+                cause: io(),
+            }),
+            Box::new(crate::daemon::DaemonError::Admin(
+                crate::admin::AdminError::Bind {
+                    addr: ([127, 0, 0, 1], 9090).into(),
+                    cause: io(),
+                },
+            )),
+            Box::new(crate::source::SourceError::Io {
+                action: "create",
+                path: "x".into(),
+                cause: io(),
+            }),
+            Box::new(crate::reconcile::ReconcileError::Decode(json())),
+            Box::new(crate::render::output::OutputError::Json(json())),
+            Box::new(crate::notify::NotifyError::Address {
+                socket: "@x".into(),
+                cause: io(),
+            }),
+        ];
+        for e in errors {
+            let shown = format!("{:#}", anyhow::Error::from_boxed(e));
+            let cause = shown.rsplit(": ").next().unwrap_or_default().to_owned();
+            assert_eq!(shown.matches(&cause).count(), 1, "{shown}");
+        }
+    }
+}

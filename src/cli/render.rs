@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, RepoArgs};
 use crate::render::{self, HpaVersion, RenderOptions, output};
 use crate::secrets::keys::KeyArgs;
-use crate::secrets::{SecretSource, SopsSource};
+use crate::secrets::{SecretData, SecretSource, SopsSource};
 use crate::source_id::{Origin, SourceIdPolicy};
 
 /// Output format.
@@ -102,16 +102,13 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<u8> {
     let mut json_objects = Vec::new();
     let mut failed = false;
     for svc in selected {
-        let secrets = match &svc.spec.spec.secrets {
-            None => None,
-            Some(r) => match source.load(&repo.root.join(&r.file)) {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    eprintln!("error: {}/{}: {e}", svc.namespace, svc.spec.metadata.name);
-                    failed = true;
-                    continue;
-                }
-            },
+        let secrets = match load_secrets(&repo, &source, svc) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {}/{}: {e}", svc.namespace, svc.spec.metadata.name);
+                failed = true;
+                continue;
+            }
         };
         let objects = render::render(svc, secrets.as_ref(), &opts)?;
         match args.output {
@@ -135,4 +132,19 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<u8> {
     } else {
         EXIT_CHANGES
     })
+}
+
+/// The decrypted `spec.secrets` file of a service, if it has one.
+fn load_secrets(
+    repo: &crate::repo::Repo,
+    source: &SopsSource,
+    svc: &crate::repo::LoadedService,
+) -> Result<Option<SecretData>, String> {
+    let Some(r) = &svc.spec.spec.secrets else {
+        return Ok(None);
+    };
+    let path = repo
+        .resolve(&r.file)
+        .map_err(|e| format!("failed to read secrets file {}: {e}", r.file))?;
+    source.load(&path).map(Some).map_err(|e| e.to_string())
 }

@@ -13,12 +13,12 @@ use crate::render::{HpaVersion, Kind};
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     /// The kubeconfig could not be read or used.
-    #[error("failed to load kubeconfig {path}: {source}")]
+    #[error("failed to load kubeconfig {path}: {cause}")]
     Kubeconfig {
         /// The file.
         path: String,
-        /// Why.
-        source: kube::config::KubeconfigError,
+        /// Why (part of the message, not a `source()`).
+        cause: kube::config::KubeconfigError,
     },
     /// Neither a kubeconfig nor in-cluster configuration was found.
     #[error(
@@ -32,10 +32,10 @@ pub enum ClusterError {
     },
     /// The client could not be built.
     #[error("failed to create a Kubernetes client: {0}")]
-    Client(#[source] kube::Error),
+    Client(kube::Error),
     /// Discovery failed.
     #[error("failed to discover the API groups the cluster serves: {0}")]
-    Discovery(#[source] kube::Error),
+    Discovery(kube::Error),
     /// A kind mlsync needs is not served.
     #[error("the cluster does not serve {0}")]
     NotServed(String),
@@ -87,16 +87,13 @@ pub async fn connect(args: &KubeArgs) -> Result<Client, ClusterError> {
 
 async fn from_file(path: PathBuf, options: &KubeConfigOptions) -> Result<Config, ClusterError> {
     let shown = path.display().to_string();
-    let kc = Kubeconfig::read_from(&path).map_err(|source| ClusterError::Kubeconfig {
+    let kc = Kubeconfig::read_from(&path).map_err(|cause| ClusterError::Kubeconfig {
         path: shown.clone(),
-        source,
+        cause,
     })?;
     Config::from_custom_kubeconfig(kc, options)
         .await
-        .map_err(|source| ClusterError::Kubeconfig {
-            path: shown,
-            source,
-        })
+        .map_err(|cause| ClusterError::Kubeconfig { path: shown, cause })
 }
 
 /// What the cluster serves that matters to mlsync.

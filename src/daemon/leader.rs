@@ -38,7 +38,7 @@ pub enum LeaderError {
     #[error("failed to use the leader-election settings: {0}")]
     Settings(String),
     /// A request about the Lease failed.
-    #[error("failed to {action} lease {namespace}/{name}: {source}")]
+    #[error("failed to {action} lease {namespace}/{name}: {cause}")]
     Api {
         /// What was attempted ("read", "create", "update").
         action: &'static str,
@@ -46,9 +46,8 @@ pub enum LeaderError {
         namespace: String,
         /// Lease name.
         name: String,
-        /// The client error.
-        #[source]
-        source: Box<kube::Error>,
+        /// The client error (part of the message, not a `source()`).
+        cause: Box<kube::Error>,
     },
     /// A request about the Lease did not answer in time.
     #[error("failed to {action} lease {namespace}/{name}: no answer within {timeout:?}")]

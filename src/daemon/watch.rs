@@ -18,12 +18,12 @@ use crate::trigger::{TriggerReason, TriggerSender};
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
     /// inotify refused (e.g. too many watches).
-    #[error("failed to watch {path}: {source}")]
+    #[error("failed to watch {path}: {cause}")]
     Watch {
         /// The directory.
         path: String,
-        /// Why.
-        source: notify::Error,
+        /// Why (part of the message, not a `source()`).
+        cause: notify::Error,
     },
 }
 
@@ -79,9 +79,9 @@ pub fn spawn(
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "file watch error"),
     };
-    let err = |source| WatchError::Watch {
+    let err = |cause| WatchError::Watch {
         path: root.display().to_string(),
-        source,
+        cause,
     };
     let mut watcher = notify::recommended_watcher(handler).map_err(err)?;
     watcher

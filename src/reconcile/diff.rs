@@ -58,7 +58,7 @@ pub async fn diff(r: &Reconciler, planned: &Planned) -> Result<Vec<String>, Reco
                 Err(source) => {
                     return Err(ReconcileError::Read {
                         what: format!("dry-run apply {} {}/{}", o.kind, o.namespace, o.name),
-                        source: Box::new(source),
+                        cause: Box::new(source),
                     });
                 }
             };

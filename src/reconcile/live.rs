@@ -12,7 +12,9 @@ use serde_json::Value;
 use super::ReconcileError;
 use super::plan::ObjectKey;
 use crate::cluster;
-use crate::render::{HpaVersion, Kind, MANAGED_BY, MANAGED_BY_LABEL, SOURCE_LABEL};
+use crate::render::{
+    HpaVersion, INVENTORY_NAME_PREFIX, Kind, MANAGED_BY, MANAGED_BY_LABEL, SOURCE_LABEL,
+};
 
 /// Label on the inventory ConfigMap (never a prune candidate).
 pub const INVENTORY_LABEL: &str = "mlsync.dev/inventory";
@@ -22,15 +24,15 @@ const READ_CONCURRENCY: usize = 8;
 /// Name of the inventory ConfigMap of a source.
 pub fn inventory_name(source_id: &str) -> String {
     format!(
-        "mlsync-inventory-{}",
+        "{INVENTORY_NAME_PREFIX}{}",
         source_id.to_ascii_lowercase().replace(['_', '.'], "-")
     )
 }
 
 fn read_err(what: String) -> impl FnOnce(kube::Error) -> ReconcileError {
-    move |source| ReconcileError::Read {
+    move |cause| ReconcileError::Read {
         what,
-        source: Box::new(source),
+        cause: Box::new(cause),
     }
 }
 

@@ -36,16 +36,16 @@ pub enum ReconcileError {
     #[error(transparent)]
     Cluster(#[from] ClusterError),
     /// A read request failed.
-    #[error("failed to {what}: {source}")]
+    #[error("failed to {what}: {cause}")]
     Read {
         /// What was read.
         what: String,
-        /// Why.
-        source: Box<kube::Error>,
+        /// Why (part of the message, not a `source()`).
+        cause: Box<kube::Error>,
     },
     /// A live object could not be decoded.
     #[error("failed to decode a live object: {0}")]
-    Decode(#[source] serde_json::Error),
+    Decode(serde_json::Error),
     /// The source id is not a label value.
     #[error(transparent)]
     SourceId(#[from] crate::source_id::SourceIdError),
@@ -248,11 +248,12 @@ impl Reconciler {
     ) -> Result<Vec<render::Object>, String> {
         let secrets = match &svc.spec.spec.secrets {
             None => None,
-            Some(r) => Some(
-                self.secrets
-                    .load(&repo.root.join(&r.file))
-                    .map_err(|e| e.to_string())?,
-            ),
+            Some(r) => {
+                let path = repo
+                    .resolve(&r.file)
+                    .map_err(|e| format!("failed to read secrets file {}: {e}", r.file))?;
+                Some(self.secrets.load(&path).map_err(|e| e.to_string())?)
+            }
         };
         render::render(svc, secrets.as_ref(), ropts).map_err(|e| e.to_string())
     }

@@ -117,6 +117,10 @@ impl fmt::Debug for Object {
     }
 }
 
+/// The start of every inventory ConfigMap's name (`mlsync-inventory-<sourceId>`): names of
+/// this form are mlsync's own, and no service may render one.
+pub const INVENTORY_NAME_PREFIX: &str = "mlsync-inventory-";
+
 /// Object names derived from the service name.
 pub fn config_map_name(service: &str) -> String {
     format!("{service}-config")
@@ -181,13 +185,13 @@ pub enum RenderError {
         file: String,
     },
     /// Serialization of a built object failed (a bug).
-    #[error("failed to serialize {kind} {name}: {source}")]
+    #[error("failed to serialize {kind} {name}: {cause}")]
     Serialize {
         /// Kind.
         kind: Kind,
         /// Name.
         name: String,
-        /// Why.
-        source: serde_json::Error,
+        /// Why (part of the message, not a `source()`).
+        cause: serde_json::Error,
     },
 }

@@ -48,10 +48,10 @@ pub(super) fn render(
     let mut out = Vec::new();
     let mut push =
         |kind: Kind, object_name: String, body: &dyn erased::Ser| -> Result<(), RenderError> {
-            let body = body.to_value().map_err(|source| RenderError::Serialize {
+            let body = body.to_value().map_err(|cause| RenderError::Serialize {
                 kind,
                 name: object_name.clone(),
-                source,
+                cause,
             })?;
             out.push(Object {
                 kind,
@@ -191,10 +191,10 @@ pub(super) fn render(
             },
             ..Default::default()
         };
-        let mut body = serde_json::to_value(&hpa).map_err(|source| RenderError::Serialize {
+        let mut body = serde_json::to_value(&hpa).map_err(|cause| RenderError::Serialize {
             kind: Kind::HorizontalPodAutoscaler,
             name: name.to_owned(),
-            source,
+            cause,
         })?;
         body["apiVersion"] = opts.hpa.api_version().into();
         out.push(Object {

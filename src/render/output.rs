@@ -14,7 +14,7 @@ pub const REDACTED: &str = "<redacted>";
 pub enum OutputError {
     /// JSON serialization failed.
     #[error("failed to format objects as JSON: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
 }
 
 /// A copy of `obj` whose Secret `data`/`stringData` values are replaced by [`REDACTED`].
@@ -61,5 +61,5 @@ pub fn to_json(objects: &[Object], show_secrets: bool) -> Result<String, OutputE
         })
         .collect();
     let list = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": items });
-    Ok(serde_json::to_string_pretty(&list)? + "\n")
+    Ok(serde_json::to_string_pretty(&list).map_err(OutputError::Json)? + "\n")
 }

@@ -1,9 +1,10 @@
-//! Which files of a config repo are service specs.
+//! Which files of a config repo are service specs, and reading them as text.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::confine::{ConfineError, confine};
 use super::yaml::Pos;
 use super::{Diagnostic, REPO_CONFIG_FILE, RepoError};
 
@@ -20,32 +21,99 @@ pub fn is_sops_document(doc: Option<&Value>) -> bool {
         .is_some_and(Value::is_object)
 }
 
-/// Every `*.yaml`/`*.yml` spec file below the given repo-relative `paths`, sorted and
-/// de-duplicated, relative to `root`. Hidden entries (`.git`, `.github`, …), the repo config and
-/// secrets files are skipped; symbolic links are not followed (a link could leave the repo).
+/// One entry of `paths` in `mlsync.yaml`, and where it is written.
+#[derive(Debug, Clone)]
+pub struct PathEntry {
+    /// The path as written (relative to the repo root).
+    pub path: String,
+    /// Its field path for diagnostics (`paths[1]`).
+    pub field: String,
+    /// Its position in `mlsync.yaml`.
+    pub pos: Pos,
+}
+
+/// What [`spec_files`] found.
+#[derive(Debug, Default)]
+pub struct SpecFiles {
+    /// Spec files, relative to the repo root, sorted and de-duplicated.
+    pub files: Vec<PathBuf>,
+    /// Whether an entry was refused because it leads out of the repo.
+    pub refused: bool,
+}
+
+/// Every `*.yaml`/`*.yml` spec file below the given `paths` entries. Each entry is resolved
+/// with [`confine`] (links that stay inside the repo are followed; anything leading out is a
+/// diagnostic at the entry's position). Below an entry, hidden entries (`.git`, `.github`, …),
+/// the repo config and secrets files are skipped, and symbolic links are not followed, so the
+/// walk never leaves the directories it was given.
 pub fn spec_files(
     root: &Path,
-    paths: &[String],
+    entries: &[PathEntry],
     diags: &mut Vec<Diagnostic>,
-) -> Result<Vec<PathBuf>, RepoError> {
-    let mut out = Vec::new();
-    for p in paths {
-        let rel = PathBuf::from(p);
-        let abs = root.join(&rel);
-        match std::fs::symlink_metadata(&abs) {
-            Ok(m) if m.is_dir() => walk(root, &rel, &mut out)?,
-            Ok(m) if m.is_file() => out.push(normalize(&rel)),
-            _ => diags.push(Diagnostic {
+) -> Result<SpecFiles, RepoError> {
+    let mut found = SpecFiles::default();
+    for e in entries {
+        let mut problem = |message: String| {
+            diags.push(Diagnostic {
                 file: PathBuf::from(REPO_CONFIG_FILE),
-                pos: Pos { line: 1, column: 1 },
-                field: "paths".into(),
-                message: format!("path not found in the repo: {p}"),
-            }),
+                pos: e.pos,
+                field: e.field.clone(),
+                message,
+            });
+        };
+        let rel = match confine(root, &e.path) {
+            Ok(rel) => rel,
+            Err(ConfineError::NotFound) => {
+                problem(format!("path not found in the repo: {}", e.path));
+                continue;
+            }
+            Err(ConfineError::Io { path, cause }) => return Err(RepoError::Read { path, cause }),
+            Err(refused) => {
+                found.refused = true;
+                problem(refused.to_string());
+                continue;
+            }
+        };
+        let abs = root.join(&rel);
+        let meta = std::fs::metadata(&abs).map_err(|cause| RepoError::Read { path: abs, cause })?;
+        if meta.is_dir() {
+            walk(root, &rel, &mut found.files)?;
+        } else if meta.is_file() {
+            found.files.push(rel);
+        } else {
+            problem(format!("is neither a file nor a directory: {}", e.path));
         }
     }
-    out.sort();
-    out.dedup();
-    Ok(out)
+    found.files.sort();
+    found.files.dedup();
+    Ok(found)
+}
+
+/// Reads a repo file: its text, or `Err(position, byte)` of its first byte that is not UTF-8.
+pub(super) fn read(root: &Path, rel: &Path) -> Result<Result<String, (Pos, u8)>, RepoError> {
+    let path = root.join(rel);
+    let bytes = std::fs::read(&path).map_err(|cause| RepoError::Read { path, cause })?;
+    Ok(String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let valid = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
+        let line_start = valid.rfind('\n').map_or(0, |i| i + 1);
+        let pos = Pos {
+            line: valid.matches('\n').count() + 1,
+            column: valid[line_start..].chars().count() + 1,
+        };
+        (pos, bytes[at])
+    }))
+}
+
+/// The diagnostic for a file that is not UTF-8 text.
+pub(super) fn not_utf8(rel: &Path, (pos, byte): (Pos, u8)) -> Diagnostic {
+    Diagnostic {
+        file: rel.to_owned(),
+        pos,
+        field: String::new(),
+        message: format!("not UTF-8 text (invalid byte 0x{byte:02x})"),
+    }
 }
 
 fn normalize(p: &Path) -> PathBuf {
@@ -56,23 +124,23 @@ fn normalize(p: &Path) -> PathBuf {
 
 fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), RepoError> {
     let dir = root.join(rel);
-    let entries = std::fs::read_dir(&dir).map_err(|source| RepoError::Read {
+    let entries = std::fs::read_dir(&dir).map_err(|cause| RepoError::Read {
         path: dir.clone(),
-        source,
+        cause,
     })?;
     for entry in entries {
-        let entry = entry.map_err(|source| RepoError::Read {
+        let entry = entry.map_err(|cause| RepoError::Read {
             path: dir.clone(),
-            source,
+            cause,
         })?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') {
             continue;
         }
         let child = rel.join(&name);
-        let kind = entry.file_type().map_err(|source| RepoError::Read {
+        let kind = entry.file_type().map_err(|cause| RepoError::Read {
             path: root.join(&child),
-            source,
+            cause,
         })?;
         if kind.is_symlink() {
             tracing::warn!(file = %child.display(), "skipping symbolic link in config repo");

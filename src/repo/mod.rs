@@ -3,6 +3,8 @@
 //! Reading files is the only I/O here. The result says which services are valid, which are
 //! invalid (so that nothing of them is applied *or pruned*), and every diagnostic.
 
+mod config;
+pub mod confine;
 pub mod diagnostic;
 pub mod files;
 pub mod yaml;
@@ -15,6 +17,7 @@ use serde_json::Value;
 
 use crate::spec::schema::{self, Which};
 use crate::spec::{API_VERSION, MLService, RepoConfig, checks};
+pub use confine::{ConfineError, confine};
 pub use diagnostic::Diagnostic;
 use diagnostic::field_path;
 use yaml::{Document, Pos};
@@ -26,20 +29,20 @@ pub const REPO_CONFIG_FILE: &str = "mlsync.yaml";
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
     /// The repo directory is missing or unreadable.
-    #[error("failed to read config repo {path}: {source}")]
+    #[error("failed to read config repo {}: {cause}", path.display())]
     Root {
         /// The directory.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A file or directory inside the repo could not be read.
-    #[error("failed to read {path}: {source}")]
+    #[error("failed to read {}: {cause}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -86,6 +89,12 @@ pub struct Repo {
 }
 
 impl Repo {
+    /// Resolves a path written in the repo (`spec.secrets.file`, …) to a path inside it,
+    /// following links that stay inside (see [`confine()`]); the result is below [`Repo::root`].
+    pub fn resolve(&self, path: &str) -> Result<PathBuf, ConfineError> {
+        confine(&self.root, path).map(|rel| self.root.join(rel))
+    }
+
     /// True when every file and spec is valid.
     pub fn is_valid(&self) -> bool {
         self.diagnostics.is_empty()
@@ -114,15 +123,15 @@ impl Repo {
 
 /// Loads and validates every spec under `root`.
 pub fn load(root: &Path) -> Result<Repo, RepoError> {
-    let meta = std::fs::metadata(root).map_err(|source| RepoError::Root {
+    let meta = std::fs::metadata(root).map_err(|cause| RepoError::Root {
         path: root.to_owned(),
-        source,
+        cause,
     })?;
     if !meta.is_dir() {
-        let source = std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory");
+        let cause = std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory");
         return Err(RepoError::Root {
             path: root.to_owned(),
-            source,
+            cause,
         });
     }
     let mut repo = Repo {
@@ -134,74 +143,21 @@ pub fn load(root: &Path) -> Result<Repo, RepoError> {
         config_valid: true,
         diagnostics: Vec::new(),
     };
-    load_config(&mut repo)?;
-    let paths = repo
-        .config
-        .paths
-        .clone()
-        .unwrap_or_else(|| vec![".".to_owned()]);
-    for file in files::spec_files(root, &paths, &mut repo.diagnostics)? {
+    let positions = config::load_config(&mut repo)?;
+    let entries = config::path_entries(&repo.config, &positions);
+    let found = files::spec_files(root, &entries, &mut repo.diagnostics)?;
+    if found.refused {
+        // A `paths` entry that leaves the repo: the repo config is hostile or broken, so
+        // nothing is applied or pruned (as for any invalid mlsync.yaml).
+        repo.config_valid = false;
+    }
+    for file in found.files {
         load_file(&mut repo, &file)?;
     }
     mark_duplicates(&mut repo);
     repo.invalid.sort();
     repo.invalid.dedup();
     Ok(repo)
-}
-
-fn read(root: &Path, rel: &Path) -> Result<String, RepoError> {
-    let path = root.join(rel);
-    let bytes = std::fs::read(&path).map_err(|source| RepoError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    String::from_utf8(bytes).map_err(|_| RepoError::Read {
-        path,
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
-    })
-}
-
-fn load_config(repo: &mut Repo) -> Result<(), RepoError> {
-    let rel = PathBuf::from(REPO_CONFIG_FILE);
-    if !repo.root.join(&rel).is_file() {
-        return Ok(());
-    }
-    let text = read(&repo.root, &rel)?;
-    let docs = match yaml::parse_documents(&text) {
-        Ok(d) => d,
-        Err(e) => {
-            repo.config_valid = false;
-            repo.diagnostics.push(Diagnostic {
-                file: rel,
-                pos: e.pos,
-                field: String::new(),
-                message: e.message,
-            });
-            return Ok(());
-        }
-    };
-    let Some(doc) = docs.into_iter().next() else {
-        return Ok(());
-    };
-    let violations = schema::validate(Which::RepoConfig, &doc.value);
-    if !violations.is_empty() {
-        repo.config_valid = false;
-        push_violations(&mut repo.diagnostics, &rel, &doc, violations);
-        return Ok(());
-    }
-    match serde_json::from_value::<RepoConfig>(doc.value) {
-        Ok(c) => repo.config = c,
-        Err(e) => {
-            repo.config_valid = false;
-            repo.diagnostics.push(Diagnostic {
-                file: rel,
-                pos: doc.start,
-                field: String::new(),
-                message: e.to_string(),
-            });
-        }
-    }
-    Ok(())
 }
 
 fn push_violations(
@@ -221,7 +177,15 @@ fn push_violations(
 }
 
 fn load_file(repo: &mut Repo, rel: &Path) -> Result<(), RepoError> {
-    let text = read(&repo.root, rel)?;
+    let text = match files::read(&repo.root, rel)? {
+        Ok(text) => text,
+        Err(bad) => {
+            // Its services are unknown, like those of a file that is not YAML.
+            repo.unreadable_files.push(rel.to_owned());
+            repo.diagnostics.push(files::not_utf8(rel, bad));
+            return Ok(());
+        }
+    };
     // Fast path: values only. Positions cost a second parse, so they are computed only when
     // the file has something to report.
     if let Ok(values) = yaml::parse_values(&text) {
@@ -330,13 +294,20 @@ fn check_document(repo: &Repo, value: &Value) -> Checked {
     }
     if let Some(svc) = &spec
         && let Some(s) = &svc.spec.secrets
-        && checks::bad_repo_path(&s.file).is_none()
-        && !repo.root.join(&s.file).is_file()
     {
-        violations.push(schema::Violation {
-            pointer: "/spec/secrets/file".into(),
-            message: format!("file not found in the repo: {}", s.file),
-        });
+        let problem = match repo.resolve(&s.file) {
+            Ok(path) if path.is_file() => None,
+            Ok(_) | Err(ConfineError::NotFound) => {
+                Some(format!("file not found in the repo: {}", s.file))
+            }
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(message) = problem {
+            violations.push(schema::Violation {
+                pointer: "/spec/secrets/file".into(),
+                message,
+            });
+        }
     }
     Checked {
         name,

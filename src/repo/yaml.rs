@@ -78,6 +78,9 @@ pub fn escape_segment(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
 }
 
+/// The YAML merge key (`<<: *defaults`), which may appear more than once.
+const MERGE_KEY: &str = "<<";
+
 fn pos_of(span: &Span) -> Pos {
     Pos {
         line: span.start.line(),
@@ -90,6 +93,9 @@ enum Frame {
         pointer: String,
         key: Option<(String, Pos)>,
         expect_key: bool,
+        /// Keys seen so far and where: a repeated key is an error of ours (the parser's own
+        /// message carries a hint about its options that means nothing to a user).
+        seen: HashMap<String, Pos>,
     },
     Seq {
         pointer: String,
@@ -103,6 +109,8 @@ struct DocBuilder {
     start_byte: usize,
     start: Pos,
     has_content: bool,
+    /// The first repeated mapping key, once found.
+    duplicate: Option<SyntaxError>,
 }
 
 impl DocBuilder {
@@ -124,10 +132,21 @@ impl DocBuilder {
                 pointer,
                 key,
                 expect_key,
+                seen,
             }) => {
                 if *expect_key {
                     *expect_key = false;
-                    *key = Some((key_text.unwrap_or("?").to_owned(), pos));
+                    let text = key_text.unwrap_or("?").to_owned();
+                    if let Some(k) = key_text.filter(|k| *k != MERGE_KEY)
+                        && let Some(first) = seen.insert(k.to_owned(), pos)
+                        && self.duplicate.is_none()
+                    {
+                        self.duplicate = Some(SyntaxError {
+                            pos,
+                            message: format!("duplicate key {k:?} (first at line {})", first.line),
+                        });
+                    }
+                    *key = Some((text, pos));
                     return None;
                 }
                 *expect_key = true;
@@ -186,6 +205,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
                     start_byte: span.start.byte_offset().unwrap_or(0),
                     start: pos,
                     has_content: false,
+                    duplicate: None,
                 });
             }
             Event::DocumentEnd => {
@@ -206,6 +226,9 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
             Event::Scalar(ref s, ..) => {
                 if let Some(b) = current.as_mut() {
                     b.node(pos, Some(s));
+                    if let Some(e) = b.duplicate.take() {
+                        return Err(e);
+                    }
                 }
             }
             Event::Alias(..) => {
@@ -223,6 +246,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
                             pointer,
                             key: None,
                             expect_key: true,
+                            seen: HashMap::new(),
                         }
                     } else {
                         Frame::Seq { pointer, index: 0 }
@@ -308,7 +332,18 @@ mod tests {
         assert_eq!(e.pos.line, 2);
         let e = parse_documents("x: 0\n---\na: 1\na: 2\n").unwrap_err();
         assert_eq!(e.pos, Pos { line: 4, column: 1 });
-        assert!(e.message.contains("duplicate mapping key"), "{}", e.message);
+        assert_eq!(e.message, "duplicate key \"a\" (first at line 3)");
+        let e = parse_documents("m:\n  a: 1\n  n: {a: 2, b: 3, b: 4}\n").unwrap_err();
+        assert_eq!(
+            e.pos,
+            Pos {
+                line: 3,
+                column: 19
+            }
+        );
+        assert_eq!(e.message, "duplicate key \"b\" (first at line 3)");
+        // The same key in different mappings is fine.
+        assert!(parse_documents("a: {k: 1}\nb: {k: 2}\n").is_ok());
     }
 
     #[test]

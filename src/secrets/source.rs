@@ -6,6 +6,7 @@
 //! quote a value to keep its exact text); booleans as `true`/`false`; null and empty
 //! values as empty bytes.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
@@ -17,6 +18,7 @@ use zeroize::Zeroizing;
 use super::keys::{self, KeyArgs};
 use super::sops::{self, Decrypted, Value, go_float_text};
 use super::{SecretData, SecretSource, SecretValue, SecretsError};
+use crate::spec::limits;
 
 /// The HMAC label that derives [`SecretData::hash_key`] from a file's data key.
 pub const HASH_KEY_LABEL: &[u8] = b"mlsync config-hash v1";
@@ -92,6 +94,9 @@ pub fn validate_secret_map(tree: &Value) -> Result<(), String> {
                  (expected [A-Za-z_][A-Za-z0-9_]*)"
             ));
         }
+        if let Some(why) = limits::data_key(key) {
+            return Err(format!("`{key}`: {why}"));
+        }
         if matches!(value, Value::Map(_) | Value::Seq(_)) {
             return Err(format!(
                 "the value of `{key}` is a {}; secrets files hold a flat map of KEY: value",
@@ -122,10 +127,17 @@ pub fn secret_data(file: &Path, dec: &Decrypted) -> Result<SecretData, SecretsEr
             reason: "expected a map".to_owned(),
         });
     };
-    let entries = entries
+    let entries: BTreeMap<String, SecretValue> = entries
         .iter()
         .map(|(k, v)| (k.clone(), SecretValue::new(secret_bytes(v))))
         .collect();
+    // The API server refuses larger Secrets; the sizes are known only now, after decryption.
+    if let Some(why) = limits::check_data(entries.values().map(|v| v.expose().len())) {
+        return Err(SecretsError::Content {
+            file: file.to_owned(),
+            reason: format!("the decrypted {why}"),
+        });
+    }
     let hash_key = derive_hash_key(&dec.data_key).ok_or_else(|| SecretsError::Content {
         file: file.to_owned(),
         reason: "could not derive the config-hash key".to_owned(),
@@ -170,6 +182,33 @@ mod tests {
         let err =
             validate_secret_map(&Value::Map(vec![("A".into(), Value::Seq(vec![]))])).unwrap_err();
         assert!(err.contains("`A` is a list"), "{err}");
+    }
+
+    #[test]
+    fn api_limits_apply_to_the_decrypted_data() {
+        let long = "K".repeat(254);
+        let err =
+            validate_secret_map(&Value::Map(vec![(long.clone(), Value::str("v"))])).unwrap_err();
+        assert_eq!(
+            err,
+            format!("`{long}`: key is 254 characters long; Kubernetes allows at most 253")
+        );
+        let id = Identity::generate();
+        let decrypted = |size: usize| {
+            let tree = Value::Map(vec![("A".into(), Value::str("v".repeat(size)))]);
+            let text = sops::encrypt(&tree, &[id.to_public()]).unwrap();
+            sops::decrypt(&text, std::slice::from_ref(&id)).unwrap()
+        };
+        let file = Path::new("secrets/big.enc.yaml");
+        assert!(secret_data(file, &decrypted(limits::MAX_DATA_BYTES)).is_ok());
+        let err = secret_data(file, &decrypted(limits::MAX_DATA_BYTES + 1))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "failed to load secrets/big.enc.yaml: the decrypted values total 1048577 bytes; \
+             a ConfigMap or Secret holds at most 1048576 (1 MiB)"
+        );
     }
 
     #[test]

@@ -33,11 +33,11 @@ impl TokenSource {
         match self {
             Self::Value(v) => Ok(v.clone()),
             Self::File(path) => {
-                let raw = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
+                let raw = Zeroizing::new(std::fs::read_to_string(path).map_err(|cause| {
                     SourceError::CredentialFile {
                         what: "git token",
                         path: path.clone(),
-                        source,
+                        cause,
                     }
                 })?);
                 Ok(Zeroizing::new(raw.trim().to_string()))
@@ -173,10 +173,10 @@ impl GitAuth {
 fn read_known_hosts(path: &Path) -> Result<KnownHosts, SourceError> {
     std::fs::read_to_string(path)
         .map(|text| KnownHosts::parse(&text))
-        .map_err(|source| SourceError::CredentialFile {
+        .map_err(|cause| SourceError::CredentialFile {
             what: "known_hosts",
             path: path.to_path_buf(),
-            source,
+            cause,
         })
 }
 

@@ -79,10 +79,10 @@ pub(crate) fn prune(checkouts: &Path, keep: &[&str]) -> Result<(), SourceError> 
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SourceError {
     let path = path.to_path_buf();
-    move |source| SourceError::Io {
+    move |cause| SourceError::Io {
         action,
         path,
-        source,
+        cause,
     }
 }
 

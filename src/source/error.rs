@@ -28,14 +28,14 @@ pub enum SourceError {
         path: PathBuf,
     },
     /// A credential file could not be read.
-    #[error("failed to read {what} file {path}: {source}")]
+    #[error("failed to read {what} file {}: {cause}", path.display())]
     CredentialFile {
         /// `git token`, `ssh key`, …
         what: &'static str,
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (part of the message, not a `source()`).
+        cause: std::io::Error,
     },
     /// An SSH remote was given without any known_hosts file to verify it against.
     #[error(
@@ -88,14 +88,14 @@ pub enum SourceError {
         url: String,
     },
     /// A filesystem operation in the state directory failed.
-    #[error("failed to {action} {path}: {source}")]
+    #[error("failed to {action} {}: {cause}", path.display())]
     Io {
         /// What was being done, e.g. `create state directory`.
         action: &'static str,
         /// The file or directory.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (part of the message, not a `source()`).
+        cause: std::io::Error,
     },
     /// The local bare repository could not be created or opened.
     #[error("failed to {action} local clone {path}: {message}")]

@@ -159,10 +159,10 @@ impl GitSource {
         let base = self.base_dir();
         create_private_dir(&base)?;
         let checkouts = self.checkouts_dir();
-        std::fs::create_dir_all(&checkouts).map_err(|source| SourceError::Io {
+        std::fs::create_dir_all(&checkouts).map_err(|cause| SourceError::Io {
             action: "create checkouts directory",
             path: checkouts.clone(),
-            source,
+            cause,
         })?;
         let repo = git::open_or_init(&self.repo_dir())?;
         let (oid, fetch_duration) =
@@ -194,7 +194,7 @@ impl GitSource {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(SourceError::Io {
                 action: "remove damaged local clone",
                 path,
-                source: e,
+                cause: e,
             }),
             _ => Ok(()),
         }
@@ -240,10 +240,10 @@ fn create_private_dir(path: &Path) -> Result<(), SourceError> {
         .recursive(true)
         .mode(0o700)
         .create(path)
-        .map_err(|source| SourceError::Io {
+        .map_err(|cause| SourceError::Io {
             action: "create state directory",
             path: path.to_path_buf(),
-            source,
+            cause,
         })
 }
 

@@ -167,15 +167,7 @@ fn label_part(s: &str, max: usize) -> String {
         .to_owned()
 }
 
-/// True when `s` is a valid Kubernetes label value.
-pub fn is_label_value(s: &str) -> bool {
-    let b = s.as_bytes();
-    s.len() <= MAX_LABEL_VALUE
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-        && b.first().is_none_or(u8::is_ascii_alphanumeric)
-        && b.last().is_none_or(u8::is_ascii_alphanumeric)
-}
+pub use crate::spec::limits::is_label_value;
 
 #[cfg(test)]
 #[path = "derive_tests.rs"]

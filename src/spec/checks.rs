@@ -2,6 +2,7 @@
 
 use super::schema::Violation;
 use super::{MLService, QuantityText, ResourceList, quantity};
+use crate::render::{INVENTORY_NAME_PREFIX, config_map_name};
 
 /// Label keys mlsync sets itself; a spec may not override them.
 const RESERVED_LABEL_PREFIXES: &[&str] = &["mlsync.dev/", "app.kubernetes.io/"];
@@ -78,6 +79,19 @@ pub fn check(svc: &MLService) -> Vec<Violation> {
         &mut push,
     );
 
+    let name = svc.metadata.name.as_str();
+    let inventory = INVENTORY_NAME_PREFIX.trim_end_matches('-');
+    if name == inventory || name.starts_with(INVENTORY_NAME_PREFIX) {
+        let cm = config_map_name(name);
+        let source = cm.trim_start_matches(INVENTORY_NAME_PREFIX);
+        push(
+            "/metadata/name",
+            format!(
+                "`{name}` is reserved: its ConfigMap {cm} would take the name of the inventory of source `{source}` (mlsync names them {INVENTORY_NAME_PREFIX}<sourceId>)"
+            ),
+        );
+    }
+
     for key in svc.metadata.labels.keys() {
         if RESERVED_LABEL_PREFIXES.iter().any(|p| key.starts_with(p)) {
             push(
@@ -91,12 +105,7 @@ pub fn check(svc: &MLService) -> Vec<Violation> {
             );
         }
     }
-
-    if let Some(s) = &spec.secrets
-        && let Some(message) = bad_repo_path(&s.file)
-    {
-        push("/spec/secrets/file", message);
-    }
+    out.extend(super::limits::check(svc));
     out
 }
 
@@ -125,20 +134,6 @@ fn exceeds(request: &QuantityText, limit: &QuantityText) -> bool {
         (Some(r), Some(l)) => r > l,
         _ => false,
     }
-}
-
-/// A secrets path must stay inside the repo.
-pub fn bad_repo_path(path: &str) -> Option<String> {
-    let p = std::path::Path::new(path);
-    if p.is_absolute() {
-        return Some("must be a path relative to the repo root, not an absolute path".into());
-    }
-    if p.components()
-        .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
-        return Some("must stay inside the repo ('..' is not allowed)".into());
-    }
-    None
 }
 
 #[cfg(test)]
@@ -204,15 +199,35 @@ mod tests {
     }
 
     #[test]
-    fn reserved_labels_and_escaping_paths() {
-        let mut s = svc(serde_json::json!({"secrets": {"file": "../outside.enc.yaml"}}));
+    fn inventory_names_are_reserved() {
+        // The reported collision: service `mlsync-inventory` in a repo with `sourceId: config`.
+        assert_eq!(
+            crate::reconcile::live::inventory_name("config"),
+            config_map_name("mlsync-inventory")
+        );
+        for (name, reserved) in [
+            ("mlsync-inventory", true),
+            ("mlsync-inventory-a", true),
+            ("mlsync-inventoryx", false),
+            ("my-mlsync-inventory", false),
+        ] {
+            let mut s = svc(serde_json::json!({}));
+            s.metadata.name = name.to_owned();
+            assert_eq!(
+                pointers(&check(&s)) == ["/metadata/name"],
+                reserved,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn reserved_labels() {
+        let mut s = svc(serde_json::json!({}));
         s.metadata
             .labels
             .insert("mlsync.dev/source".into(), "x".into());
         let v = check(&s);
-        assert_eq!(
-            pointers(&v),
-            vec!["/metadata/labels/mlsync.dev~1source", "/spec/secrets/file"]
-        );
+        assert_eq!(pointers(&v), vec!["/metadata/labels/mlsync.dev~1source"]);
     }
 }

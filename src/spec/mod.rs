@@ -5,6 +5,7 @@
 //! express ([`checks`]).
 
 pub mod checks;
+pub mod limits;
 pub mod quantity;
 pub mod schema;
 

@@ -268,7 +268,7 @@ impl Elector {
                 action,
                 namespace: self.settings.namespace.clone(),
                 name: self.settings.lease_name.clone(),
-                source: Box::new(source),
+                cause: Box::new(source),
             }),
             Err(_) => Err(LeaderError::Timeout {
                 action,
@@ -283,8 +283,8 @@ impl Elector {
 /// A 409: another replica created or updated the lease between our read and write.
 fn lost_race(err: &LeaderError) -> bool {
     match err {
-        LeaderError::Api { source, .. } => matches!(
-            source.as_ref(),
+        LeaderError::Api { cause, .. } => matches!(
+            cause.as_ref(),
             kube::Error::Api(status) if status.is_conflict() || status.is_already_exists()
         ),
         _ => false,
