@@ -169,6 +169,14 @@ pub fn render_table(status: &DaemonStatus) -> String {
         }
         None => out.push_str("Last reconcile: none yet\n"),
     }
+    if let Some(p) = &status.prune_refused {
+        let _ = writeln!(
+            out,
+            "Pruning:        refused, {} objects that left git kept: {}",
+            p.held_objects,
+            one_line(&p.reason)
+        );
+    }
     out.push('\n');
     if status.services.is_empty() {
         out.push_str("No services.\n");
@@ -253,6 +261,7 @@ mod tests {
                     Some("image pull failed\nbackoff"),
                 ),
             ],
+            prune_refused: None,
         };
         let expected = "\
 Revision:       0123abc
