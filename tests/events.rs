@@ -220,7 +220,7 @@ async fn apply_records_applied_once_and_nothing_for_a_no_op_or_when_disabled() {
 async fn an_invalid_spec_is_a_warning_about_its_deployment() {
     let f = Fixture::new("ev-invalid").await;
     f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
-    assert_eq!(f.apply(&[], true).0, 1);
+    assert_eq!(f.apply(&[], true).0, 0);
     f.write("a.yaml", &spec("alpha", "  replicas: many\n"));
     let (code, out) = f.apply(&[], true);
     assert_eq!(code, 2, "{out}");

@@ -276,6 +276,20 @@ vision      models      failed   2026-11-27T21:00:00Z   image pull failed
     }
 
     #[test]
+    fn a_refused_prune_gets_its_own_line() {
+        let status = DaemonStatus {
+            prune_refused: Some(crate::admin::status::PruneRefusal {
+                reason: "it would delete all 8 managed objects".into(),
+                held_objects: 8,
+            }),
+            ..DaemonStatus::default()
+        };
+        assert!(render_table(&status).contains(
+            "\nPruning:        refused, 8 objects that left git kept: it would delete all 8 managed objects\n"
+        ));
+    }
+
+    #[test]
     fn long_errors_are_cut_in_the_table() {
         let long = "x".repeat(150);
         let cut = one_line(&long);

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::compare::{self, Ownership};
 use super::execute::{FIELD_MANAGER, api_message};
 use super::live::{INVENTORY_LABEL, inventory_name};
-use super::plan::ObjectKey;
+use super::plan::{ObjectKey, Plan};
 use super::report::{Outcome, Report};
 use crate::render::{MANAGED_BY, MANAGED_BY_LABEL, SOURCE_LABEL};
 
@@ -69,6 +69,23 @@ impl Inventory {
         }
         current
     }
+}
+
+/// `plan` with every service in a namespace outside `recorded` marked as not applied, because
+/// the inventory could not record that namespace (`why`).
+pub fn block_unrecorded(plan: &Plan, recorded: &BTreeSet<String>, why: &str) -> Plan {
+    let mut plan = plan.clone();
+    for s in plan
+        .services
+        .iter_mut()
+        .filter(|s| s.error.is_none() && !recorded.contains(&s.namespace))
+    {
+        s.error = Some(format!(
+            "not applied: namespace {} is not recorded in the inventory ({why})",
+            s.namespace
+        ));
+    }
+    plan
 }
 
 /// Records `namespaces` as the namespaces of a source (server-side apply of its ConfigMap).
@@ -132,6 +149,39 @@ mod tests {
             ..inv
         };
         assert_eq!(same.ahead(), None, "nothing new: no write");
+    }
+
+    #[test]
+    fn services_in_unrecorded_namespaces_are_blocked_when_the_inventory_fails() {
+        use crate::reconcile::plan::ServicePlan;
+        let svc = |ns: &str, error: Option<&str>| ServicePlan {
+            namespace: ns.into(),
+            name: "a".into(),
+            objects: vec![],
+            error: error.map(str::to_owned),
+        };
+        let plan = Plan {
+            services: vec![svc("home", None), svc("new", None), svc("new", Some("bad"))],
+            prune: vec![],
+            prune_held: vec![],
+            prune_refused: None,
+        };
+        let blocked = block_unrecorded(&plan, &set(&["home"]), "namespaces \"home\" not found");
+        let errors: Vec<Option<&str>> = blocked
+            .services
+            .iter()
+            .map(|s| s.error.as_deref())
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                None,
+                Some(
+                    "not applied: namespace new is not recorded in the inventory (namespaces \"home\" not found)"
+                ),
+                Some("bad"),
+            ]
+        );
     }
 
     #[test]

@@ -301,11 +301,15 @@ impl Reconciler {
             }
         }
         let plan = match &blocked {
-            // A namespace the inventory does not name gets no objects: if the run were cut
-            // short, nothing would find them to prune.
-            Some(e) => {
+            // Without cluster-wide LISTs, a namespace the inventory does not name gets no
+            // objects: if the run were cut short, nothing would find them to prune.
+            Some(e) if planned.scope == ListScope::KnownNamespaces => {
                 warn!(error = %e, "inventory not written: services in namespaces it does not name are not applied");
-                Cow::Owned(block_unrecorded(&planned.plan, &recorded, e))
+                Cow::Owned(inventory::block_unrecorded(&planned.plan, &recorded, e))
+            }
+            Some(e) => {
+                warn!(error = %e, "inventory not written; the cluster-wide LIST still finds every object of this source");
+                Cow::Borrowed(&planned.plan)
             }
             None => Cow::Borrowed(&planned.plan),
         };
@@ -341,23 +345,6 @@ impl Reconciler {
     pub async fn check_health(&self, report: &mut Report, wait: Option<std::time::Duration>) {
         health::check(&self.client, self.hpa, report, wait).await;
     }
-}
-
-/// `plan` with every service in a namespace outside `recorded` marked as not applied, because
-/// the inventory could not record that namespace (`why`).
-fn block_unrecorded(plan: &Plan, recorded: &BTreeSet<String>, why: &str) -> Plan {
-    let mut plan = plan.clone();
-    for s in plan
-        .services
-        .iter_mut()
-        .filter(|s| s.error.is_none() && !recorded.contains(&s.namespace))
-    {
-        s.error = Some(format!(
-            "not applied: namespace {} is not recorded in the inventory ({why})",
-            s.namespace
-        ));
-    }
-    plan
 }
 
 /// The services (namespace, `mlsync.dev/service` label) of objects kept although they left git.
