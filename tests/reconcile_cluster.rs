@@ -948,3 +948,94 @@ async fn the_inventory_names_a_new_namespace_before_its_first_object() {
     expected.sort();
     assert_eq!(inventory_of(&f).await, expected);
 }
+
+/// The crash as reported: `mlsync apply` of many services in a new namespace is killed
+/// (SIGKILL) as soon as the audit log shows its first write there. The inventory already names
+/// the namespace, and after the revert `plan` shows the prunes and `apply` removes everything
+/// the killed run left. (Should the run finish before the kill lands, the same must hold.)
+#[tokio::test]
+async fn an_apply_killed_after_its_first_write_in_a_new_namespace_leaves_no_orphans() {
+    let f = Fixture::new("killed").await;
+    let other = cluster().namespace("killed-new").await;
+    f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
+    assert_eq!(f.mlsync("apply", &[]).0, 0);
+    for i in 0..20 {
+        let name = format!("svc-{i}");
+        f.write(
+            &format!("{name}.yaml"),
+            &in_namespace(&spec(&name, "  replicas: 1\n"), &other),
+        );
+    }
+    let log = cluster().audit_log_path().unwrap();
+    let mut offset = std::fs::read_to_string(&log).unwrap().len();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mlsync"))
+        .args(["apply", "--repo"])
+        .arg(f.dir.path())
+        .env("MLSYNC_KUBECONFIG", cluster().kubeconfig_path())
+        .env_remove("KUBECONFIG")
+        .env("MLSYNC_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Bounded only so a broken run fails instead of hanging.
+    for _ in 0..6000 {
+        let mut file = std::fs::File::open(&log).unwrap();
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset as u64)).unwrap();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).unwrap();
+        // Only whole lines: a line still being written is read next time.
+        let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        offset += whole;
+        let new = String::from_utf8_lossy(&bytes[..whole]).into_owned();
+        let wrote_there = new
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|e| {
+                e["objectRef"]["namespace"] == other.as_str()
+                    && e["userAgent"]
+                        .as_str()
+                        .is_some_and(|u| u.starts_with("mlsync/"))
+                    && matches!(e["verb"].as_str(), Some("create" | "patch"))
+            });
+        if wrote_there || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+    assert!(
+        inventory_of(&f).await.contains(&other),
+        "the inventory names {other} before its first object"
+    );
+
+    // The revert: the 20 services leave git.
+    for i in 0..20 {
+        f.remove(&format!("svc-{i}.yaml"));
+    }
+    let deps: Api<Deployment> = Api::namespaced(cluster().client().await, &other);
+    let cms: Api<ConfigMap> = Api::namespaced(cluster().client().await, &other);
+    let selector = ListParams::default().labels(&format!("mlsync.dev/source=src-{}", f.ns));
+    let left = cms.list(&selector).await.unwrap().items.len()
+        + deps.list(&selector).await.unwrap().items.len();
+    assert!(left > 0, "the killed run wrote in {other}");
+    eprintln!("the killed run left {left} of 40 ConfigMaps and Deployments in {other}");
+    // Up to 60 of the 63 managed objects may go: more than half, so allow it explicitly.
+    let (code, out, err) = f.mlsync("plan", &["--allow-mass-prune"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains(&format!("{other}/svc-")), "{out}");
+    assert!(out.contains("prune: no longer in git"), "{out}");
+    let (code, out, err) = f.mlsync("apply", &["--allow-mass-prune"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(cms.list(&selector).await.unwrap().items.is_empty());
+    assert!(deps.list(&selector).await.unwrap().items.is_empty());
+    assert!(
+        f.api::<Deployment>()
+            .await
+            .get_opt("alpha")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
