@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # cargo prints each crate it compiles (and a progress bar on a terminal), so a first build shows
 # where it is instead of a silent terminal.
-echo "== building mlsync: cargo build --release (first time: a few minutes, ~300 crates; then seconds)"
+echo "== building mlsync: cargo build --release (first time ~350 crates, several minutes; then seconds)"
 build_start=$SECONDS
 cargo build --release
 echo "   built in $((SECONDS - build_start)) s"
