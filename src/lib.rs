@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //! - [`cli`]: the command line (`validate`, `render`, …); the only place that uses `anyhow`
-//!   and decides exit codes (0 no change / valid, 1 changes / invalid, 2+ error).
+//!   and decides exit codes (0 no change / valid, 1 changes / invalid, 2+ error; `apply`:
+//!   0 success, changed or not, 2+ error).
 //! - [`spec`]: the `MLService` and repo-config types, the embedded JSON Schemas and the checks
 //!   a schema cannot express (pure).
 //! - [`repo`]: loading a config repo with line/column diagnostics (reads files only).

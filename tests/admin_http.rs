@@ -25,6 +25,8 @@ fn report(outcome: Outcome, revision: &str, services: Vec<ServiceResult>) -> Rec
         revision: Some(revision.to_owned()),
         error: (outcome != Outcome::Success).then(|| "1 service failed".to_owned()),
         services: Some(services),
+        prune_refused: None,
+        kept_services: vec![],
     }
 }
 

@@ -157,7 +157,7 @@ async fn apply_records_applied_once_and_nothing_for_a_no_op_or_when_disabled() {
     let f = Fixture::new("ev-applied").await;
     f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
     let (code, out) = f.apply(&[], true);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 0, "{out}");
 
     let applied = f.mlsync_events("Applied");
     assert_eq!(applied.len(), 1, "{applied:#?}");
@@ -190,7 +190,7 @@ async fn apply_records_applied_once_and_nothing_for_a_no_op_or_when_disabled() {
 
     f.write("a.yaml", &spec("alpha", "  replicas: 2\n"));
     let (code, out) = f.apply(&["--events=false"], true);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("Deployment") && out.contains("configured"),
         "{out}"
@@ -203,7 +203,7 @@ async fn apply_records_applied_once_and_nothing_for_a_no_op_or_when_disabled() {
 
     f.write("a.yaml", &spec("alpha", "  replicas: 3\n"));
     let (code, out) = f.apply(&[], true);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 0, "{out}");
     let applied = f.mlsync_events("Applied");
     assert_eq!(applied.len(), 2, "{applied:#?}");
     assert!(
@@ -220,7 +220,7 @@ async fn apply_records_applied_once_and_nothing_for_a_no_op_or_when_disabled() {
 async fn an_invalid_spec_is_a_warning_about_its_deployment() {
     let f = Fixture::new("ev-invalid").await;
     f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
-    assert_eq!(f.apply(&[], true).0, 1);
+    assert_eq!(f.apply(&[], true).0, 0);
     f.write("a.yaml", &spec("alpha", "  replicas: many\n"));
     let (code, out) = f.apply(&[], true);
     assert_eq!(code, 2, "{out}");
@@ -291,7 +291,7 @@ async fn secrets_never_reach_events_and_prunes_and_decrypt_failures_are_recorded
     );
     f.write("c.yaml", &spec("gamma", "  replicas: 1\n"));
     let (code, out) = f.apply(&[], true);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 0, "{out}");
     assert_eq!(f.mlsync_events("Applied").len(), 3);
     let applied = f.mlsync_events("Applied");
     assert!(
@@ -403,7 +403,7 @@ async fn forbidden_events_do_not_fail_the_apply_and_warn_once() {
     f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
     f.write("b.yaml", &spec("beta", "  replicas: 1\n"));
     let (code, out) = f.apply_as(&kubeconfig, &[], true);
-    assert_eq!(code, 1, "the changes were applied: {out}");
+    assert_eq!(code, 0, "the changes were applied: {out}");
     assert!(
         out.contains(&format!("service {}/alpha: applied", f.ns))
             && out.contains(&format!("service {}/beta: applied", f.ns)),
@@ -420,7 +420,7 @@ async fn forbidden_events_do_not_fail_the_apply_and_warn_once() {
     // The same apply with the admin's rights does record events: the 403 was the reason.
     f.write("b.yaml", &spec("beta", "  replicas: 2\n"));
     let (code, out) = f.apply(&[], true);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 0, "{out}");
     assert!(!out.contains("failed to publish"), "{out}");
     assert_eq!(f.mlsync_events("Applied").len(), 1);
 }

@@ -4,7 +4,9 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use mlsync::source::{GitAuth, GitRef, GitSource, GitSourceConfig, SourceError, TokenSource};
+use mlsync::source::{
+    GitAuth, GitRef, GitSource, GitSourceConfig, HistoryRewrite, SourceError, TokenSource,
+};
 use support::{GitDaemon, Upstream, git};
 use zeroize::Zeroizing;
 
@@ -63,6 +65,7 @@ fn follows_branch_including_force_push_and_outages() {
     assert_eq!(out.revision.commit, second);
     assert_eq!(read(&out.revision.root, "app.yaml"), "v: 2\n");
     assert!(out.changed);
+    assert_eq!(out.rewrite, None, "a fast-forward is no rewrite");
 
     // Rewrite history: drop `second`, commit something else, force-push.
     git(&up.work, &["reset", "-q", "--hard", &first]);
@@ -71,6 +74,15 @@ fn follows_branch_including_force_push_and_outages() {
     let out = source.sync().unwrap();
     assert_eq!(out.revision.commit, rewritten);
     assert_eq!(read(&out.revision.root, "app.yaml"), "v: 3\n");
+    assert_eq!(
+        out.rewrite,
+        Some(HistoryRewrite {
+            previous: second.clone(),
+            current: rewritten.clone(),
+            went_back: false,
+        }),
+        "diverged history is reported"
+    );
     let mut kept = vec![second.clone(), rewritten.clone()];
     kept.sort();
     assert_eq!(

@@ -123,7 +123,10 @@ async fn create_then_a_second_apply_makes_zero_writes() {
     f.write("a.yaml", &spec("alpha", HPA));
     f.write("b.yaml", &spec("beta", "  replicas: 2\n"));
     let (code, out, err) = f.mlsync("apply", &[]);
-    assert_eq!(code, 1, "first apply creates: {out}{err}");
+    assert_eq!(
+        code, 0,
+        "a successful apply exits 0 like kubectl apply, also when it created everything: {out}{err}"
+    );
     assert!(
         out.contains(&format!("service {}/alpha: applied", f.ns)),
         "{out}"
@@ -145,7 +148,7 @@ async fn create_then_a_second_apply_makes_zero_writes() {
         before, 10,
         "the first apply wrote 7 objects, the inventory and one Applied event per service"
     );
-    let (code, out, _) = f.mlsync("apply", &[]);
+    let (code, out, _) = f.mlsync("apply", &["--diff-exit-code"]);
     assert_eq!(code, 0, "nothing changed: {out}");
     assert!(out.contains(&format!("service {}/alpha: unchanged", f.ns)));
     assert_eq!(
@@ -163,7 +166,7 @@ async fn create_then_a_second_apply_makes_zero_writes() {
 async fn config_change_rolls_the_pods() {
     let f = Fixture::new("roll").await;
     f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
-    assert_eq!(f.mlsync("apply", &[]).0, 1);
+    assert_eq!(f.mlsync("apply", &[]).0, 0);
     let deps: Api<Deployment> = f.api().await;
     let hash = |d: &Deployment| {
         d.spec
@@ -189,7 +192,11 @@ async fn config_change_rolls_the_pods() {
         out.contains("ConfigMap") && out.contains("update: spec in git changed"),
         "{out}"
     );
-    assert_eq!(f.mlsync("apply", &[]).0, 1);
+    let (code, out, err) = f.mlsync("apply", &["--diff-exit-code"]);
+    assert_eq!(
+        code, 1,
+        "--diff-exit-code: 1 when apply changed something: {out}{err}"
+    );
     let second = hash(&deps.get("alpha").await.unwrap());
     assert_ne!(first, second, "the pod template's config hash changed");
     let rs: Api<ReplicaSet> = f.api().await;
@@ -222,7 +229,7 @@ fn kubectl(args: &[&str]) {
 async fn drift_is_reported_and_corrected() {
     let f = Fixture::new("drift").await;
     f.write("a.yaml", &spec("alpha", "  replicas: 2\n"));
-    assert_eq!(f.mlsync("apply", &[]).0, 1);
+    assert_eq!(f.mlsync("apply", &[]).0, 0);
     kubectl(&[
         "-n",
         &f.ns,
@@ -261,7 +268,7 @@ async fn drift_is_reported_and_corrected() {
             && diff.contains("+        image: example/alpha:1"),
         "{diff}"
     );
-    assert_eq!(f.mlsync("apply", &[]).0, 1);
+    assert_eq!(f.mlsync("apply", &[]).0, 0);
     let dep = f.api::<Deployment>().await.get("alpha").await.unwrap();
     assert_eq!(dep.spec.replicas, Some(2));
     assert_eq!(
@@ -296,7 +303,7 @@ async fn prune_and_its_guards() {
             &spec(&format!("svc-{n}"), "  replicas: 1\n"),
         );
     }
-    assert_eq!(f.mlsync("apply", &[]).0, 1);
+    assert_eq!(f.mlsync("apply", &[]).0, 0);
     let deps: Api<Deployment> = f.api().await;
 
     // An invalid spec keeps all of its live objects.
@@ -313,7 +320,7 @@ async fn prune_and_its_guards() {
     f.write("a.yaml", &spec("svc-a", "  replicas: 1\n"));
     f.remove("d.yaml");
     let (code, out, _) = f.mlsync("apply", &[]);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(&format!("Deployment {}/svc-d pruned", f.ns)),
         "{out}"
@@ -349,7 +356,7 @@ async fn prune_and_its_guards() {
         3
     );
     let (code, out, _) = f.mlsync("apply", &["--allow-mass-prune"]);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 0, "{out}");
     assert!(
         deps.list(&ListParams::default())
             .await
@@ -372,7 +379,7 @@ async fn secrets_that_fail_to_decrypt_keep_the_service_and_never_leak() {
     );
     f.write("b.yaml", &spec("beta", "  replicas: 1\n"));
     let (code, out, err) = f.mlsync("apply", &[]);
-    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(code, 0, "{out}{err}");
     let secret = f.api::<Secret>().await.get("alpha-secrets").await.unwrap();
     assert_eq!(secret.data.unwrap()["DB_PASS"].0, b"secure123");
 
@@ -459,7 +466,7 @@ async fn foreign_objects_are_left_alone_unless_adopted() {
         "nothing of the service applied"
     );
     let (code, out, _) = f.mlsync("apply", &["--adopt"]);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 0, "{out}");
     let labels = cms
         .get("alpha-config")
         .await
@@ -474,13 +481,13 @@ async fn foreign_objects_are_left_alone_unless_adopted() {
 async fn replicas_hand_over_to_the_hpa_and_back() {
     let f = Fixture::new("hpa").await;
     f.write("a.yaml", &spec("alpha", "  replicas: 3\n"));
-    assert_eq!(f.mlsync("apply", &[]).0, 1);
+    assert_eq!(f.mlsync("apply", &[]).0, 0);
     let deps: Api<Deployment> = f.api().await;
     assert_eq!(deps.get("alpha").await.unwrap().spec.replicas, Some(3));
 
     f.write("a.yaml", &spec("alpha", HPA));
     let (code, out, _) = f.mlsync("apply", &[]);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 0, "{out}");
     let dep = deps.get("alpha").await.unwrap();
     assert_eq!(
         dep.spec.replicas,
@@ -520,7 +527,7 @@ async fn replicas_hand_over_to_the_hpa_and_back() {
     // Back to fixed replicas: mlsync owns them again and the HPA goes.
     f.write("a.yaml", &spec("alpha", "  replicas: 2\n"));
     let (code, out, _) = f.mlsync("apply", &[]);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 0, "{out}");
     assert_eq!(deps.get("alpha").await.unwrap().spec.replicas, Some(2));
     assert!(
         f.api::<HorizontalPodAutoscaler>()
@@ -549,7 +556,7 @@ async fn rollout_health_with_wait() {
 
     let g = Fixture::new("healthy").await;
     g.write("a.yaml", &spec("beta", "  replicas: 2\n"));
-    assert_eq!(g.mlsync("apply", &[]).0, 1);
+    assert_eq!(g.mlsync("apply", &[]).0, 0);
     pods::make_deployment_ready(&cluster().client().await, &g.ns, "beta").await;
     let (code, out, _) = g.mlsync("apply", &["--wait=60s"]);
     assert_eq!(code, 0, "{out}");
@@ -570,7 +577,7 @@ async fn kubectl_diff_agrees_after_apply() {
                 .replace("  resources:", &format!("{HPA}  resources:"))
         ),
     );
-    assert_eq!(f.mlsync("apply", &[]).0, 1);
+    assert_eq!(f.mlsync("apply", &[]).0, 0);
     let rendered = mlsync_in(
         f.dir.path(),
         "render",
@@ -637,7 +644,7 @@ async fn an_immutable_field_change_is_a_clear_error_and_recreate_fixes_it() {
     );
     assert!(out.contains("re-run with --recreate"), "{out}");
     let (code, out, _) = f.mlsync("apply", &["--recreate"]);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(&format!("Deployment {}/alpha recreated", f.ns)),
         "{out}"
@@ -667,7 +674,7 @@ async fn a_replica_that_stopped_leading_writes_nothing() {
     f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
     f.write("b.yaml", &spec("beta", "  replicas: 1\n"));
     let (code, out, err) = f.mlsync("apply", &[]);
-    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(code, 0, "{out}{err}");
     // Git moves on: alpha's config changes, beta leaves.
     f.write(
         "a.yaml",
@@ -772,7 +779,10 @@ async fn plan_and_apply_print_json_for_scripts() {
     );
 
     let (code, applied) = json("apply");
-    assert_eq!(code, 1);
+    assert_eq!(
+        code, 0,
+        "a successful apply exits 0; \"changed\" tells scripts what it did"
+    );
     assert_eq!(applied["changed"], true);
     assert_eq!(applied["failed"], false);
     let outcomes: Vec<&str> = applied["services"][0]["objects"]
@@ -793,4 +803,239 @@ async fn plan_and_apply_print_json_for_scripts() {
     assert_eq!(code, 2);
     assert_eq!(plan["pruneHeld"].as_array().unwrap().len(), 4, "{plan:#}");
     assert!(plan["pruneRefused"].as_str().is_some(), "{plan:#}");
+}
+
+/// `spec` with `metadata.namespace: ns`.
+fn in_namespace(spec: &str, ns: &str) -> String {
+    let (head, rest) = spec.split_once("metadata:\n").unwrap();
+    format!("{head}metadata:\n  namespace: {ns}\n{rest}")
+}
+
+/// The namespaces recorded in the inventory ConfigMap of fixture `f`'s source.
+async fn inventory_of(f: &Fixture) -> Vec<String> {
+    let cm = f
+        .api::<ConfigMap>()
+        .await
+        .get(&format!("mlsync-inventory-src-{}", f.ns))
+        .await
+        .unwrap();
+    cm.data.unwrap()["namespaces"]
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A run killed in the middle of an apply (issue 10, defect 4) leaves objects with this
+/// source's labels in a namespace the inventory does not name. They are made here exactly as
+/// such a run leaves them (mlsync's rendering, server-side applied by field manager mlsync, no
+/// inventory entry); after the revert, `plan` must show them as prunes and `apply` delete them.
+#[tokio::test]
+async fn objects_in_a_namespace_the_inventory_misses_are_found_and_pruned() {
+    let f = Fixture::new("orphan").await;
+    let other = cluster().namespace("orphan-new").await;
+    f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
+    assert_eq!(f.mlsync("apply", &[]).0, 0);
+    assert_eq!(inventory_of(&f).await, [f.ns.as_str()]);
+
+    // The commit that the killed run was applying: beta in a new namespace.
+    f.write(
+        "b.yaml",
+        &in_namespace(&spec("beta", "  replicas: 1\n"), &other),
+    );
+    let rendered = mlsync_in(
+        f.dir.path(),
+        "render",
+        &["--service", "beta", "--hpa-version", "v2beta2"],
+    );
+    assert!(rendered.status.success());
+    let manifests = f.dir.path().join("beta.yaml");
+    std::fs::write(&manifests, &rendered.stdout).unwrap();
+    kubectl(&[
+        "apply",
+        "--server-side",
+        "--field-manager=mlsync",
+        "-f",
+        manifests.to_str().unwrap(),
+    ]);
+    let deps: Api<Deployment> = Api::namespaced(cluster().client().await, &other);
+    assert!(deps.get_opt("beta").await.unwrap().is_some());
+    assert_eq!(
+        inventory_of(&f).await,
+        [f.ns.as_str()],
+        "the killed run never recorded {other}"
+    );
+
+    // The revert: beta leaves git. Its objects are found although nothing names `other`.
+    f.remove("b.yaml");
+    let (code, out, err) = f.mlsync("plan", &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    for object in [
+        format!("ConfigMap {other}/beta-config prune"),
+        format!("Deployment {other}/beta prune"),
+        format!("Service {other}/beta prune"),
+    ] {
+        assert!(out.contains(&object), "{object} missing:\n{out}");
+    }
+    let (code, out, err) = f.mlsync("apply", &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("Deployment {other}/beta pruned")),
+        "{out}"
+    );
+    assert!(deps.get_opt("beta").await.unwrap().is_none());
+    let cms: Api<ConfigMap> = Api::namespaced(cluster().client().await, &other);
+    assert!(cms.get_opt("beta-config").await.unwrap().is_none());
+    assert_eq!(f.mlsync("plan", &[]).0, 0, "nothing left to prune");
+}
+
+/// Write-ahead inventory: in the apiserver's audit log, the inventory write that adds a new
+/// namespace completes before mlsync's first write in that namespace is received, so a run
+/// killed at any point after its first object there leaves the namespace recorded.
+#[tokio::test]
+async fn the_inventory_names_a_new_namespace_before_its_first_object() {
+    let f = Fixture::new("ahead").await;
+    let other = cluster().namespace("ahead-new").await;
+    f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
+    assert_eq!(f.mlsync("apply", &[]).0, 0);
+    let log = cluster().audit_log_path().unwrap();
+    let offset = std::fs::read_to_string(&log).unwrap().len();
+
+    f.write(
+        "b.yaml",
+        &in_namespace(&spec("beta", "  replicas: 1\n"), &other),
+    );
+    let (code, out, err) = f.mlsync("apply", &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let writes: Vec<Value> = text[offset..]
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| {
+            e["stage"] == "ResponseComplete"
+                && e["userAgent"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("mlsync/"))
+                && matches!(
+                    e["verb"].as_str(),
+                    Some("create" | "update" | "patch" | "delete")
+                )
+        })
+        .collect();
+    let first_in_other = writes
+        .iter()
+        .filter(|e| e["objectRef"]["namespace"] == other.as_str())
+        .map(|e| e["requestReceivedTimestamp"].as_str().unwrap().to_owned())
+        .min()
+        .unwrap_or_else(|| panic!("no write in {other}: {writes:#?}"));
+    let inventory = format!("mlsync-inventory-src-{}", f.ns);
+    let inventory_done = writes
+        .iter()
+        .filter(|e| {
+            e["objectRef"]["name"] == inventory.as_str()
+                && e["responseStatus"]["code"]
+                    .as_u64()
+                    .is_some_and(|c| c < 300)
+        })
+        .map(|e| e["stageTimestamp"].as_str().unwrap().to_owned())
+        .min()
+        .unwrap_or_else(|| panic!("no inventory write: {writes:#?}"));
+    // RFC 3339 timestamps with microseconds in UTC compare as strings.
+    assert!(
+        inventory_done < first_in_other,
+        "inventory written at {inventory_done}, first object in {other} at {first_in_other}"
+    );
+    let mut expected = vec![f.ns.clone(), other.clone()];
+    expected.sort();
+    assert_eq!(inventory_of(&f).await, expected);
+}
+
+/// The crash as reported: `mlsync apply` of many services in a new namespace is killed
+/// (SIGKILL) as soon as the audit log shows its first write there. The inventory already names
+/// the namespace, and after the revert `plan` shows the prunes and `apply` removes everything
+/// the killed run left. (Should the run finish before the kill lands, the same must hold.)
+#[tokio::test]
+async fn an_apply_killed_after_its_first_write_in_a_new_namespace_leaves_no_orphans() {
+    let f = Fixture::new("killed").await;
+    let other = cluster().namespace("killed-new").await;
+    f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
+    assert_eq!(f.mlsync("apply", &[]).0, 0);
+    for i in 0..20 {
+        let name = format!("svc-{i}");
+        f.write(
+            &format!("{name}.yaml"),
+            &in_namespace(&spec(&name, "  replicas: 1\n"), &other),
+        );
+    }
+    let log = cluster().audit_log_path().unwrap();
+    let mut offset = std::fs::read_to_string(&log).unwrap().len();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mlsync"))
+        .args(["apply", "--repo"])
+        .arg(f.dir.path())
+        .env("MLSYNC_KUBECONFIG", cluster().kubeconfig_path())
+        .env_remove("KUBECONFIG")
+        .env("MLSYNC_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Bounded only so a broken run fails instead of hanging.
+    for _ in 0..6000 {
+        let mut file = std::fs::File::open(&log).unwrap();
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset as u64)).unwrap();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).unwrap();
+        // Only whole lines: a line still being written is read next time.
+        let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        offset += whole;
+        let new = String::from_utf8_lossy(&bytes[..whole]).into_owned();
+        let wrote_there = new
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|e| {
+                e["objectRef"]["namespace"] == other.as_str()
+                    && e["userAgent"]
+                        .as_str()
+                        .is_some_and(|u| u.starts_with("mlsync/"))
+                    && matches!(e["verb"].as_str(), Some("create" | "patch"))
+            });
+        if wrote_there || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+    assert!(
+        inventory_of(&f).await.contains(&other),
+        "the inventory names {other} before its first object"
+    );
+
+    // The revert: the 20 services leave git.
+    for i in 0..20 {
+        f.remove(&format!("svc-{i}.yaml"));
+    }
+    let deps: Api<Deployment> = Api::namespaced(cluster().client().await, &other);
+    let cms: Api<ConfigMap> = Api::namespaced(cluster().client().await, &other);
+    let selector = ListParams::default().labels(&format!("mlsync.dev/source=src-{}", f.ns));
+    let left = cms.list(&selector).await.unwrap().items.len()
+        + deps.list(&selector).await.unwrap().items.len();
+    assert!(left > 0, "the killed run wrote in {other}");
+    eprintln!("the killed run left {left} of 40 ConfigMaps and Deployments in {other}");
+    // Up to 60 of the 63 managed objects may go: more than half, so allow it explicitly.
+    let (code, out, err) = f.mlsync("plan", &["--allow-mass-prune"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains(&format!("{other}/svc-")), "{out}");
+    assert!(out.contains("prune: no longer in git"), "{out}");
+    let (code, out, err) = f.mlsync("apply", &["--allow-mass-prune"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(cms.list(&selector).await.unwrap().items.is_empty());
+    assert!(deps.list(&selector).await.unwrap().items.is_empty());
+    assert!(
+        f.api::<Deployment>()
+            .await
+            .get_opt("alpha")
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

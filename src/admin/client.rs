@@ -169,6 +169,14 @@ pub fn render_table(status: &DaemonStatus) -> String {
         }
         None => out.push_str("Last reconcile: none yet\n"),
     }
+    if let Some(p) = &status.prune_refused {
+        let _ = writeln!(
+            out,
+            "Pruning:        refused, {} objects that left git kept: {}",
+            p.held_objects,
+            one_line(&p.reason)
+        );
+    }
     out.push('\n');
     if status.services.is_empty() {
         out.push_str("No services.\n");
@@ -253,6 +261,7 @@ mod tests {
                     Some("image pull failed\nbackoff"),
                 ),
             ],
+            prune_refused: None,
         };
         let expected = "\
 Revision:       0123abc
@@ -264,6 +273,20 @@ sentiment   models      synced   2026-11-27T20:58:01Z   -
 vision      models      failed   2026-11-27T21:00:00Z   image pull failed
 ";
         assert_eq!(render_table(&status), expected);
+    }
+
+    #[test]
+    fn a_refused_prune_gets_its_own_line() {
+        let status = DaemonStatus {
+            prune_refused: Some(crate::admin::status::PruneRefusal {
+                reason: "it would delete all 8 managed objects".into(),
+                held_objects: 8,
+            }),
+            ..DaemonStatus::default()
+        };
+        assert!(render_table(&status).contains(
+            "\nPruning:        refused, 8 objects that left git kept: it would delete all 8 managed objects\n"
+        ));
     }
 
     #[test]

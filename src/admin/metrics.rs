@@ -93,6 +93,8 @@ pub struct Metrics {
     fetch_errors: Counter,
     objects: Family<ObjectLabels, Counter>,
     webhooks: Family<WebhookLabels, Counter>,
+    history_rewrites: Counter,
+    prune_refused: Gauge,
 }
 
 /// `mlsync_last_applied_revision_info`: an OpenMetrics info metric whose only series is
@@ -145,6 +147,8 @@ impl Metrics {
         let fetch_errors = Counter::default();
         let objects = Family::default();
         let webhooks = Family::default();
+        let history_rewrites = Counter::default();
+        let prune_refused = Gauge::default();
 
         let mut r = Registry::with_prefix("mlsync");
         let secs = Unit::Seconds;
@@ -181,6 +185,11 @@ impl Metrics {
         r.register("objects_applied", obj, objects.clone());
         let wh = "Webhook requests by provider and result";
         r.register("webhook_requests", wh, webhooks.clone());
+        let hr = "Fetches after which the followed branch or tag no longer descended from the commit followed before (force-pushes)";
+        r.register("source_history_rewrites", hr, history_rewrites.clone());
+        let pr =
+            "1 while the last reconcile refused pruning (objects that left git are kept), else 0";
+        r.register("prune_refused", pr, prune_refused.clone());
         Self {
             registry: r,
             reconcile_duration,
@@ -192,6 +201,8 @@ impl Metrics {
             fetch_errors,
             objects,
             webhooks,
+            history_rewrites,
+            prune_refused,
         }
     }
 
@@ -266,6 +277,16 @@ impl Metrics {
                 action: action.as_str(),
             })
             .inc();
+    }
+
+    /// Counts one force-push of the followed ref (see [`crate::source::HistoryRewrite`]).
+    pub fn count_history_rewrite(&self) {
+        self.history_rewrites.inc();
+    }
+
+    /// Sets whether the last reconcile refused pruning.
+    pub fn set_prune_refused(&self, refused: bool) {
+        self.prune_refused.set(i64::from(refused));
     }
 
     /// Counts one webhook request.

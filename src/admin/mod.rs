@@ -43,6 +43,8 @@
 //!         revision: Some("0123abc".into()),
 //!         error: None,
 //!         services: Some(vec![]),
+//!         prune_refused: None,
+//!         kept_services: vec![],
 //!     });
 //!     notifier.status(&format!("synced 0123abc ({})", trigger.reason))?;
 //! #   break;
@@ -163,6 +165,13 @@ impl AdminState {
             self.metrics.set_revision(rev);
         }
         self.metrics.set_services(&previous, &status.services);
+        self.metrics
+            .set_prune_refused(status.prune_refused.is_some());
+    }
+
+    /// Records that the followed ref was force-pushed (history rewritten).
+    pub fn record_history_rewrite(&self) {
+        self.metrics.count_history_rewrite();
     }
 
     /// Records one git fetch.

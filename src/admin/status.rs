@@ -44,15 +44,19 @@ pub enum ServiceState {
     Degraded,
     /// Rendering or applying failed; the cluster keeps an older revision.
     Failed,
+    /// Applied (or kept), but its health could not be read (e.g. the API server stopped
+    /// answering): nothing is claimed.
+    Unknown,
 }
 
 impl ServiceState {
     /// Every state, so the status gauge can show 0 for the states a service is not in.
-    pub const ALL: [ServiceState; 4] = [
+    pub const ALL: [ServiceState; 5] = [
         Self::Synced,
         Self::Progressing,
         Self::Degraded,
         Self::Failed,
+        Self::Unknown,
     ];
 
     /// The lowercase name used in JSON, tables and metric labels.
@@ -62,6 +66,7 @@ impl ServiceState {
             Self::Progressing => "progressing",
             Self::Degraded => "degraded",
             Self::Failed => "failed",
+            Self::Unknown => "unknown",
         }
     }
 
@@ -84,6 +89,19 @@ pub struct ServiceResult {
     pub error: Option<String>,
 }
 
+/// Pruning that a guard refused: objects that left git were kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PruneRefusal {
+    /// Why the guard refused (e.g. it would delete all managed objects).
+    pub reason: String,
+    /// How many objects that left git were kept.
+    pub held_objects: usize,
+}
+
+/// A service identified by (namespace, name).
+pub type ServiceKey = (String, String);
+
 /// Everything the loop records about one reconcile.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReconcileReport {
@@ -99,6 +117,11 @@ pub struct ReconcileReport {
     /// `None` when the reconcile stopped before it got to services (e.g. the fetch failed):
     /// then the previous per-service status is kept.
     pub services: Option<Vec<ServiceResult>>,
+    /// Why pruning was refused, if it was.
+    pub prune_refused: Option<PruneRefusal>,
+    /// Services that left git but whose objects were kept (pruning refused or off): they
+    /// still run, so they keep their status (not forgotten like services that are gone).
+    pub kept_services: Vec<ServiceKey>,
 }
 
 /// The last reconcile, as shown in `/status`.
@@ -130,6 +153,10 @@ pub struct ServiceStatus {
     pub last_error: Option<String>,
 }
 
+/// The error of a service first seen after it left git, kept because pruning was refused.
+pub const KEPT: &str =
+    "left git; its objects were kept because pruning was refused or is off (see pruneRefused)";
+
 /// The `/status` document; also the daemon's in-memory status.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -140,8 +167,11 @@ pub struct DaemonStatus {
     pub revision: Option<String>,
     /// The last reconcile of any outcome, if one ran.
     pub last_reconcile: Option<LastReconcile>,
-    /// Every managed service, sorted by namespace then name.
+    /// Every managed service, sorted by namespace then name: those in git, and those that left
+    /// git but still run because pruning was refused.
     pub services: Vec<ServiceStatus>,
+    /// Set while the last reconcile that got to pruning refused it; `null` otherwise.
+    pub prune_refused: Option<PruneRefusal>,
 }
 
 impl DaemonStatus {
@@ -165,11 +195,32 @@ impl DaemonStatus {
         let Some(results) = &report.services else {
             return;
         };
+        self.prune_refused.clone_from(&report.prune_refused);
         let revision = report.revision.as_deref().filter(|_| applied);
         let mut services: Vec<ServiceStatus> = results
             .iter()
             .map(|r| self.next_service(r, revision, now))
             .collect();
+        for (namespace, name) in &report.kept_services {
+            if services
+                .iter()
+                .any(|s| &s.namespace == namespace && &s.name == name)
+            {
+                continue;
+            }
+            let previous = self
+                .services
+                .iter()
+                .find(|s| &s.namespace == namespace && &s.name == name);
+            services.push(previous.cloned().unwrap_or_else(|| ServiceStatus {
+                name: name.clone(),
+                namespace: namespace.clone(),
+                state: ServiceState::Unknown,
+                applied_revision: None,
+                last_change: now,
+                last_error: Some(KEPT.to_owned()),
+            }));
+        }
         services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         services.dedup_by(|a, b| a.namespace == b.namespace && a.name == b.name);
         self.services = services;
@@ -228,7 +279,52 @@ mod tests {
             revision: Some(rev.into()),
             error: None,
             services: Some(services),
+            prune_refused: None,
+            kept_services: vec![],
         }
+    }
+
+    #[test]
+    fn services_kept_by_a_refused_prune_stay_with_their_state() {
+        let mut s = DaemonStatus::default();
+        let two = vec![
+            svc("a", ServiceState::Synced, None),
+            svc("b", ServiceState::Progressing, None),
+        ];
+        s.apply(&run(Outcome::Success, "r1", two), at(10));
+        let refused = ReconcileReport {
+            prune_refused: Some(PruneRefusal {
+                reason: "it would delete all 8 managed objects".into(),
+                held_objects: 8,
+            }),
+            kept_services: vec![("ml".into(), "a".into()), ("ml".into(), "b".into())],
+            ..run(Outcome::Failure, "r2", vec![])
+        };
+        s.apply(&refused, at(20));
+        let states: Vec<_> = s
+            .services
+            .iter()
+            .map(|x| (x.name.as_str(), x.state))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("a", ServiceState::Synced),
+                ("b", ServiceState::Progressing)
+            ]
+        );
+        assert_eq!(s.services[0].last_change, at(10));
+        assert_eq!(s.prune_refused.as_ref().map(|p| p.held_objects), Some(8));
+        // A daemon that starts after the specs left git still lists what runs.
+        let mut fresh = DaemonStatus::default();
+        fresh.apply(&refused, at(30));
+        assert_eq!(fresh.services.len(), 2);
+        assert_eq!(fresh.services[0].state, ServiceState::Unknown);
+        assert_eq!(fresh.services[0].last_error.as_deref(), Some(KEPT));
+        // Pruning allowed again: the refusal clears and the services go.
+        s.apply(&run(Outcome::Success, "r3", vec![]), at(40));
+        assert_eq!(s.prune_refused, None);
+        assert!(s.services.is_empty());
     }
 
     #[test]

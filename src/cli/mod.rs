@@ -1,7 +1,8 @@
 //! Command-line interface: the only layer that uses `anyhow` and chooses exit codes.
 //!
-//! Exit codes follow `kubectl diff`: 0 no change (or valid), 1 changes (or invalid specs),
-//! 2 and above for errors.
+//! Exit codes of `validate`, `plan` and `diff` follow `kubectl diff`: 0 no change (or valid),
+//! 1 changes (or invalid specs), 2 and above for errors. `apply` exits 0 when everything it was
+//! asked to do succeeded, changed or not, and 2 on errors (`--diff-exit-code`: 1 for changes).
 
 mod logging;
 mod reconcile;
@@ -19,7 +20,8 @@ pub use reconcile::ReconcileArgs;
 
 /// Exit code: success, nothing to change.
 pub const EXIT_OK: u8 = 0;
-/// Exit code: invalid specs (validate/render) or differences found (diff/apply).
+/// Exit code: invalid specs (validate/render), differences found (plan/diff), or changes made
+/// (apply with `--diff-exit-code` only).
 pub const EXIT_CHANGES: u8 = 1;
 /// Exit code: an error (usage, I/O, cluster, decryption).
 pub const EXIT_ERROR: u8 = 2;
@@ -61,7 +63,8 @@ pub enum Command {
     /// Print the Kubernetes objects for the repo's services, in apply order.
     Render(render::RenderArgs),
     /// Make the cluster match the repo once: server-side apply, then prune what left git;
-    /// records what changed or failed as Kubernetes Events (see --events).
+    /// records what changed or failed as Kubernetes Events (see --events). Exits 0 when
+    /// everything succeeded (changed or not), 2 on errors; --diff-exit-code adds 1 for changes.
     Apply(reconcile::ApplyArgs),
     /// Show what apply would do, per service and object, and why (writes nothing).
     Plan(reconcile::PlanArgs),

@@ -125,6 +125,10 @@ pub struct ApplyArgs {
     /// Output format: lines for people, or one JSON document for scripts (same exit codes).
     #[arg(short, long, value_enum, env = "MLSYNC_OUTPUT", default_value = "text")]
     output: ReportFormat,
+    /// Exit codes like `kubectl diff` (as `kapp deploy --diff-exit-status`): 0 nothing changed,
+    /// 1 changes were applied, 2 error. Without it apply exits 0 on success, changed or not.
+    #[arg(long, env = "MLSYNC_DIFF_EXIT_CODE")]
+    diff_exit_code: bool,
 }
 
 /// Arguments of `mlsync plan`.
@@ -158,8 +162,9 @@ fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `mlsync apply`: 0 nothing changed, 1 changes applied, 2 something failed or was refused
-/// (with `--wait`: also a failed or unfinished rollout).
+/// `mlsync apply`: 0 when everything asked succeeded (changed or not), 2 when a service could
+/// not be applied, a prune failed or was refused, or (with `--wait`) a rollout failed or did not
+/// finish. With `--diff-exit-code`, a successful run that changed something exits 1.
 pub async fn apply(args: &ApplyArgs) -> anyhow::Result<u8> {
     let _ = args.once;
     let repo = args.cluster.load_repo()?;
@@ -190,7 +195,7 @@ pub async fn apply(args: &ApplyArgs) -> anyhow::Result<u8> {
     };
     Ok(if failed || !repo.is_valid() {
         EXIT_ERROR
-    } else if report.changed() {
+    } else if args.diff_exit_code && report.changed() {
         EXIT_CHANGES
     } else {
         EXIT_OK

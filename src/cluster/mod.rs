@@ -161,3 +161,8 @@ pub fn api_resource(kind: Kind, hpa: HpaVersion) -> ApiResource {
 pub fn api(client: &Client, kind: Kind, hpa: HpaVersion, namespace: &str) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), namespace, &api_resource(kind, hpa))
 }
+
+/// A dynamic API handle for `kind` across all namespaces (for cluster-wide LISTs).
+pub fn api_all(client: &Client, kind: Kind, hpa: HpaVersion) -> Api<DynamicObject> {
+    Api::all_with(client.clone(), &api_resource(kind, hpa))
+}

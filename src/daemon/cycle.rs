@@ -104,6 +104,10 @@ impl Cycle {
                 return self.fail(f.last_good, f.error, started);
             }
         };
+        if snap.rewrite.is_some() {
+            // The source logged both commit ids; count it for alerting.
+            self.state.record_history_rewrite();
+        }
         let revision = snap.revision.clone();
         match self.reconcile(&snap, started).await {
             Ok(report) => {
@@ -131,6 +135,14 @@ impl Cycle {
         let repo = crate::repo::load(&snap.root).map_err(|e| e.to_string())?;
         for d in &repo.diagnostics {
             warn!(revision = %rev, diagnostic = %d, "invalid config");
+        }
+        if repo.services.is_empty() && repo.invalid.is_empty() {
+            let paths = repo
+                .config
+                .paths
+                .clone()
+                .unwrap_or_else(|| vec![".".into()]);
+            warn!(revision = %rev, paths = %paths.join(", "), "no MLService specs found: nothing to apply; pruning everything this source manages needs --allow-mass-prune");
         }
         if self.reconciler.is_none() {
             let r = self.connect().await.map_err(|e| e.to_string())?;
@@ -212,6 +224,9 @@ impl Cycle {
                 self.state.record_object(&o.kind.to_string(), action);
             }
         }
+        if let Some(why) = &report.prune_refused {
+            warn!(revision = %rev, held = report.prune_held.len(), services_kept = report.kept_services.len(), reason = %why, "pruning refused: objects that left git are kept");
+        }
         for s in report.services.iter().filter(|s| s.error.is_some()) {
             let error = s.error.as_deref().unwrap_or_default();
             warn!(service = %format!("{}/{}", s.namespace, s.name), revision = %rev, error = %error, "service not applied");
@@ -254,6 +269,8 @@ impl Cycle {
             revision,
             error: Some(error),
             services: None,
+            prune_refused: None,
+            kept_services: vec![],
         });
         CycleResult::Failed
     }
@@ -318,6 +335,8 @@ mod tests {
             revision: Some("0123456789abcdef0123".into()),
             error: Some("failed to fetch".into()),
             services: None,
+            prune_refused: None,
+            kept_services: vec![],
         };
         assert_eq!(
             status_line(&r),

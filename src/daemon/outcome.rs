@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use crate::admin::metrics::ObjectAction;
-use crate::admin::status::{Outcome, ReconcileReport, ServiceResult, ServiceState};
-use crate::reconcile::report::{self, Report, ServiceReport};
+use crate::admin::status::{Outcome, PruneRefusal, ReconcileReport, ServiceResult, ServiceState};
+use crate::reconcile::report::{self, HealthState, Report, ServiceReport};
 use crate::repo::InvalidService;
 
 /// A service that could not be loaded: (namespace, name, why).
@@ -30,13 +30,17 @@ fn service_state(s: &ServiceReport) -> (ServiceState, Option<String>) {
     if let Some(e) = &s.error {
         return (ServiceState::Failed, Some(e.clone()));
     }
-    let health = s.health.as_deref().unwrap_or("");
+    let health = s.health.as_deref().unwrap_or("not checked");
     if s.unhealthy {
-        (ServiceState::Degraded, Some(format!("rollout: {health}")))
-    } else if health.starts_with("progressing") {
-        (ServiceState::Progressing, None)
-    } else {
-        (ServiceState::Synced, None)
+        return (ServiceState::Degraded, Some(format!("rollout: {health}")));
+    }
+    match s.health_state {
+        HealthState::Available => (ServiceState::Synced, None),
+        HealthState::Progressing => (ServiceState::Progressing, None),
+        HealthState::Failed => (ServiceState::Degraded, Some(format!("rollout: {health}"))),
+        HealthState::Unknown | HealthState::NotChecked => {
+            (ServiceState::Unknown, Some(format!("health: {health}")))
+        }
     }
 }
 
@@ -104,6 +108,11 @@ pub fn to_status(
         revision: Some(revision.to_owned()),
         error: (!problems.is_empty()).then(|| problems.join("; ")),
         services: Some(services),
+        prune_refused: report.prune_refused.as_ref().map(|reason| PruneRefusal {
+            reason: reason.clone(),
+            held_objects: report.prune_held.len(),
+        }),
+        kept_services: report.kept_services.clone(),
     }
 }
 
@@ -156,8 +165,37 @@ mod tests {
             }],
             error: error.map(str::to_owned),
             health: Some(health.into()),
+            health_state: match health.split(' ').next() {
+                Some("available") => HealthState::Available,
+                Some("progressing") => HealthState::Progressing,
+                Some("failed") => HealthState::Failed,
+                _ => HealthState::Unknown,
+            },
             unhealthy,
         }
+    }
+
+    #[test]
+    fn health_that_could_not_be_read_is_unknown_never_synced() {
+        let r = Report {
+            services: vec![svc(
+                "a",
+                None,
+                "unknown (failed to list Deployments in namespace ns: connection refused)",
+                false,
+            )],
+            ..Report::default()
+        };
+        let s = to_status(&r, &[], "abc", Duration::ZERO);
+        let services = s.services.unwrap();
+        assert_eq!(services[0].state, ServiceState::Unknown);
+        assert!(
+            services[0]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("connection refused")
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::reconcile::report::ServiceReport;
+use crate::reconcile::report::{HealthState, ServiceReport};
 use crate::reconcile::{Overrides, Planned};
 use crate::render::Object;
 
@@ -51,10 +51,7 @@ impl Rollbacks {
         let mut new_pins = Vec::new();
         for s in services.iter().filter(|s| s.error.is_none()) {
             let key = (s.namespace.clone(), s.name.clone());
-            let available = s
-                .health
-                .as_deref()
-                .is_some_and(|h| h.starts_with("available"));
+            let available = s.health_state == HealthState::Available;
             if available && !self.pins.contains_key(&key) {
                 self.good.insert(
                     key,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
 
-use crate::source::{GitSource, SourceError};
+use crate::source::{GitSource, HistoryRewrite, SourceError};
 
 /// The repo to reconcile this time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +16,9 @@ pub struct Snapshot {
     pub revision: String,
     /// Directory holding mlsync.yaml.
     pub root: PathBuf,
+    /// Set when the followed ref was force-pushed to a commit that does not descend from the
+    /// previous one (git only).
+    pub rewrite: Option<HistoryRewrite>,
 }
 
 /// A failed fetch, with the revision still applied (if any).
@@ -71,6 +74,7 @@ impl Source {
                         let snap = Snapshot {
                             revision: out.revision.commit,
                             root: out.revision.root,
+                            rewrite: out.rewrite,
                         };
                         (Ok(snap), Some((out.fetch_duration, true)))
                     }
@@ -102,6 +106,7 @@ impl Source {
                     Ok(Ok((hash, root))) => Ok(Snapshot {
                         revision: format!("local-{hash}"),
                         root,
+                        rewrite: None,
                     }),
                     Ok(Err(error)) => Err(FetchFailure {
                         error,

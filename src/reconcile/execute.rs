@@ -1,5 +1,5 @@
 //! Writing to the cluster (I/O): server-side apply in dependency order, the replicas hand-over
-//! to the HPA, deletes of what left git, and the inventory.
+//! to the HPA, and deletes of what left git.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -11,11 +11,10 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::compare;
-use super::live::{INVENTORY_LABEL, inventory_name};
 use super::plan::{Action, ObjectKey, ObjectPlan, Plan, ServicePlan};
 use super::report::{ObjectOutcome, Outcome, Report, ServiceReport};
 use crate::cluster;
-use crate::render::{HpaVersion, Kind, MANAGED_BY, MANAGED_BY_LABEL, SOURCE_LABEL};
+use crate::render::{HpaVersion, Kind, MANAGED_BY, MANAGED_BY_LABEL};
 
 /// Services applied at once.
 const WRITE_CONCURRENCY: usize = 8;
@@ -47,9 +46,12 @@ impl WriteOptions {
 /// Why objects were left alone when leadership ended during a run.
 pub const NOT_LEADING: &str = "this replica stopped leading; nothing more was written";
 
-fn api_message(e: &kube::Error) -> String {
+/// What the API server said: its message and, when it gave one, its reason
+/// (`… exceeded quota: … (Forbidden)`); other errors as they print.
+pub(crate) fn api_message(e: &kube::Error) -> String {
     match e {
-        kube::Error::Api(s) => s.message.clone(),
+        kube::Error::Api(s) if s.reason.is_empty() => s.message.clone(),
+        kube::Error::Api(s) => format!("{} ({})", s.message, s.reason),
         other => other.to_string(),
     }
 }
@@ -173,26 +175,28 @@ async fn execute_service(
                 && let Err(e) = handover_replicas(client, hpa, obj, l).await
             {
                 let why = format!("failed to hand spec.replicas over to the HPA: {e}");
+                sr.error = Some(apply_error(obj, &why));
                 sr.objects.push(outcome(obj, Outcome::Failed(why)));
-                sr.error = Some(format!(
-                    "failed to apply {} {}/{}",
-                    obj.kind, obj.namespace, obj.name
-                ));
                 break;
             }
         }
         let result = apply(client, hpa, obj, &desired.body, opts).await;
-        let failed = matches!(result, Outcome::Failed(_));
-        sr.objects.push(outcome(obj, result));
-        if failed {
-            sr.error = Some(format!(
-                "failed to apply {} {}/{}",
-                obj.kind, obj.namespace, obj.name
-            ));
+        if let Outcome::Failed(why) = &result {
+            sr.error = Some(apply_error(obj, why));
+            sr.objects.push(outcome(obj, result));
             break;
         }
+        sr.objects.push(outcome(obj, result));
     }
     (sr, pruned_early)
+}
+
+/// A service's error when one of its objects failed: which object, and the API server's cause.
+fn apply_error(obj: &ObjectPlan, why: &str) -> String {
+    format!(
+        "failed to apply {} {}/{}: {why}",
+        obj.kind, obj.namespace, obj.name
+    )
 }
 
 fn outcome(o: &ObjectPlan, result: Outcome) -> ObjectOutcome {
@@ -308,38 +312,4 @@ pub async fn create_namespace(client: &Client, name: &str) -> Result<(), String>
     .await
     .map(|_| ())
     .map_err(|e| format!("failed to create namespace {name}: {}", api_message(&e)))
-}
-
-/// Records the namespaces a source uses, only when they changed (a no-op run writes nothing).
-pub async fn write_inventory(
-    client: &Client,
-    home: &str,
-    source_id: &str,
-    previous: &BTreeSet<String>,
-    current: &BTreeSet<String>,
-) -> Result<(), String> {
-    if previous == current {
-        return Ok(());
-    }
-    let name = inventory_name(source_id);
-    let list: Vec<&str> = current.iter().map(String::as_str).collect();
-    let body = json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": home,
-            "labels": {MANAGED_BY_LABEL: MANAGED_BY, SOURCE_LABEL: source_id, INVENTORY_LABEL: "true"}},
-        "data": {"namespaces": list.join("\n")}});
-    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
-        kube::Api::namespaced(client.clone(), home);
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .map(|_| ())
-    .map_err(|e| {
-        format!(
-            "failed to write inventory ConfigMap {home}/{name}: {}",
-            api_message(&e)
-        )
-    })
 }

@@ -8,7 +8,7 @@ use kube::Client;
 use kube::api::ListParams;
 use serde_json::Value;
 
-use super::report::Report;
+use super::report::{HealthState, Report};
 use crate::cluster;
 use crate::render::{HpaVersion, Kind, MANAGED_BY, MANAGED_BY_LABEL};
 
@@ -102,18 +102,24 @@ pub fn load_balancer(svc: &Value) -> Option<String> {
     })
 }
 
-/// Lists `kind` in `ns` (objects of this source only), keyed by name. One request per kind and
-/// namespace instead of one per object.
-async fn list(client: &Client, kind: Kind, hpa: HpaVersion, ns: &str) -> BTreeMap<String, Value> {
+/// Lists `kind` in `ns` (objects mlsync manages), keyed by name; or why it could not. One
+/// request per kind and namespace instead of one per object.
+async fn list(
+    client: &Client,
+    kind: Kind,
+    hpa: HpaVersion,
+    ns: &str,
+) -> Result<BTreeMap<String, Value>, String> {
     let params = ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
-    let Ok(items) = cluster::api(client, kind, hpa, ns).list(&params).await else {
-        return BTreeMap::new();
-    };
-    items
+    let items = cluster::api(client, kind, hpa, ns)
+        .list(&params)
+        .await
+        .map_err(|e| format!("failed to list {kind}s in namespace {ns}: {e}"))?;
+    Ok(items
         .items
         .into_iter()
         .filter_map(|o| Some((o.metadata.name.clone()?, serde_json::to_value(o).ok()?)))
-        .collect()
+        .collect())
 }
 
 /// Fills in each applied service's health; with `wait`, polls until every rollout is available
@@ -127,7 +133,8 @@ pub async fn check(client: &Client, hpa: HpaVersion, report: &mut Report, wait: 
         .map(|s| s.namespace.clone())
         .collect();
     loop {
-        let mut live: BTreeMap<(Kind, String), BTreeMap<String, Value>> = BTreeMap::new();
+        let mut live: BTreeMap<(Kind, String), Result<BTreeMap<String, Value>, String>> =
+            BTreeMap::new();
         for ns in &namespaces {
             for kind in [
                 Kind::Deployment,
@@ -139,15 +146,35 @@ pub async fn check(client: &Client, hpa: HpaVersion, report: &mut Report, wait: 
         }
         let get = |kind: Kind, ns: &str, name: &str| {
             live.get(&(kind, ns.to_owned()))
+                .and_then(|m| m.as_ref().ok())
                 .and_then(|m| m.get(name))
                 .cloned()
         };
         let mut pending = false;
         for s in report.services.iter_mut().filter(|s| s.error.is_none()) {
             let Some(dep) = get(Kind::Deployment, &s.namespace, &s.name) else {
+                // Nothing is claimed about a rollout that could not be read.
+                let why = match live.get(&(Kind::Deployment, s.namespace.clone())) {
+                    Some(Err(e)) => e.clone(),
+                    _ => format!("Deployment {}/{} not found", s.namespace, s.name),
+                };
+                s.health_state = HealthState::Unknown;
+                s.health = Some(format!("unknown ({why})"));
+                pending = true;
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    s.unhealthy = true;
+                    s.health = Some(format!(
+                        "unknown ({why}; timed out waiting for the rollout)"
+                    ));
+                }
                 continue;
             };
             let state = rollout(&dep);
+            s.health_state = match &state {
+                Rollout::Available => HealthState::Available,
+                Rollout::Progressing(_) => HealthState::Progressing,
+                Rollout::Failed(_) => HealthState::Failed,
+            };
             let mut parts = vec![match &state {
                 Rollout::Available => "available".to_owned(),
                 Rollout::Progressing(p) => format!("progressing ({p})"),

@@ -1,7 +1,9 @@
-//! Reading the cluster (I/O): mlsync's own objects by label, same-named objects by name, which
-//! namespaces exist, and the inventory of namespaces a source has used.
+//! Reading the cluster (I/O): mlsync's own objects by label (across all namespaces when RBAC
+//! allows), same-named objects by name, which namespaces exist, and the inventory of namespaces
+//! a source has used.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
@@ -36,28 +38,83 @@ fn read_err(what: String) -> impl FnOnce(kube::Error) -> ReconcileError {
     }
 }
 
-/// Lists mlsync's objects of `source_id` in `namespaces`, then fetches by name each desired
-/// object that the lists did not return (to find foreign objects with our names).
+/// Where [`fetch`] looked for a source's objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListScope {
+    /// Every namespace: one cluster-wide LIST per kind, so objects in namespaces that neither
+    /// git nor the inventory name (a run killed mid-apply) are found too.
+    AllNamespaces,
+    /// The namespaces of git and the inventory only: RBAC does not allow cluster-wide LISTs
+    /// (namespaced RBAC as in `deploy/`, which also keeps mlsync from writing anywhere else).
+    KnownNamespaces,
+}
+
+/// Set once a cluster-wide LIST was refused, so the fallback is logged once per process.
+static FALLBACK_LOGGED: AtomicBool = AtomicBool::new(false);
+
+/// Lists mlsync's objects of `source_id`: per kind across all namespaces, or, where RBAC
+/// forbids that (remembered in `all_forbidden` so it is not asked again), in `namespaces`.
+/// Then fetches by name each desired object that the lists did not return (to find foreign
+/// objects with our names).
 pub async fn fetch(
     client: &Client,
     hpa: HpaVersion,
     source_id: &str,
     namespaces: &BTreeSet<String>,
     desired: &[ObjectKey],
-) -> Result<BTreeMap<ObjectKey, Value>, ReconcileError> {
+    all_forbidden: &AtomicBool,
+) -> Result<(BTreeMap<ObjectKey, Value>, ListScope), ReconcileError> {
     let selector =
         format!("{MANAGED_BY_LABEL}={MANAGED_BY},{SOURCE_LABEL}={source_id},!{INVENTORY_LABEL}");
+    let params = ListParams::default().labels(&selector);
+    let mut live: BTreeMap<ObjectKey, Value> = BTreeMap::new();
+    let mut per_namespace: Vec<Kind> = Vec::new();
+    for kind in Kind::ALL {
+        if all_forbidden.load(Ordering::Relaxed) {
+            per_namespace.push(kind);
+            continue;
+        }
+        match cluster::api_all(client, kind, hpa).list(&params).await {
+            Ok(list) => {
+                for item in list.items {
+                    let ns = item.metadata.namespace.clone().unwrap_or_default();
+                    let name = item.metadata.name.clone().unwrap_or_default();
+                    let mut value = serde_json::to_value(&item).map_err(ReconcileError::Decode)?;
+                    set_type_meta(&mut value, kind, hpa);
+                    live.insert((kind, ns, name), value);
+                }
+            }
+            Err(kube::Error::Api(s)) if s.code == 403 => {
+                all_forbidden.store(true, Ordering::Relaxed);
+                if !FALLBACK_LOGGED.swap(true, Ordering::Relaxed) {
+                    tracing::info!(
+                        kind = %kind,
+                        "RBAC does not allow listing across all namespaces: pruning looks for objects of this source only in the namespaces of git and the inventory"
+                    );
+                }
+                per_namespace.push(kind);
+            }
+            Err(e) => {
+                return Err(read_err(format!("list {kind}s in all namespaces"))(e));
+            }
+        }
+    }
+    let scope = if per_namespace.is_empty() {
+        ListScope::AllNamespaces
+    } else {
+        ListScope::KnownNamespaces
+    };
     let lists: Vec<(Kind, String)> = namespaces
         .iter()
-        .flat_map(|ns| Kind::ALL.iter().map(move |k| (*k, ns.clone())))
+        .flat_map(|ns| per_namespace.iter().map(move |k| (*k, ns.clone())))
         .collect();
     let listed: Vec<Vec<(ObjectKey, Value)>> = stream::iter(lists)
         .map(|(kind, ns)| {
-            let selector = selector.clone();
+            let params = params.clone();
             async move {
                 let api = cluster::api(client, kind, hpa, &ns);
                 let list = api
-                    .list(&ListParams::default().labels(&selector))
+                    .list(&params)
                     .await
                     .map_err(read_err(format!("list {kind}s in namespace {ns}")))?;
                 let mut out = Vec::new();
@@ -73,7 +130,7 @@ pub async fn fetch(
         .buffer_unordered(READ_CONCURRENCY)
         .try_collect()
         .await?;
-    let mut live: BTreeMap<ObjectKey, Value> = listed.into_iter().flatten().collect();
+    live.extend(listed.into_iter().flatten());
 
     let missing: Vec<ObjectKey> = desired
         .iter()
@@ -100,7 +157,7 @@ pub async fn fetch(
         .try_collect()
         .await?;
     live.extend(found.into_iter().flatten());
-    Ok(live)
+    Ok((live, scope))
 }
 
 /// List items come without apiVersion/kind; put them back so objects compare like rendered ones.

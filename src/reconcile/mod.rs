@@ -9,13 +9,16 @@ pub mod diff;
 pub mod events;
 pub mod execute;
 pub mod health;
+pub mod inventory;
 pub mod json;
 pub mod live;
 pub mod plan;
 pub mod report;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use kube::Client;
 use serde_json::Value;
@@ -26,6 +29,8 @@ use crate::render::{self, HpaVersion, RenderOptions};
 use crate::repo::Repo;
 use crate::secrets::SecretSource;
 use crate::source_id::{SourceId, SourceIdPolicy};
+use inventory::Inventory;
+use live::ListScope;
 use plan::{DesiredService, ObjectKey, Plan, PrunePolicy};
 use report::Report;
 
@@ -81,8 +86,11 @@ pub struct Planned {
     pub create_namespaces: BTreeSet<String>,
     /// The ownership id used, and where it came from.
     pub source_id: SourceId,
-    /// Inventory bookkeeping: (home namespace, source id, recorded, desired).
-    inventory: (String, String, BTreeSet<String>, BTreeSet<String>),
+    /// Where the source's objects were looked for (all namespaces, or those of git and the
+    /// inventory when RBAC allows no more).
+    pub scope: ListScope,
+    /// The inventory as this run found it, and the namespaces of git.
+    inventory: Inventory,
 }
 
 impl Planned {
@@ -98,7 +106,7 @@ impl Planned {
 
     /// The source's home namespace (where its inventory ConfigMap lives) and its source id.
     pub fn source(&self) -> (&str, &str) {
-        (&self.inventory.0, &self.inventory.1)
+        (&self.inventory.home, &self.inventory.source_id)
     }
 }
 
@@ -108,6 +116,8 @@ pub struct Reconciler {
     hpa: HpaVersion,
     secrets: Arc<dyn SecretSource>,
     opts: ReconcileOptions,
+    /// Set once RBAC refused a cluster-wide LIST: later plans list per namespace at once.
+    all_namespaces_forbidden: AtomicBool,
 }
 
 impl Reconciler {
@@ -123,6 +133,7 @@ impl Reconciler {
             hpa: discovery.hpa,
             secrets,
             opts,
+            all_namespaces_forbidden: AtomicBool::new(false),
         })
     }
 
@@ -221,7 +232,15 @@ impl Reconciler {
             .flatten()
             .map(|o| (o.kind, o.namespace.clone(), o.name.clone()))
             .collect();
-        let live = live::fetch(&self.client, self.hpa, &source_id, &namespaces, &keys).await?;
+        let (live, scope) = live::fetch(
+            &self.client,
+            self.hpa,
+            &source_id,
+            &namespaces,
+            &keys,
+            &self.all_namespaces_forbidden,
+        )
+        .await?;
         let plan = plan::plan(
             desired,
             &live,
@@ -236,7 +255,13 @@ impl Reconciler {
             live,
             create_namespaces: create,
             source_id: resolved,
-            inventory: (home, source_id, recorded, inventory_now),
+            scope,
+            inventory: Inventory {
+                home,
+                source_id,
+                recorded,
+                desired: inventory_now,
+            },
         })
     }
 
@@ -258,8 +283,10 @@ impl Reconciler {
         render::render(svc, secrets.as_ref(), ropts).map_err(|e| e.to_string())
     }
 
-    /// Applies a plan: namespaces, then each service's objects in order, then prunes, then the
-    /// inventory. Writes nothing when the plan has no changes.
+    /// Applies a plan: namespaces, then the inventory (write-ahead: it names every namespace
+    /// written to before the first write there), then each service's objects in order, then
+    /// prunes, then the inventory again (shrunk to the namespaces that still hold objects).
+    /// Writes nothing when the plan has no changes.
     #[instrument(skip_all)]
     pub async fn apply(&self, planned: &Planned) -> Report {
         let mut errors = Vec::new();
@@ -276,46 +303,50 @@ impl Reconciler {
                 Err(e) => errors.push(e),
             }
         }
+        let inv = &planned.inventory;
+        let mut recorded = inv.recorded.clone();
+        let mut blocked = None;
+        if let Some(ahead) = inv.ahead()
+            && self.opts.write.may_write()
+        {
+            match inventory::write(&self.client, &inv.home, &inv.source_id, &ahead).await {
+                Ok(()) => recorded = ahead,
+                Err(e) => blocked = Some(e),
+            }
+        }
+        let plan = match &blocked {
+            // Without cluster-wide LISTs, a namespace the inventory does not name gets no
+            // objects: if the run were cut short, nothing would find them to prune.
+            Some(e) if planned.scope == ListScope::KnownNamespaces => {
+                warn!(error = %e, "inventory not written: services in namespaces it does not name are not applied");
+                Cow::Owned(inventory::block_unrecorded(&planned.plan, &recorded, e))
+            }
+            Some(e) => {
+                warn!(error = %e, "inventory not written; the cluster-wide LIST still finds every object of this source");
+                Cow::Borrowed(&planned.plan)
+            }
+            None => Cow::Borrowed(&planned.plan),
+        };
         let mut report = execute::execute(
             &self.client,
             self.hpa,
-            &planned.plan,
+            &plan,
             &planned.live,
             &self.opts.write,
         )
         .await;
         report.errors.extend(errors);
-        let (home, source, recorded, desired) = &planned.inventory;
-        // Keep namespaces that still hold objects we did not delete (held or protected).
-        let mut current = desired.clone();
-        current.extend(report.prune_held.iter().map(|o| o.namespace.clone()));
-        current.extend(
-            report
-                .services
-                .iter()
-                .filter(|s| s.error.is_some())
-                .map(|s| s.namespace.clone()),
-        );
-        for (k, _) in planned
-            .live
-            .iter()
-            .filter(|(_, v)| compare::ownership(v, source) == compare::Ownership::Ours)
-        {
-            if !report
-                .pruned
-                .iter()
-                .any(|p| (p.kind, &p.namespace, &p.name) == (k.0, &k.1, &k.2))
-            {
-                current.insert(k.1.clone());
-            }
-        }
-        if !self.opts.write.may_write() {
+        report.kept_services = kept_services(&report.prune_held, &planned.live);
+        let current = inv.after(&report, &planned.live);
+        if current == recorded {
+            // Nothing to record (a no-op run writes nothing).
+        } else if !self.opts.write.may_write() {
             warn!("inventory not written: {}", execute::NOT_LEADING);
         } else if let Err(e) =
-            execute::write_inventory(&self.client, home, source, recorded, &current).await
+            inventory::write(&self.client, &inv.home, &inv.source_id, &current).await
         {
-            // The home namespace may not exist (no services there): pruning then relies on the
-            // namespaces of desired services only. Report, do not fail the run.
+            // Written ahead already (or nothing was applied): the larger record stays, so
+            // nothing is lost; the next run shrinks it.
             warn!(error = %e, "inventory not written");
         }
         for o in report.objects() {
@@ -328,4 +359,22 @@ impl Reconciler {
     pub async fn check_health(&self, report: &mut Report, wait: Option<std::time::Duration>) {
         health::check(&self.client, self.hpa, report, wait).await;
     }
+}
+
+/// The services (namespace, `mlsync.dev/service` label) of objects kept although they left git.
+fn kept_services(
+    held: &[report::ObjectOutcome],
+    live: &BTreeMap<ObjectKey, Value>,
+) -> Vec<(String, String)> {
+    let kept: BTreeSet<(String, String)> = held
+        .iter()
+        .filter_map(|o| {
+            let labels = live
+                .get(&(o.kind, o.namespace.clone(), o.name.clone()))?
+                .pointer("/metadata/labels")?;
+            let service = labels.get(render::SERVICE_LABEL)?.as_str()?;
+            Some((o.namespace.clone(), service.to_owned()))
+        })
+        .collect();
+    kept.into_iter().collect()
 }

@@ -62,6 +62,23 @@ pub struct ObjectOutcome {
     pub outcome: Outcome,
 }
 
+/// What the health check could tell about a service's rollout.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HealthState {
+    /// Not checked (the service was not applied, or no check ran).
+    #[default]
+    NotChecked,
+    /// All replicas updated and available.
+    Available,
+    /// Still rolling out.
+    Progressing,
+    /// The rollout failed (e.g. `ProgressDeadlineExceeded`).
+    Failed,
+    /// The health could not be read (the API server did not answer, or the Deployment is
+    /// missing): nothing is claimed.
+    Unknown,
+}
+
 /// One service's outcome.
 #[derive(Debug, Clone, Default)]
 pub struct ServiceReport {
@@ -73,8 +90,10 @@ pub struct ServiceReport {
     pub objects: Vec<ObjectOutcome>,
     /// Why it was not (fully) applied.
     pub error: Option<String>,
-    /// Rollout health after apply, when checked.
+    /// Rollout health after apply, when checked, in words.
     pub health: Option<String>,
+    /// Rollout health after apply, for decisions.
+    pub health_state: HealthState,
     /// True when the rollout failed or did not finish in time.
     pub unhealthy: bool,
 }
@@ -97,6 +116,9 @@ pub struct Report {
     pub prune_held: Vec<ObjectOutcome>,
     /// Why a prune guard refused.
     pub prune_refused: Option<String>,
+    /// Services (namespace, name) that objects in `prune_held` belong to: they left git (or
+    /// some of their objects did) but still run.
+    pub kept_services: Vec<(String, String)>,
     /// Errors outside any service (namespace creation, inventory).
     pub errors: Vec<String>,
 }

@@ -202,6 +202,38 @@ fn is_local_class(class: ErrorClass) -> bool {
     )
 }
 
+/// The tracked ref moved to a commit that does not descend from the one followed before: a
+/// force-push, or a tag moved to another commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRewrite {
+    /// The commit followed before.
+    pub previous: String,
+    /// The commit followed now.
+    pub current: String,
+    /// True when `current` is an ancestor of `previous`: the ref went back to an older commit
+    /// (e.g. `git push --force` of an earlier commit). False: the histories diverged.
+    pub went_back: bool,
+}
+
+/// The commit recorded by the last successful fetch, if any.
+pub(crate) fn tracked(repo: &Repository) -> Option<Oid> {
+    repo.refname_to_id(TRACKED).ok()
+}
+
+/// A [`HistoryRewrite`] when `current` does not descend from `previous` (`None` for the same
+/// commit, a fast-forward, or when the graph cannot be read).
+pub(crate) fn rewrite(repo: &Repository, previous: Oid, current: Oid) -> Option<HistoryRewrite> {
+    if previous == current || repo.graph_descendant_of(current, previous).ok()? {
+        return None;
+    }
+    let went_back = repo.graph_descendant_of(previous, current).ok()?;
+    Some(HistoryRewrite {
+        previous: previous.to_string(),
+        current: current.to_string(),
+        went_back,
+    })
+}
+
 fn set_tracked(repo: &Repository, oid: Oid) -> Result<(), SourceError> {
     repo.reference(TRACKED, oid, true, "mlsync: tracked commit")
         .map(|_| ())

@@ -30,7 +30,7 @@ use tracing::instrument;
 pub use args::GitArgs;
 pub use auth::{GitAuth, TokenSource};
 pub use error::SourceError;
-pub use git::GitRef;
+pub use git::{GitRef, HistoryRewrite};
 pub use known_hosts::{KnownHosts, Verdict};
 pub use remote::{Remote, Transport};
 pub use state_dir::default_state_dir;
@@ -83,6 +83,9 @@ pub struct SyncOutcome {
     pub fetch_duration: Duration,
     /// Whether the commit differs from the previous successful sync.
     pub changed: bool,
+    /// Set when a followed branch or tag now points at a commit that does not descend from the
+    /// one fetched before (a force-push); pinned commits never report one.
+    pub rewrite: Option<HistoryRewrite>,
 }
 
 /// Follows one repository ref into checkouts under the state directory.
@@ -165,8 +168,27 @@ impl GitSource {
             cause,
         })?;
         let repo = git::open_or_init(&self.repo_dir())?;
+        let previous = git::tracked(&repo);
         let (oid, fetch_duration) =
             git::fetch(&repo, &self.remote, &self.config.target, &self.config.auth)?;
+        let rewrite = match (&self.config.target, previous) {
+            (GitRef::Commit(_), _) | (_, None) => None,
+            (_, Some(previous)) => git::rewrite(&repo, previous, oid),
+        };
+        if let Some(r) = &rewrite {
+            let what = if r.went_back {
+                "went back to an older commit"
+            } else {
+                "was rewritten: its new commit does not descend from the previous one"
+            };
+            tracing::warn!(
+                previous = %r.previous,
+                commit = %r.current,
+                went_back = r.went_back,
+                "{} {what} (force-push); following it",
+                self.config.target.describe()
+            );
+        }
         let commit = find_commit(&repo, oid)?;
         let subdir = self.config.subdir.as_deref();
         let dir = checkout::materialise(&repo, &commit, &checkouts, subdir)?;
@@ -185,6 +207,7 @@ impl GitSource {
             revision,
             fetch_duration,
             changed: true,
+            rewrite,
         })
     }
 

@@ -1,6 +1,8 @@
 //! The `mlsync run` binary as a child process, and plain HTTP/1.1 to its admin server.
 #![allow(dead_code)]
 
+pub mod api_proxy;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
