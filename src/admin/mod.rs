@@ -54,6 +54,7 @@
 //! ```
 
 pub mod client;
+mod conns;
 pub mod metrics;
 mod server;
 pub mod status;
