@@ -62,3 +62,55 @@ async fn shutdown_lets_an_idle_keep_alive_connection_go() {
     server.stop().await;
     assert_eq!(conn.read(&mut buf).await.unwrap(), 0);
 }
+
+/// How many slow clients the flood opens (more than the default connection cap of 256).
+const FLOOD_CONNECTIONS: usize = 300;
+
+/// One slowloris client: sends a request head one byte a second and reconnects whenever the
+/// server closes the connection, until the task is aborted.
+async fn slow_client(addr: std::net::SocketAddr) {
+    let head =
+        b"GET /healthz HTTP/1.1\r\nHost: flood\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+    loop {
+        let Ok(mut conn) = tokio::net::TcpStream::connect(addr).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        for byte in head.iter().cycle() {
+            if conn.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+/// The report's flood: 300 connections sending one header byte a second, then `/healthz` probed
+/// the way the kubelet probes it (a fresh connection, 1 s timeout), 11 times over ~12 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_stays_answerable_under_a_slow_client_flood() {
+    let server = start_with(None, ServeOptions::default()).await;
+    let flood: Vec<_> = (0..FLOOD_CONNECTIONS)
+        .map(|_| tokio::spawn(slow_client(server.addr)))
+        .collect();
+    // Let the flood fill the server before the first probe.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut answers = Vec::new();
+    for _ in 0..11 {
+        let probe = admin_support::request(server.addr, "GET", "/healthz", &[], Vec::new());
+        let answer = match tokio::time::timeout(Duration::from_secs(1), probe).await {
+            Ok((status, _)) => status.to_string(),
+            Err(_) => "timeout".to_string(),
+        };
+        answers.push(answer);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    for task in &flood {
+        task.abort();
+    }
+    assert!(
+        answers.iter().all(|a| a == "200"),
+        "probe answers: {answers:?}"
+    );
+    server.stop().await;
+}

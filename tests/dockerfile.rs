@@ -26,6 +26,48 @@ fn copied_paths() -> Vec<String> {
         .collect()
 }
 
+/// The target tuple of this machine (`rustc --print host-tuple`).
+fn host_tuple() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let out = Command::new(rustc)
+        .args(["--print", "host-tuple"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The lib, bin and bench targets of package mlsync in `cargo metadata` output, as "kind name",
+/// sorted (integration tests are found by file name and are not part of the image).
+fn targets(metadata: &[u8]) -> Vec<String> {
+    let metadata: serde_json::Value = serde_json::from_slice(metadata).unwrap();
+    let package = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "mlsync")
+        .unwrap();
+    let mut targets: Vec<String> = package["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            format!(
+                "{} {}",
+                t["kind"][0].as_str().unwrap(),
+                t["name"].as_str().unwrap()
+            )
+        })
+        .filter(|t| !t.starts_with("test "))
+        .collect();
+    targets.sort();
+    targets
+}
+
 fn copy_tree(from: &Path, to: &Path) {
     if from.is_dir() {
         std::fs::create_dir_all(to).unwrap();
@@ -46,9 +88,13 @@ fn build_context_is_a_complete_cargo_package() {
     for p in &paths {
         copy_tree(&root().join(p), &tmp.path().join(p));
     }
-    // Cargo checks that every declared target (bin, bench) exists and that the lock file fits.
+    // Cargo checks that the lock file fits the manifest (--locked) without the network. Only the
+    // packages a build for this machine uses: those are what `cargo build`/`cargo test` have
+    // downloaded, while an unfiltered `cargo metadata` needs every platform's crates (e.g.
+    // anstyle-wincon for Windows), which a fresh Linux machine never fetched.
     let out = Command::new(env!("CARGO"))
         .args(["metadata", "--locked", "--offline", "--format-version", "1"])
+        .args(["--filter-platform", &host_tuple()])
         .arg("--manifest-path")
         .arg(tmp.path().join("Cargo.toml"))
         .output()
@@ -58,6 +104,23 @@ fn build_context_is_a_complete_cargo_package() {
         "cargo metadata on the Docker build context failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Every target (lib, bin, bench) of the project is in the context: cargo drops a declared
+    // target whose file is missing without an error.
+    let context_targets = targets(&out.stdout);
+    let project = Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--no-deps",
+            "--offline",
+            "--format-version",
+            "1",
+        ])
+        .arg("--manifest-path")
+        .arg(root().join("Cargo.toml"))
+        .output()
+        .unwrap();
+    assert!(project.status.success());
+    assert_eq!(context_targets, targets(&project.stdout));
 
     // Every include_str!/include_bytes! target resolves inside the copied files.
     let mut missing = Vec::new();

@@ -56,6 +56,7 @@
 //! ```
 
 pub mod client;
+mod conns;
 pub mod metrics;
 mod server;
 pub mod status;

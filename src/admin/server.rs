@@ -2,9 +2,10 @@
 //!
 //! The accept loop (rather than `axum::serve`) adds what an endpoint that may face webhook
 //! senders needs: a header read timeout against slow clients, a whole-request timeout, and a
-//! cap on concurrent connections. Shutdown is graceful: open requests finish first.
+//! cap on open connections that never makes a new client wait: when full, it closes a
+//! connection of the peer holding the most (see [`super::conns`]), so a flood cannot starve the
+//! kubelet's `/healthz` probe. Shutdown is graceful: open requests finish first.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -13,12 +14,13 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use hyper::service::Service as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
+use super::conns::{ConnId, ConnTable};
 use super::{AdminState, metrics, status::DaemonStatus, webhook};
 
 /// Limits of the admin server.
@@ -28,7 +30,8 @@ pub struct ServeOptions {
     pub header_read_timeout: Duration,
     /// How long one request (body included) may take before it gets 408.
     pub request_timeout: Duration,
-    /// How many connections are served at once; further clients wait in the backlog.
+    /// How many connections are open at once; a new one beyond it closes another first
+    /// (one of the peer with the most connections, idle before busy, longest idle first).
     pub max_connections: usize,
     /// How long shutdown waits for open connections.
     pub shutdown_grace: Duration,
@@ -81,27 +84,44 @@ pub async fn serve_with(
 ) {
     let app = router(state, options.request_timeout);
     let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let table = ConnTable::new(options.max_connections);
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
             () = &mut shutdown => break,
-            accepted = accept(&listener, &slots) => accepted,
+            accepted = listener.accept() => accepted,
         };
-        let Some((stream, permit)) = accepted else {
-            continue;
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // E.g. too many open files: pause instead of spinning.
+                tracing::warn!(error = %e, "admin server failed to accept a connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
         };
-        let service = TowerToHyperService::new(app.clone());
+        let (admitted, evicted) = table.admit(peer.ip());
+        if evicted {
+            tracing::debug!(%peer, "admin server full: closed a connection to admit a new one");
+        }
+        let service = tracked_service(app.clone(), table.clone(), admitted.id);
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(options.header_read_timeout)
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
+        let table = table.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "admin connection ended with an error");
+            tokio::select! {
+                ended = conn => {
+                    if let Err(e) = ended {
+                        tracing::debug!(error = %e, "admin connection ended with an error");
+                    }
+                }
+                // Dropping the connection closes the socket.
+                () = admitted.close.notified() => {}
             }
-            drop(permit);
+            table.closed(admitted.id);
         });
     }
     drop(listener);
@@ -113,21 +133,29 @@ pub async fn serve_with(
     }
 }
 
-/// Waits for a connection slot and a connection; `None` after a (logged) accept error.
-async fn accept(
-    listener: &TcpListener,
-    slots: &Arc<Semaphore>,
-) -> Option<(tokio::net::TcpStream, tokio::sync::OwnedSemaphorePermit)> {
-    let permit = Arc::clone(slots).acquire_owned().await.ok()?;
-    match listener.accept().await {
-        Ok((stream, _peer)) => Some((stream, permit)),
-        Err(e) => {
-            // E.g. too many open files: pause instead of spinning.
-            tracing::warn!(error = %e, "admin server failed to accept a connection");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            None
+/// The router as the service of connection `id`, recording in `table` while a request of it
+/// is in flight.
+fn tracked_service(
+    app: Router,
+    table: ConnTable,
+    id: ConnId,
+) -> impl hyper::service::Service<
+    Request<hyper::body::Incoming>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<Response, std::convert::Infallible>> + Send,
+> {
+    let inner = TowerToHyperService::new(app);
+    hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        table.request_started(id);
+        let answered = inner.call(req);
+        let table = table.clone();
+        async move {
+            let response = answered.await;
+            table.request_finished(id);
+            response
         }
-    }
+    })
 }
 
 /// Answers 408 when a request (reading its body included) takes longer than `limit`.
