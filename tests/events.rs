@@ -126,12 +126,11 @@ fn mlsync_events_in(ns: &str, reason: &str) -> Vec<Value> {
 
 /// Runs the real kubectl against the test cluster; panics with its stderr on failure.
 fn kubectl(args: &[&str]) -> String {
-    let out = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(cluster().kubeconfig_path())
+    let out = cluster()
+        .kubectl()
         .args(args)
         .output()
-        .expect("kubectl on PATH");
+        .expect("run kubectl");
     assert!(
         out.status.success(),
         "kubectl {args:?}: {}",

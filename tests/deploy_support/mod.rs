@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// The repository's `deploy/` directory.
 pub fn deploy_dir() -> PathBuf {
@@ -12,7 +12,8 @@ pub fn deploy_dir() -> PathBuf {
 
 /// Runs `kubectl --kubeconfig <kubeconfig> <args>`.
 pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
-    Command::new("kubectl")
+    crate::support::cluster()
+        .kubectl()
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(args)
