@@ -285,11 +285,6 @@ async fn applies_an_hpa_in_the_served_version_as_dynamic_object() {
             .unwrap_or_else(|e| panic!("apply {} HPA: {e}", resource.api_version));
     assert_eq!(applied.name_any(), "model");
     assert_eq!(applied.data["spec"]["maxReplicas"], 5);
-    // The server defaults the scaling behaviour in both releases.
-    assert_eq!(
-        applied.data["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"],
-        300
-    );
     // The same object through autoscaling/v1, converted by the server.
     let v1: HorizontalPodAutoscaler = Api::namespaced(client, &ns)
         .get("model")
