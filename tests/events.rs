@@ -1,5 +1,5 @@
 //! Kubernetes Events of `mlsync apply`, as `kubectl get events` / `kubectl describe` show them,
-//! against a real kube-apiserver (v1.20, events.k8s.io/v1): `Applied` about the Deployment, no
+//! against a real kube-apiserver (both tested releases serve events.k8s.io/v1): `Applied` about the Deployment, no
 //! event for a no-op run or with `--events=false`, `InvalidSpec` / `DecryptFailed` warnings,
 //! `Pruned`, and never a secret value.
 

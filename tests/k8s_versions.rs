@@ -299,7 +299,8 @@ async fn service_fields_the_release_adds_are_not_drift_and_ports_carry_a_protoco
 /// Since 1.22 managedFields name the subresource a write went through: the Deployment
 /// controller's status writes are `Update` + `subresource: status` on the current release and a
 /// plain `Update` on 1.20. mlsync reads only its own `Apply` entry (who owns `spec.replicas`), so
-/// it decides the same on both.
+/// it decides the same on both. The current release's Deployment status also has
+/// `terminatingReplicas`, which mlsync's health does not read.
 #[tokio::test]
 async fn status_writes_name_their_subresource_since_1_22_and_replicas_ownership_reads_alike() {
     let minor = cluster().server_minor().await;
@@ -307,13 +308,19 @@ async fn status_writes_name_their_subresource_since_1_22_and_replicas_ownership_
     repo.write("a.yaml", &spec("alpha", "  replicas: 3\n"));
     repo.apply_then_plan_is_clean();
     let deployments: Api<Deployment> = Api::namespaced(cluster().client().await, &repo.ns);
-    let controller = eventually("the Deployment controller's status write", async || {
-        let d = deployments.get("alpha").await.ok()?;
-        d.metadata
-            .managed_fields?
-            .into_iter()
-            .find(|m| m.manager.as_deref() == Some("kube-controller-manager"))
-    })
+    let controller = eventually(
+        "the Deployment controller's status: 3 updated",
+        async || {
+            let d = deployments.get("alpha").await.ok()?;
+            if d.status.as_ref()?.updated_replicas != Some(3) {
+                return None;
+            }
+            d.metadata
+                .managed_fields?
+                .into_iter()
+                .find(|m| m.manager.as_deref() == Some("kube-controller-manager"))
+        },
+    )
     .await;
     assert_eq!(controller.operation.as_deref(), Some("Update"));
     match minor {
@@ -325,6 +332,20 @@ async fn status_writes_name_their_subresource_since_1_22_and_replicas_ownership_
     assert!(mlsync::reconcile::compare::mlsync_owns_replicas(
         &live, "mlsync"
     ));
+    // The current release also counts terminating pods in the status; mlsync's rollout health
+    // reads only updated/available replicas, so the line reads alike.
+    match minor {
+        ..=20 => assert_eq!(live["status"].get("terminatingReplicas"), None),
+        37.. => assert_eq!(live["status"]["terminatingReplicas"], 0),
+        _ => {}
+    }
+    let (code, out, err) = repo.mlsync("apply", &["-o", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["services"][0]["health"],
+        "progressing (3/3 updated, 0/3 available)"
+    );
 
     // Handing replicas to an HPA releases them in both releases.
     repo.write("a.yaml", &spec("alpha", CPU_ONLY));

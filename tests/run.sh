@@ -47,7 +47,7 @@ pass() {
   shift
   echo "== cargo test $* (Kubernetes $version)"
   start=$(date +%s)
-  MLSYNC_TEST_K8S_VERSION="$version" cargo test "$@" || status=$?
+  MLSYNC_TEST_K8S_VERSION="$version" cargo test --no-fail-fast "$@" || status=$?
   echo "== Kubernetes $version: cargo test $* took $(($(date +%s) - start)) s (exit $status)"
   return "$status"
 }
