@@ -2,7 +2,7 @@
 # Quick start: apply the example repo to a cluster with mlsync.
 #
 # Uses your cluster when kubectl can reach one (KUBECONFIG or ~/.kube/config); otherwise builds
-# (first time: ~7-9 minutes, cached afterwards) and starts a local control plane on 127.0.0.1
+# (first time: ~15 minutes, cached afterwards) and starts a local control plane on 127.0.0.1
 # (kube-apiserver + etcd + controller-manager, no kubelet: pods stay Pending) and leaves it running.
 # The example's secrets are encrypted to a public DEMO key (example-repo/demo-age-key.txt).
 set -euo pipefail
@@ -21,10 +21,12 @@ if kubectl cluster-info >/dev/null 2>&1; then
 else
   cp_dir="${MLSYNC_QUICKSTART_DIR:-/tmp/mlsync-quickstart}"
   echo "== no cluster reachable: starting a local control plane in $cp_dir"
-  echo "   (the first time this builds kube-apiserver from source: ~7-9 minutes; cached afterwards)"
-  if [ "$(id -u)" -eq 0 ]; then tests/cluster/ci-setup.sh; else tests/cluster/build.sh; fi
+  echo "   (the first time this builds kube-apiserver from source: 15-30 minutes on 2 cores; cached afterwards)"
+  if [ "$(id -u)" -eq 0 ]; then tests/cluster/build.sh --install-deps; else tests/cluster/build.sh; fi
   tests/cluster/start.sh "$cp_dir"
   export KUBECONFIG="$cp_dir/kubeconfig"
+  # The kubectl built with the control plane (same release, so within the version skew).
+  export PATH="$cp_dir/bin:$PATH"
   echo "   stop it later with: tests/cluster/stop.sh $cp_dir"
 fi
 

@@ -7,7 +7,7 @@ mod support;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use support::{cluster, pods};
@@ -53,21 +53,37 @@ fn deployment(name: &str, replicas: i32, progress_deadline: Option<i32>) -> Valu
 }
 
 #[tokio::test]
-async fn serves_kubernetes_v1_20_without_autoscaling_v2() {
-    let client = cluster().client().await;
-    let version = client.apiserver_version().await.expect("GET /version");
-    assert_eq!(version.git_version, "v1.20.2");
+async fn serves_the_requested_kubernetes_release() {
+    let cluster = cluster();
+    let version = cluster
+        .client()
+        .await
+        .apiserver_version()
+        .await
+        .expect("GET /version");
+    if let Some(requested) = cluster.requested_version() {
+        assert_eq!(version.git_version, requested);
+    }
+    // The kubectl the tests use as a peer is within one minor version of the server.
+    let out = cluster
+        .kubectl()
+        .args(["version", "--client", "-o", "json"])
+        .output()
+        .expect("run kubectl version");
     assert!(
-        client
-            .list_api_group_resources("autoscaling/v2beta2")
-            .await
-            .is_ok()
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    let client: Value = serde_json::from_slice(&out.stdout).expect("kubectl version JSON");
+    let kubectl_minor: i64 = client["clientVersion"]["minor"]
+        .as_str()
+        .and_then(|m| m.trim_end_matches('+').parse().ok())
+        .expect("kubectl minor version");
+    let server_minor = i64::from(cluster.server_minor().await);
     assert!(
-        client
-            .list_api_group_resources("autoscaling/v2")
-            .await
-            .is_err()
+        (kubectl_minor - server_minor).abs() <= 1,
+        "kubectl 1.{kubectl_minor} is outside the skew of server 1.{server_minor}"
     );
 }
 
@@ -238,18 +254,47 @@ async fn service_range_holds_more_than_a_thousand_services() {
     );
 }
 
+/// autoscaling/v2 is GA since 1.23; v2beta2 was removed in 1.26. mlsync's discovery picks v2 when
+/// served, else v2beta2: on v1.20 that is v2beta2, on the current release v2.
 #[tokio::test]
-async fn applies_autoscaling_v2beta2_hpa_as_dynamic_object() {
+async fn serves_the_autoscaling_version_of_its_release_and_mlsync_picks_it() {
+    let cluster = cluster();
+    let client = cluster.client().await;
+    let minor = cluster.server_minor().await;
+    let v2 = client
+        .list_api_group_resources("autoscaling/v2")
+        .await
+        .is_ok();
+    let v2beta2 = client
+        .list_api_group_resources("autoscaling/v2beta2")
+        .await
+        .is_ok();
+    assert_eq!((v2, v2beta2), (minor >= 23, minor < 26), "server 1.{minor}");
+    let picked = mlsync::cluster::discover(&client)
+        .await
+        .expect("discover")
+        .hpa;
+    let expected = if minor >= 23 {
+        mlsync::render::HpaVersion::V2
+    } else {
+        mlsync::render::HpaVersion::V2beta2
+    };
+    assert_eq!(picked, expected);
+}
+
+#[tokio::test]
+async fn applies_an_hpa_in_the_served_version_as_dynamic_object() {
     let cluster = cluster();
     let client = cluster.client().await;
     let ns = cluster.namespace("smoke-hpa").await;
-    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "autoscaling",
-        "v2beta2",
-        "HorizontalPodAutoscaler",
-    ));
+    let hpa_version = mlsync::cluster::discover(&client)
+        .await
+        .expect("discover")
+        .hpa;
+    let resource =
+        mlsync::cluster::api_resource(mlsync::render::Kind::HorizontalPodAutoscaler, hpa_version);
     let hpa = json!({
-        "apiVersion": "autoscaling/v2beta2", "kind": "HorizontalPodAutoscaler",
+        "apiVersion": resource.api_version, "kind": "HorizontalPodAutoscaler",
         "metadata": { "name": "model" },
         "spec": {
             "scaleTargetRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": "model" },
@@ -266,7 +311,7 @@ async fn applies_autoscaling_v2beta2_hpa_as_dynamic_object() {
                 &Patch::Apply(hpa),
             )
             .await
-            .expect("apply autoscaling/v2beta2 HPA");
+            .unwrap_or_else(|e| panic!("apply {} HPA: {e}", resource.api_version));
     assert_eq!(applied.name_any(), "model");
     assert_eq!(applied.data["spec"]["maxReplicas"], 5);
     // The same object through autoscaling/v1, converted by the server.

@@ -25,7 +25,8 @@ const OBJECTS: [&str; 10] = [
 
 /// `kubectl kustomize deploy/` as a list of JSON objects.
 fn rendered() -> Vec<serde_json::Value> {
-    let out = std::process::Command::new("kubectl")
+    let out = support::cluster()
+        .kubectl()
         .args(["kustomize"])
         .arg(deploy_dir())
         .output()

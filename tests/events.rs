@@ -1,5 +1,5 @@
 //! Kubernetes Events of `mlsync apply`, as `kubectl get events` / `kubectl describe` show them,
-//! against a real kube-apiserver (v1.20, events.k8s.io/v1): `Applied` about the Deployment, no
+//! against a real kube-apiserver (both tested releases serve events.k8s.io/v1): `Applied` about the Deployment, no
 //! event for a no-op run or with `--events=false`, `InvalidSpec` / `DecryptFailed` warnings,
 //! `Pruned`, and never a secret value.
 
@@ -126,12 +126,11 @@ fn mlsync_events_in(ns: &str, reason: &str) -> Vec<Value> {
 
 /// Runs the real kubectl against the test cluster; panics with its stderr on failure.
 fn kubectl(args: &[&str]) -> String {
-    let out = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(cluster().kubeconfig_path())
+    let out = cluster()
+        .kubectl()
         .args(args)
         .output()
-        .expect("kubectl on PATH");
+        .expect("run kubectl");
     assert!(
         out.status.success(),
         "kubectl {args:?}: {}",

@@ -212,12 +212,7 @@ async fn config_change_rolls_the_pods() {
 }
 
 fn kubectl(args: &[&str]) {
-    let out = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(cluster().kubeconfig_path())
-        .args(args)
-        .output()
-        .unwrap();
+    let out = cluster().kubectl().args(args).output().unwrap();
     assert!(
         out.status.success(),
         "kubectl {args:?}: {}",
@@ -578,15 +573,23 @@ async fn kubectl_diff_agrees_after_apply() {
         ),
     );
     assert_eq!(f.mlsync("apply", &[]).0, 0);
+    // The HPA version the server serves (v2beta2 on 1.20, v2 on the current release).
+    let hpa = mlsync::cluster::discover(&cluster().client().await)
+        .await
+        .unwrap()
+        .hpa;
+    let hpa = match hpa {
+        mlsync::render::HpaVersion::V2 => "v2",
+        mlsync::render::HpaVersion::V2beta2 => "v2beta2",
+    };
     let rendered = mlsync_in(
         f.dir.path(),
         "render",
-        &["--show-secrets", "--hpa-version", "v2beta2"],
+        &["--show-secrets", "--hpa-version", hpa],
     );
     assert!(rendered.status.success());
-    let mut child = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(cluster().kubeconfig_path())
+    let mut child = cluster()
+        .kubectl()
         .args([
             "diff",
             "--server-side",

@@ -143,9 +143,8 @@ fn run_speaks_sd_notify_and_stops_cleanly_on_sigterm() {
 
     // The reconcile ran with the credentials (kubeconfig, and the age key that decrypts the
     // Secret): the example service exists in ml-demo.
-    let names = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(cluster().kubeconfig_path())
+    let names = cluster()
+        .kubectl()
         .args(["-n", "ml-demo", "get", "deployments,secrets", "-o", "name"])
         .output()
         .unwrap();

@@ -64,13 +64,23 @@ pub fn rollout(dep: &Value) -> Rollout {
     }
 }
 
-/// A one-line summary of HPA conditions that are false (pure).
+/// HPA conditions whose `False` means the autoscaler cannot do its job. Others are false when
+/// all is well: `ScalingLimited` (within min/max) and, since Kubernetes 1.37 (`HPAScaleToZero`
+/// beta), `ScaledToZero` (`NotScaledToZero` on every HPA that did not scale its workload to 0).
+const HPA_CONDITIONS_FALSE_IS_A_PROBLEM: [&str; 2] = ["AbleToScale", "ScalingActive"];
+
+/// A one-line summary of the HPA conditions that say it cannot scale (pure).
 pub fn hpa_problems(hpa: &Value) -> Option<String> {
     let problems: Vec<String> = hpa
         .pointer("/status/conditions")?
         .as_array()?
         .iter()
         .filter(|c| c.get("status").and_then(Value::as_str) == Some("False"))
+        .filter(|c| {
+            c.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| HPA_CONDITIONS_FALSE_IS_A_PROBLEM.contains(&t))
+        })
         .map(|c| {
             format!(
                 "{} {}",
@@ -263,5 +273,12 @@ mod tests {
             hpa_problems(&hpa),
             Some("HPA: ScalingActive FailedGetResourceMetric".into())
         );
+        // A healthy HPA as Kubernetes 1.37 reports it: nothing to say.
+        let healthy = json!({"status": {"conditions": [
+            {"type": "AbleToScale", "status": "True", "reason": "ReadyForNewScale"},
+            {"type": "ScaledToZero", "status": "False", "reason": "NotScaledToZero"},
+            {"type": "ScalingActive", "status": "True", "reason": "ValidMetricFound"},
+            {"type": "ScalingLimited", "status": "False", "reason": "DesiredWithinRange"}]}});
+        assert_eq!(hpa_problems(&healthy), None);
     }
 }

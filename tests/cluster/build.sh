@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Fetches Kubernetes v1.20.2 from Debian bookworm's `kubernetes` source package, builds
-# kube-apiserver and kube-controller-manager with bookworm's Go (GOPATH mode) and caches them under
-# ${XDG_CACHE_HOME:-$HOME/.cache}/mlsync/k8s/v1.20.2/. Prints the cache directory on stdout.
+# Builds kube-apiserver, kube-controller-manager and kubectl of the Kubernetes release that
+# MLSYNC_TEST_K8S_VERSION names (default: the current one, pinned in k8s-current/go.mod) and caches
+# them under ${XDG_CACHE_HOME:-$HOME/.cache}/mlsync/k8s/<version>/. Prints that directory on stdout.
 # Does nothing when the binaries are already cached.
+#   current (v1.37.2): build-module.sh, from the Go module proxy with the machine's Go (>= 1.26)
+#   oldest  (v1.20.2): build-debian.sh, from Debian's source package with bookworm's Go 1.19
 #
-# Usage: tests/cluster/build.sh [--install-deps]
+# Usage: [MLSYNC_TEST_K8S_VERSION=1.20.2] tests/cluster/build.sh [--install-deps]
 #   --install-deps  apt-get install the missing Debian packages (CI); without it the script only
 #                   says what is missing and fails, it never changes the machine.
 set -euo pipefail
@@ -16,17 +18,15 @@ install=0
 for arg in "$@"; do
   case "$arg" in
     --install-deps) install=1 ;;
-    -h | --help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
     *) die "unknown argument: $arg (usage: build.sh [--install-deps])" ;;
   esac
 done
 
-BINARIES=(kube-apiserver kube-controller-manager)
-
 is_cached() {
   [[ -f "$K8S_CACHE_DIR/.complete" ]] || return 1
   local b
-  for b in "${BINARIES[@]}"; do [[ -x "$K8S_CACHE_DIR/$b" ]] || return 1; done
+  for b in "${K8S_BINARIES[@]}"; do [[ -x "$K8S_CACHE_DIR/$b" ]] || return 1; done
 }
 
 if is_cached; then
@@ -34,7 +34,7 @@ if is_cached; then
   exit 0
 fi
 
-ensure_deps "$install" "${CLUSTER_BUILD_DEPS[@]}"
+ensure_deps "$install" "${CLUSTER_BUILD_DEPS[@]}" "${CLUSTER_RUN_DEPS[@]}"
 command -v flock >/dev/null 2>&1 || die "missing command flock (Debian package util-linux)"
 
 mkdir -p "$K8S_CACHE_DIR"
@@ -49,139 +49,22 @@ if is_cached; then
   exit 0
 fi
 
-# Everything (source, GOPATH, Go build cache) lives in one work dir that is removed afterwards,
-# so a build leaves only the two binaries behind.
+# Everything but the module download cache (source, GOPATH, Go build cache) lives in one work dir
+# that is removed afterwards, so a build leaves only the binaries behind.
 work="$(mktemp -d "$K8S_CACHE_DIR/../build-${K8S_VERSION}.XXXXXX")"
 cleanup() { chmod -R u+w "$work" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 start_time=$(date +%s)
 
-# --- 1. Fetch the source package through a private apt configuration ---------------------------
-# Prints "<uri> <signed-by-or-empty>" of the machine's Debian bookworm archive.
-debian_archive() {
-  local f
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [[ -f "$f" ]] || continue
-    awk '
-      function flush() {
-        if (types ~ /(^| )deb( |$)/ && suites ~ /(^| )bookworm( |$)/ && uris != "" && !done) {
-          split(uris, u, " "); print u[1], (signed ~ /^\//) ? signed : ""; done = 1
-        }
-        types = ""; suites = ""; uris = ""; signed = ""
-      }
-      /^[ \t]*$/ { flush(); next }
-      /^[ \t]*#/ { next }
-      tolower($1) == "types:"     { $1 = ""; types = $0 }
-      tolower($1) == "suites:"    { $1 = ""; suites = $0 }
-      tolower($1) == "uris:"      { $1 = ""; uris = $0; sub(/^ +/, "", uris) }
-      tolower($1) == "signed-by:" { signed = $2 }
-      END { flush() }
-    ' "$f"
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [[ -f "$f" ]] || continue
-    awk '
-      $1 == "deb" {
-        opts = ""; i = 2
-        if ($2 ~ /^\[/) { while (i <= NF) { opts = opts " " $i; if ($i ~ /\]$/) { i++; break }; i++ } }
-        if ($(i + 1) == "bookworm") {
-          signed = ""
-          if (match(opts, /signed-by=[^] ]+/)) signed = substr(opts, RSTART + 10, RLENGTH - 10)
-          print $i, signed
-        }
-      }
-    ' "$f"
-  done
-}
-
-read -r archive_uri archive_key < <(debian_archive | head -n1) || true
-[[ -n "${archive_uri:-}" ]] ||
-  die "found no 'deb ... bookworm' entry in /etc/apt/sources.list{,.d/*} to fetch the kubernetes source package from"
-
-aptdir="$work/apt"
-mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial" "$work/src"
-if [[ -n "${archive_key:-}" ]]; then
-  printf 'deb-src [signed-by=%s] %s bookworm main\n' "$archive_key" "$archive_uri" >"$aptdir/sources.list"
-else
-  printf 'deb-src %s bookworm main\n' "$archive_uri" >"$aptdir/sources.list"
-fi
-apt_opts=(
-  -o "Dir::Etc::SourceList=$aptdir/sources.list"
-  -o "Dir::Etc::SourceParts=/dev/null"
-  -o "Dir::State::Lists=$aptdir/lists"
-  -o "Dir::Cache=$aptdir/cache"
-  -o "APT::Sandbox::User=root"
-)
-log "fetching Debian source package kubernetes=$K8S_DEB_VERSION"
-apt-get -q "${apt_opts[@]}" update >"$work/apt-update.log" 2>&1 ||
-  die "apt-get update for the deb-src list failed: $(tail -n 5 "$work/apt-update.log")"
-(cd "$work/src" && apt-get -q "${apt_opts[@]}" source --download-only "kubernetes=$K8S_DEB_VERSION") \
-  >"$work/apt-source.log" 2>&1 ||
-  die "apt-get source kubernetes=$K8S_DEB_VERSION failed: $(tail -n 5 "$work/apt-source.log")"
-
-export GOPATH="$work/gopath"
-tree="$GOPATH/src/k8s.io/kubernetes"
-mkdir -p "$(dirname "$tree")"
-# dpkg-source applies Debian's patches (kubectl printing fixes, CVE-2021-25743).
-(cd "$work/src" && dpkg-source --no-check -x ./*.dsc "$tree") >"$work/dpkg-source.log" 2>&1 ||
-  die "dpkg-source -x failed: $(tail -n 5 "$work/dpkg-source.log")"
-
-# --- 2. Prepare the GOPATH-mode build --------------------------------------------------------------
-export GO111MODULE=off CGO_ENABLED=0 GOPROXY=off GOFLAGS='' GOCACHE="$work/gocache"
-# Vendored reflect2 v1.0.1 segfaults under Go >= 1.18; use bookworm's 1.0.2.
-rm -rf "$tree/vendor/github.com/modern-go/reflect2"
-cp -rL /usr/share/gocode/src/github.com/modern-go/reflect2 "$tree/vendor/github.com/modern-go/reflect2"
-rm -f "$tree/vendor/github.com/modern-go/reflect2/go.mod"
-
-cd "$tree"
-log "building openapi-gen ($(go version))"
-go build -o "$work/bin/openapi-gen" ./vendor/k8s.io/kube-openapi/cmd/openapi-gen
-
-# Same package selection as upstream's build/root/Makefile.generated_files (KUBE target):
-# every Go package with a `+k8s:openapi-gen=` tag, minus code-generator and sample-apiserver.
-mapfile -t openapi_dirs < <(
-  find -L . \( -path ./staging -o -path './_*' -o -path './.*' -o -path ./vendor/k8s.io/code-generator \
-    -o -path ./vendor/k8s.io/sample-apiserver \) -prune -o -type f -name '*.go' -print0 |
-    xargs -0 grep -lZ --color=never '^// *+k8s:' |
-    xargs -0 grep -l --color=never '+k8s:openapi-gen=' |
-    xargs -n1 dirname | sed 's|^\./||' | LC_ALL=C sort -u
-)
-((${#openapi_dirs[@]} > 0)) || die "found no packages with +k8s:openapi-gen tags"
-log "generating pkg/generated/openapi from ${#openapi_dirs[@]} packages"
-inputs="$(printf 'k8s.io/kubernetes/%s,' "${openapi_dirs[@]}")"
-"$work/bin/openapi-gen" --logtostderr \
-  -i "${inputs%,}" \
-  -p k8s.io/kubernetes/pkg/generated/openapi \
-  -O zz_generated.openapi \
-  -h hack/boilerplate/boilerplate.generatego.txt \
-  -r "$work/openapi-violations.report" >"$work/openapi-gen.log" 2>&1 ||
-  die "openapi-gen failed: $(tail -n 20 "$work/openapi-gen.log")"
-[[ -f pkg/generated/openapi/zz_generated.openapi.go ]] || die "openapi-gen wrote no pkg/generated/openapi/zz_generated.openapi.go"
-
-# --- 3. Build the binaries -------------------------------------------------------------------------
-version_vars=(
-  "gitVersion=$K8S_VERSION"
-  "gitMajor=1"
-  "gitMinor=20"
-  "gitCommit=faecb196815e248d3ecfb03c680a4507229c2a56"
-  "gitTreeState=clean"
-  "buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-)
-ldflags="-s -w"
-for pkg in k8s.io/kubernetes/vendor/k8s.io/component-base/version k8s.io/kubernetes/vendor/k8s.io/client-go/pkg/version; do
-  for v in "${version_vars[@]}"; do ldflags+=" -X $pkg.$v"; done
-done
 mkdir -p "$work/out"
-for b in "${BINARIES[@]}"; do
-  log "building $b (this takes minutes on first build)"
-  go build -trimpath -ldflags "$ldflags" -o "$work/out/$b" "./cmd/$b"
-done
+"$here/build-$K8S_FLAVOUR.sh" "$work" "$work/out"
 
-for b in "${BINARIES[@]}"; do
+for b in "${K8S_BINARIES[@]}"; do
+  [[ -x "$work/out/$b" ]] || die "the build produced no $b"
   install -m 0755 "$work/out/$b" "$K8S_CACHE_DIR/$b.tmp"
   mv -f "$K8S_CACHE_DIR/$b.tmp" "$K8S_CACHE_DIR/$b"
 done
 "$K8S_CACHE_DIR/kube-apiserver" --version >"$K8S_CACHE_DIR/VERSION"
 touch "$K8S_CACHE_DIR/.complete"
-log "built $(cat "$K8S_CACHE_DIR/VERSION") in $(($(date +%s) - start_time)) s"
+log "built $(cat "$K8S_CACHE_DIR/VERSION") ($(du -sh "$K8S_CACHE_DIR" | cut -f1)) in $(($(date +%s) - start_time)) s"
 printf '%s\n' "$K8S_CACHE_DIR"

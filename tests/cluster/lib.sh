@@ -2,20 +2,52 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # the variables are used by the scripts sourcing this file
 
-# Kubernetes release built from Debian bookworm's `kubernetes` source package.
-K8S_VERSION="v1.20.2"
+# Two Kubernetes releases can serve the tests; MLSYNC_TEST_K8S_VERSION picks one (default: current).
+#   current: k8s.io/kubernetes from the Go module proxy, pinned by k8s-current/go.mod + go.sum and
+#            built with the machine's Go (>= the go.mod's `go` line).
+#   oldest:  v1.20.2 from Debian bookworm's `kubernetes` source package, built with bookworm's Go 1.19
+#            in GOPATH mode.
+K8S_MODULE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/k8s-current"
+K8S_CURRENT_VERSION="$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v[0-9]/ { print $2; exit }' "$K8S_MODULE_DIR/go.mod")"
+K8S_OLDEST_VERSION="v1.20.2"
 K8S_DEB_VERSION="1.20.5+really1.20.2-1.1+deb12u1"
-K8S_CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/mlsync/k8s/${K8S_VERSION}"
+# Bookworm's Go 1.19 (package golang-1.19-go) builds v1.20.2; never the `go` first on PATH.
+K8S_DEB_GO="/usr/lib/go-1.19/bin/go"
+K8S_CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/mlsync"
+
+K8S_VERSION="${MLSYNC_TEST_K8S_VERSION:-$K8S_CURRENT_VERSION}"
+[[ "$K8S_VERSION" == v* ]] || K8S_VERSION="v$K8S_VERSION"
+case "$K8S_VERSION" in
+  "$K8S_CURRENT_VERSION")
+    K8S_FLAVOUR=module
+    K8S_CACHE_DIR="$K8S_CACHE_ROOT/k8s/$K8S_VERSION"
+    ;;
+  "$K8S_OLDEST_VERSION")
+    K8S_FLAVOUR=debian
+    # The toolchain is part of the key: binaries built by earlier scripts with another Go differ.
+    K8S_CACHE_DIR="$K8S_CACHE_ROOT/k8s/$K8S_VERSION-go1.19"
+    ;;
+  *)
+    printf '[mlsync-cluster] error: MLSYNC_TEST_K8S_VERSION=%s is not supported; use %s (default) or %s\n' \
+      "${MLSYNC_TEST_K8S_VERSION:-}" "${K8S_CURRENT_VERSION#v}" "${K8S_OLDEST_VERSION#v}" >&2
+    exit 1
+    ;;
+esac
+# What build.sh installs into K8S_CACHE_DIR (kubectl: the tests' peer, same release as the server).
+K8S_BINARIES=(kube-apiserver kube-controller-manager kubectl)
 
 # Debian packages every part of the test control plane needs.
 # Format: "<command or path>:<package>".
-CLUSTER_BUILD_DEPS=(
-  "go:golang-go"
-  "etcd:etcd-server"
-  "openssl:openssl"
-  "dpkg-source:dpkg-dev"
-  "/usr/share/gocode/src/github.com/modern-go/reflect2/reflect2.go:golang-github-modern-go-reflect2-dev"
-)
+if [[ "$K8S_FLAVOUR" == debian ]]; then
+  CLUSTER_BUILD_DEPS=(
+    "$K8S_DEB_GO:golang-1.19-go"
+    "dpkg-source:dpkg-dev"
+    "/usr/share/gocode/src/github.com/modern-go/reflect2/reflect2.go:golang-github-modern-go-reflect2-dev"
+  )
+else
+  # The Go toolchain itself (>= 1.26) is not in Debian bookworm: go_for_module checks it.
+  CLUSTER_BUILD_DEPS=()
+fi
 CLUSTER_RUN_DEPS=(
   "etcd:etcd-server"
   "openssl:openssl"

@@ -4,9 +4,14 @@
 #   DIR/kubeconfig   admin kubeconfig (static token in group system:masters, CA data inline)
 #   DIR/audit.log    apiserver audit log (Metadata level, one JSON event per request)
 #   DIR/pids         "<name> <pid>" per process, read by stop.sh
+#   DIR/bin/kubectl  link to the kubectl of the same release (within skew of the server)
+#   DIR/version      the server's version (e.g. v1.37.2)
 #   DIR/*.log        component logs
 # No kubelet or scheduler: pods stay Pending (tests play the kubelet through pods/status).
 # Idempotent: if DIR already holds a running, ready control plane, it only prints DIR/kubeconfig.
+#
+# MLSYNC_TEST_K8S_VERSION picks the release (see build.sh); MLSYNC_K8S_BIN_DIR=/dir takes the
+# binaries from /dir instead of the cache.
 #
 # Usage: tests/cluster/start.sh DIR [--watch-pid PID] [--remove-on-exit]
 #   --watch-pid PID   also start a watchdog that stops everything once process PID is gone
@@ -23,7 +28,7 @@ while (($#)); do
   case "$1" in
     --watch-pid) watch_pid="${2:?--watch-pid needs a pid}"; shift 2 ;;
     --remove-on-exit) remove_on_exit=1; shift ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     -*) die "unknown option: $1" ;;
     *) [[ -z "$dir" ]] || die "only one DIR allowed"; dir="$1"; shift ;;
   esac
@@ -32,11 +37,16 @@ done
 [[ -z "$watch_pid" || -d "/proc/$watch_pid" ]] || die "--watch-pid $watch_pid: no such process"
 
 bin_dir="${MLSYNC_K8S_BIN_DIR:-$K8S_CACHE_DIR}"
-for b in kube-apiserver kube-controller-manager; do
+for b in "${K8S_BINARIES[@]}"; do
   [[ -x "$bin_dir/$b" ]] ||
     die "missing $bin_dir/$b: build it first with tests/cluster/build.sh (see docs/test-cluster.md)"
 done
 ensure_deps 0 "${CLUSTER_RUN_DEPS[@]}"
+# Flags differ between releases: decide by what the binary says it is ("Kubernetes v1.37.2").
+server_version="$("$bin_dir/kube-apiserver" --version 2>/dev/null | awk '{ print $2 }')"
+[[ "$server_version" =~ ^v1\.([0-9]+)\. ]] ||
+  die "$bin_dir/kube-apiserver --version printed no Kubernetes version: '$server_version'"
+server_minor="${BASH_REMATCH[1]}"
 
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
@@ -54,6 +64,9 @@ if [[ -f "$dir/pids" ]]; then
   "$here/stop.sh" "$dir" >/dev/null 2>&1 || true
 fi
 rm -f "$dir/pids" "$dir/kubeconfig" "$dir/server"
+mkdir -p "$dir/bin"
+ln -sfn "$bin_dir/kubectl" "$dir/bin/kubectl"
+printf '%s\n' "$server_version" >"$dir/version"
 
 # --- certificates, keys and tokens ---------------------------------------------------------------
 ossl() { openssl "$@" >>"$dir/openssl.log" 2>&1 || die "openssl $1 failed: $(tail -n 5 "$dir/openssl.log")"; }
@@ -216,12 +229,15 @@ for attempt in 1 2 3 4 5; do
 done
 write_kubeconfig "$dir/controller-manager.kubeconfig"
 # Serving ports 0 disable the controller-manager's own endpoints: nothing to clash with.
+# (The insecure --port exists up to 1.23 and is on by default there.)
+kcm_ports=(--secure-port 0)
+((server_minor >= 24)) || kcm_ports+=(--port 0)
 spawn kube-controller-manager "$bin_dir/kube-controller-manager" \
   --kubeconfig "$dir/controller-manager.kubeconfig" \
   --leader-elect=false \
   --service-account-private-key-file "$dir/sa.key" \
   --root-ca-file "$dir/ca.crt" \
-  --port 0 --secure-port 0 \
+  "${kcm_ports[@]}" \
   --profiling=false
 sleep 0.5
 alive kube-controller-manager || fail_with_log kube-controller-manager "kube-controller-manager exited at start"
@@ -242,5 +258,5 @@ if [[ -n "$watch_pid" ]]; then
 fi
 
 write_kubeconfig "$dir/kubeconfig"
-log "control plane ready at https://127.0.0.1:$api_port after $((($(date +%s%N) - start_time) / 1000000)) ms (etcd :$etcd_port); kubeconfig: $dir/kubeconfig"
+log "control plane $server_version ready at https://127.0.0.1:$api_port after $((($(date +%s%N) - start_time) / 1000000)) ms (etcd :$etcd_port); kubeconfig: $dir/kubeconfig"
 printf '%s\n' "$dir/kubeconfig"

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// The repository's `deploy/` directory.
 pub fn deploy_dir() -> PathBuf {
@@ -12,7 +12,8 @@ pub fn deploy_dir() -> PathBuf {
 
 /// Runs `kubectl --kubeconfig <kubeconfig> <args>`.
 pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
-    Command::new("kubectl")
+    crate::support::cluster()
+        .kubectl()
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(args)
@@ -54,20 +55,32 @@ pub fn ensure_namespaces(kubeconfig: &Path, names: &[&str]) {
 }
 
 /// Writes `<dir>/<user>.kubeconfig` for the admin kubeconfig's current cluster, authenticating
-/// with a token for ServiceAccount `namespace/name` from the TokenRequest API
-/// (`kubectl create token`). The file holds no other credentials.
+/// with a token for ServiceAccount `namespace/name` from the TokenRequest API. The request is
+/// POSTed with `kubectl create --raw` (what `kubectl create token` does; that command only exists
+/// from kubectl 1.24, and the tests' kubectl for Kubernetes 1.20 is 1.20). The file holds no
+/// other credentials.
 pub fn service_account_kubeconfig(
     admin: &Path,
     namespace: &str,
     name: &str,
     dir: &Path,
 ) -> PathBuf {
-    let token = kubectl_ok(
+    let request = dir.join(format!("{name}.token-request.json"));
+    let body = serde_json::json!({
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": { "expirationSeconds": 3600 },
+    });
+    std::fs::write(&request, body.to_string()).unwrap();
+    let uri = format!("/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token");
+    let response = kubectl_ok(
         admin,
-        &["-n", namespace, "create", "token", name, "--duration=1h"],
+        &["create", "--raw", &uri, "-f", request.to_str().unwrap()],
     );
-    let token = token.trim();
-    assert!(!token.is_empty(), "kubectl create token printed nothing");
+    std::fs::remove_file(&request).unwrap();
+    let response: serde_json::Value = serde_json::from_str(&response).unwrap();
+    let token = response["status"]["token"].as_str().unwrap_or_default();
+    assert!(!token.is_empty(), "the TokenRequest returned no token");
     let field = |path: &str| {
         kubectl_ok(
             admin,

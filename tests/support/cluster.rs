@@ -6,6 +6,8 @@
 //! plane and deletes its directory once this process is gone, whatever way it ends, and an
 //! `atexit` hook stops it synchronously on a normal exit (also when tests failed).
 //!
+//! `MLSYNC_TEST_K8S_VERSION` picks the Kubernetes release (`1.37.2`, the default, or `1.20.2`);
+//! [`TestCluster::kubectl`] is the `kubectl` of the same release (within the version skew).
 //! `MLSYNC_TEST_KUBECONFIG=/path` points the tests at an existing cluster instead;
 //! `MLSYNC_TEST_KEEP_CLUSTER=1` keeps the control plane directory (logs, audit log) for debugging.
 //! If the control plane cannot start, every test using it fails with the reason.
@@ -25,6 +27,12 @@ use kube::{Client, Config};
 pub const KUBECONFIG_ENV: &str = "MLSYNC_TEST_KUBECONFIG";
 /// Environment variable that keeps the control plane directory after the tests.
 pub const KEEP_ENV: &str = "MLSYNC_TEST_KEEP_CLUSTER";
+/// Environment variable picking the Kubernetes release `start.sh` runs (`1.37.2` or `1.20.2`).
+pub const VERSION_ENV: &str = "MLSYNC_TEST_K8S_VERSION";
+/// Environment variable naming the kubectl to use with an existing cluster
+/// ([`KUBECONFIG_ENV`]); without it, `bin/kubectl` next to a kubeconfig written by `start.sh`,
+/// else `kubectl` on `PATH`.
+pub const KUBECTL_ENV: &str = "MLSYNC_TEST_KUBECTL";
 /// Label put on every namespace created by [`TestCluster::namespace`].
 pub const NAMESPACE_LABEL: &str = "mlsync.test/namespace";
 
@@ -137,6 +145,67 @@ impl TestCluster {
             kubeconfig,
             dir: Some(dir),
         })
+    }
+
+    /// The kubectl of the server's release (`start.sh` links it as `bin/kubectl` in the control
+    /// plane directory), or the one [`KUBECTL_ENV`] names.
+    pub fn kubectl_path(&self) -> PathBuf {
+        if let Some(path) = std::env::var_os(KUBECTL_ENV) {
+            return PathBuf::from(path);
+        }
+        let dir = match &self.dir {
+            Some(dir) => Some(dir.clone()),
+            None => self.kubeconfig.parent().map(Path::to_path_buf),
+        };
+        dir.map(|d| d.join("bin/kubectl"))
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from("kubectl"))
+    }
+
+    /// A `kubectl` command (see [`TestCluster::kubectl_path`]) with `KUBECONFIG` set to the
+    /// admin kubeconfig; an explicit `--kubeconfig` argument still wins.
+    pub fn kubectl(&self) -> Command {
+        let mut cmd = Command::new(self.kubectl_path());
+        cmd.env("KUBECONFIG", &self.kubeconfig);
+        cmd
+    }
+
+    /// The release this process asked `start.sh` for (`v1.37.2`): [`VERSION_ENV`], else the
+    /// current one pinned in `tests/cluster/k8s-current/go.mod`. `None` for an existing cluster
+    /// or prebuilt binaries (`MLSYNC_K8S_BIN_DIR`), whose release the tests do not choose.
+    pub fn requested_version(&self) -> Option<String> {
+        if self.dir.is_none() || std::env::var_os("MLSYNC_K8S_BIN_DIR").is_some() {
+            return None;
+        }
+        if let Some(v) = std::env::var_os(VERSION_ENV) {
+            let v = v.to_string_lossy();
+            return Some(if v.starts_with('v') {
+                v.into_owned()
+            } else {
+                format!("v{v}")
+            });
+        }
+        let go_mod = scripts_dir().join("k8s-current/go.mod");
+        let text = std::fs::read_to_string(&go_mod).expect("read k8s-current/go.mod");
+        text.lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|w| w.len() >= 2 && w[0] == "k8s.io/kubernetes" && w[1].starts_with('v'))
+            .map(|w| w[1].to_owned())
+    }
+
+    /// The server's minor version (`20` for v1.20.2), for the few assertions that differ
+    /// between the supported releases.
+    pub async fn server_minor(&self) -> u32 {
+        let info = self
+            .client()
+            .await
+            .apiserver_version()
+            .await
+            .expect("GET /version");
+        info.minor
+            .trim_end_matches('+')
+            .parse()
+            .unwrap_or_else(|e| panic!("server minor version {:?}: {e}", info.minor))
     }
 
     /// Path of a kubeconfig with cluster-admin rights.
