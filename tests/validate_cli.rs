@@ -89,6 +89,21 @@ fn yaml_syntax_error_has_its_line() {
     );
 }
 
+/// A spec indented as a whole (e.g. pasted from a larger document) is valid YAML; its problems
+/// are reported as problems, not as "invalid YAML" (found by fuzzing: docs/fuzzing.md).
+#[test]
+fn an_indented_spec_gets_its_real_problems() {
+    let indented: String = GOOD
+        .replace("maxReplicas: 5", "maxReplicas: 1")
+        .lines()
+        .map(|l| format!("  {l}\n"))
+        .collect();
+    assert_errors(
+        &format!("# pasted\n{indented}"),
+        &["svc.yaml:18:7: spec.autoscaling.maxReplicas: must be at least minReplicas (2), got 1"],
+    );
+}
+
 #[test]
 fn typo_is_an_unknown_field_with_a_suggestion() {
     let yaml = GOOD.replace("  image:", "  replcas: 3\n  image:");

@@ -8,7 +8,8 @@
 //! - a string is written plain only when no YAML 1.1 or 1.2 reader (Kubernetes' go-yaml, PyYAML,
 //!   serde-saphyr) can take it for anything but that string — [`is_plain_safe`];
 //! - a multi-line string without control characters is a literal block (`|`, `|-`, `|+`);
-//! - every other string is double-quoted with JSON-style escapes, which are also YAML escapes.
+//! - every other string is double-quoted with JSON-style escapes, which are also YAML escapes;
+//! - a key longer than YAML's 1024-character limit for `key: value` is an explicit `? key`.
 //!
 //! The unit tests read every output back with serde-saphyr; `tests/render_golden.rs` reads `render` output with
 //! PyYAML (YAML 1.1, the strictest about `yes`/`on`/`1:20`/dates) and compares.
@@ -40,13 +41,25 @@ fn indent(out: &mut String, n: usize) {
     out.extend(std::iter::repeat_n(' ', n));
 }
 
+/// The longest key, as written, that stays an implicit key (`key: value`): YAML readers take
+/// at most 1024 characters as one (libyaml, go-yaml, PyYAML, serde-saphyr), and then fail with
+/// "mapping values are not allowed". Longer keys are written explicitly (`? key` / `: value`).
+const IMPLICIT_KEY_MAX: usize = 1000;
+
 /// Mapping entries at column `ind`; the caller has already written the indentation of the first.
 fn write_map_entries(out: &mut String, map: &serde_json::Map<String, Value>, ind: usize) {
     for (i, (key, v)) in map.iter().enumerate() {
         if i > 0 {
             indent(out, ind);
         }
+        let start = out.len();
         write_str(out, key, ind, true);
+        // Bytes bound characters from above: count only when it could matter.
+        if out.len() - start > IMPLICIT_KEY_MAX && out[start..].chars().count() > IMPLICIT_KEY_MAX {
+            out.insert_str(start, "? ");
+            out.push('\n');
+            indent(out, ind);
+        }
         out.push(':');
         write_child(out, v, ind);
     }

@@ -197,3 +197,24 @@ fn scalar_documents() {
         assert_eq!(roundtrip(&v), v);
     }
 }
+
+/// YAML readers refuse implicit keys over 1024 characters (found by fuzzing: a 4,000-character
+/// key was written as `"…": false` and did not read back).
+#[test]
+fn keys_over_the_implicit_key_limit_are_written_explicitly_and_read_back() {
+    let plain = "a".repeat(1500);
+    let escaped = "\u{1}".repeat(300); // 1,800 characters once escaped
+    let short = "b".repeat(1000);
+    for key in [plain, escaped, short] {
+        let v = json!({
+            "first": 1,
+            key.clone(): { "inner": [1, { key.clone(): "x\ny\n" }] },
+            "list": [{ key.clone(): [true, null] }, { key.clone(): {} }],
+        });
+        assert_eq!(roundtrip(&v), v, "{}", to_string(&v));
+    }
+    let text = to_string(&json!({ "a".repeat(1001): 1 }));
+    assert!(text.starts_with("? aaa"), "{text}");
+    let text = to_string(&json!({ "a".repeat(1000): 1 }));
+    assert!(text.starts_with("aaa"), "{text}");
+}

@@ -265,7 +265,14 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
 }
 
 fn finish(text: &str, b: DocBuilder, end: usize) -> Result<Document, SyntaxError> {
-    let slice = text.get(b.start_byte..end).unwrap_or("");
+    // An implicit document starts at its first token, which may be indented (`  a: 1`): read
+    // from the start of that line, or the first line would lose its indentation and no longer
+    // line up with the next (found by fuzzing, fuzz/seeds/yaml_positions/crash-indented-mapping).
+    let from = text
+        .get(..b.start_byte)
+        .and_then(|before| before.rfind('\n'))
+        .map_or(0, |i| i + 1);
+    let slice = text.get(from..end).unwrap_or("");
     let line_offset = b.start.line.saturating_sub(1);
     let value: Value = serde_saphyr::from_str(slice).map_err(|e| {
         let (line, column) = e
@@ -344,6 +351,21 @@ mod tests {
         assert_eq!(e.message, "duplicate key \"b\" (first at line 3)");
         // The same key in different mappings is fine.
         assert!(parse_documents("a: {k: 1}\nb: {k: 2}\n").is_ok());
+    }
+
+    #[test]
+    fn an_indented_top_level_mapping_reads_like_the_fast_path() {
+        for text in [
+            "  a:\n    b: 1\n  c: 2\n",
+            "# comment\n  a: 1\n  c: 2\n",
+            "x: 1\n---\n  y: 2\n  z: 3\n",
+        ] {
+            let docs = parse_documents(text).unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
+            let values: Vec<Value> = docs.into_iter().map(|d| d.value).collect();
+            assert_eq!(values, parse_values(text).unwrap(), "{text:?}");
+        }
+        let docs = parse_documents("# comment\n  a: 1\n  c: 2\n").unwrap();
+        assert_eq!(docs[0].positions.locate("/c"), Pos { line: 3, column: 3 });
     }
 
     #[test]
