@@ -13,8 +13,10 @@ bin=target/release/mlsync
 [ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 2; }
 work="$(mktemp -d)"
 trap 'tests/cluster/stop.sh "$work/cp" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+tests/cluster/build.sh >/dev/null # MLSYNC_TEST_K8S_VERSION picks the release (default: current)
 tests/cluster/start.sh "$work/cp" >/dev/null
 export MLSYNC_KUBECONFIG="$work/cp/kubeconfig" KUBECONFIG="$work/cp/kubeconfig"
+export PATH="$work/cp/bin:$PATH" # the kubectl of the server's release
 audit="$work/cp/audit.log"
 
 repo="$work/repo"
@@ -71,7 +73,9 @@ echo "services: $n ($((n * 5)) objects), control plane: $(kubectl version -o jso
 measure "mlsync apply (cold)" "mlsync/" "$bin" apply --repo "$repo" --log warn
 measure "mlsync apply (no-op)" "mlsync/" "$bin" apply --repo "$repo" --log warn
 
-"$bin" render --repo "$repo" --show-secrets --hpa-version v2beta2 --source-id bench-kubectl 2>/dev/null \
+hpa_version=v2
+kubectl api-versions | grep -x autoscaling/v2 >/dev/null || hpa_version=v2beta2 # Kubernetes < 1.23
+"$bin" render --repo "$repo" --show-secrets --hpa-version "$hpa_version" --source-id bench-kubectl 2>/dev/null \
   | sed 's/namespace: team-/namespace: kteam-/' > "$work/manifests.yaml"
 for i in $(seq 0 9); do kubectl create namespace "kteam-$i" >/dev/null; done
 measure "kubectl apply --server-side (cold)" "kubectl/" kubectl apply --server-side --field-manager=bench -f "$work/manifests.yaml"
