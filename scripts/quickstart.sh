@@ -2,7 +2,7 @@
 # Quick start: apply the example repo to a cluster with mlsync.
 #
 # Uses your cluster when kubectl can reach one (KUBECONFIG or ~/.kube/config); otherwise builds
-# (first time: ~15 minutes, cached afterwards) and starts a local control plane on 127.0.0.1
+# (first time: ~20 minutes, cached afterwards) and starts a local control plane on 127.0.0.1
 # (kube-apiserver + etcd + controller-manager, no kubelet: pods stay Pending) and leaves it running.
 # The example's secrets are encrypted to a public DEMO key (example-repo/demo-age-key.txt).
 set -euo pipefail

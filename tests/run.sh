@@ -4,7 +4,7 @@
 # 1.19 for v1.20.2), builds and caches the two test control planes (kube-apiserver,
 # kube-controller-manager and kubectl: the current release from the Go module proxy with the
 # machine's Go >= 1.26, and v1.20.2 from Debian's kubernetes source package; first time about
-# 25 minutes on 2 cores, then seconds), then
+# 50 minutes on 2 shared cores, then milliseconds), then
 #   1. `cargo test` (everything) against the current release (v1.37.2), and
 #   2. the cluster-facing test binaries (the tests/*.rs that call `cluster()`) again against the
 #      oldest supported release, v1.20.2 (MLSYNC_TEST_K8S_VERSION=1.20.2).
