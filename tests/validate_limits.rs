@@ -169,6 +169,8 @@ fn a_secret_larger_than_the_api_takes_fails_at_render_with_its_file() {
         .arg(dir.path())
         .env("SOPS_AGE_KEY", &key)
         .env("MLSYNC_LOG", "warn")
+        // No git work tree here: name the ownership id so stderr holds only the error.
+        .env("MLSYNC_SOURCE_ID", "limits-test")
         .output()
         .unwrap();
     assert_eq!(
