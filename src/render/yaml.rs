@@ -196,9 +196,13 @@ fn is_literal_safe(s: &str) -> bool {
         && s.lines().all(|l| !l.ends_with(' '))
 }
 
-/// Characters YAML 1.1 treats as line breaks or that readers strip: always escaped.
+/// Characters YAML 1.1 treats as line breaks, that readers strip, or that YAML does not allow
+/// unescaped at all (the noncharacters U+FFFE and U+FFFF, found by fuzzing): always escaped.
 fn is_odd_break(c: char) -> bool {
-    matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{feff}')
+    matches!(
+        c,
+        '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+    )
 }
 
 fn write_literal(out: &mut String, s: &str, ind: usize) {

@@ -82,6 +82,8 @@ pub(crate) fn tricky_strings() -> Vec<String> {
         "nel\u{85}x",
         "ls\u{2028}x",
         "bom\u{feff}",
+        "nonchar\u{ffff}",
+        "\u{fffe}x",
         "é",
         "日本語",
         "emoji 🚀",
