@@ -89,7 +89,10 @@ fn three_tools_go_through_the_five_steps_and_the_table_shows_their_requests() {
         assert!(row("change", tool).writes >= 1, "{tool}: {stdout}");
         assert!(row("drift", tool).writes >= 1, "{tool}: {stdout}");
         // 10% of the services (5 objects each) are deleted.
-        assert!(row("prune", tool).writes >= objects / 10, "{tool}: {stdout}");
+        assert!(
+            row("prune", tool).writes >= objects / 10,
+            "{tool}: {stdout}"
+        );
     }
     // The two GitOps engines write nothing when nothing changed; kubectl re-applies everything.
     assert_eq!(row("no-op", "mlsync").writes, 0, "{stdout}");
