@@ -25,7 +25,11 @@
 # Usage: cargo build --release && benches/reconcile.sh [N=200]
 #   MLSYNC_BENCH_TOOLS="mlsync flux kubectl"  which tools to run (default: all three)
 #   MLSYNC_BENCH_OUT=DIR   keep logs, the per-step request breakdown (details.jsonl) and table.md
-#   MLSYNC_BENCH_MLSYNC_ARGS="--log debug"  extra arguments for `mlsync apply`
+#   MLSYNC_BENCH_MLSYNC_ARGS="--events=false"  extra arguments for `mlsync apply`
+#   MLSYNC=path/to/mlsync  measures another build (default: target/release/mlsync)
+#   MLSYNC_BENCH_PAUSE_CONTROLLERS=1  diagnostic: stop kube-controller-manager (SIGSTOP) while a
+#     tool runs, so that its time excludes the controllers' reaction to its writes (ReplicaSets,
+#     Pods, HPA syncs) competing for the same CPUs; it catches up before the next step
 # Prints a markdown table on stdout (progress on stderr).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -33,8 +37,9 @@ root="$(pwd)"
 n="${1:-200}"
 ((n >= 10)) || { echo "N must be at least 10" >&2; exit 2; }
 read -r -a tools <<<"${MLSYNC_BENCH_TOOLS:-mlsync flux kubectl}"
-bin="$root/target/release/mlsync"
-[ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 2; }
+bin="${MLSYNC:-$root/target/release/mlsync}"
+[ -x "$bin" ] || { echo "build first: cargo build --release (or point MLSYNC at a binary)" >&2; exit 2; }
+[ -x /usr/bin/time ] || { echo "needs /usr/bin/time (Debian package time)" >&2; exit 2; }
 read -r -a mlsync_extra <<<"${MLSYNC_BENCH_MLSYNC_ARGS:-}"
 say() { printf '[bench] %s\n' "$*" >&2; }
 load0="$(cut -d' ' -f1 /proc/loadavg)"
@@ -111,11 +116,13 @@ results="$work/results.tsv"
 measure() { # tool step ua command...
   local tool="$1" step="$2" ua="$3" l0 l1 t0 t1 rc=0 counts rss user sys
   shift 3
+  [[ -z "${MLSYNC_BENCH_PAUSE_CONTROLLERS:-}" ]] || kill -STOP "$kcm_pid"
   l0=$(wc -l <"$audit")
   t0=$(date +%s%N)
   /usr/bin/time -f '%M %U %S' -o "$work/rss" "$@" >"$out/logs/$tool-$step.log" 2>&1 || rc=$?
   t1=$(date +%s%N)
   l1=$(wc -l <"$audit")
+  [[ -z "${MLSYNC_BENCH_PAUSE_CONTROLLERS:-}" ]] || kill -CONT "$kcm_pid"
   if ((rc != 0)) && ! [[ "$tool" == mlsync && "$rc" == 1 ]]; then
     say "$tool $step failed (exit $rc):"
     tail -n 20 "$out/logs/$tool-$step.log" >&2
@@ -198,6 +205,7 @@ start_cp() {
   audit="$cp_dir/audit.log"
   kubectl="$cp_dir/bin/kubectl"
   server_version="$(cat "$cp_dir/version")"
+  kcm_pid="$(awk '$1 == "kube-controller-manager" { print $2 }' "$cp_dir/pids")"
 }
 stop_cp() {
   cp -f "$cp_dir"/*.log "$out/logs/" 2>/dev/null || true
@@ -253,7 +261,7 @@ done
 
 # --- the table -------------------------------------------------------------------------------------
 {
-  echo "$n services ($((n * 5)) objects, 10 namespaces), Kubernetes $server_version, $(nproc) cores (load average at start: $load0); one fresh control plane per tool"
+  echo "$n services ($((n * 5)) objects, 10 namespaces), Kubernetes $server_version, $(nproc) cores (load average at start: $load0); one fresh control plane per tool${MLSYNC_BENCH_PAUSE_CONTROLLERS:+; controller-manager paused while a tool runs}"
   echo
   echo "| step | tool | wall (s) | writes | dry-run writes | reads | peak RSS (MiB) | CPU (s) |"
   echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
