@@ -45,7 +45,7 @@ if [[ "$K8S_FLAVOUR" == debian ]]; then
     "/usr/share/gocode/src/github.com/modern-go/reflect2/reflect2.go:golang-github-modern-go-reflect2-dev"
   )
 else
-  # The Go toolchain itself (>= 1.26) is not in Debian bookworm: go_for_module checks it.
+  # The Go toolchain itself (>= 1.26) is not in Debian bookworm: build-module.sh checks it.
   CLUSTER_BUILD_DEPS=()
 fi
 CLUSTER_RUN_DEPS=(
