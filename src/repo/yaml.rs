@@ -268,9 +268,10 @@ fn finish(text: &str, b: DocBuilder, end: usize) -> Result<Document, SyntaxError
     // An implicit document starts at its first token, which may be indented (`  a: 1`): read
     // from the start of that line, or the first line would lose its indentation and no longer
     // line up with the next (found by fuzzing, fuzz/seeds/yaml_positions/crash-indented-mapping).
+    // A lone CR ends a line too, as the parser counts lines.
     let from = text
         .get(..b.start_byte)
-        .and_then(|before| before.rfind('\n'))
+        .and_then(|before| before.rfind(['\n', '\r']))
         .map_or(0, |i| i + 1);
     let slice = text.get(from..end).unwrap_or("");
     let line_offset = b.start.line.saturating_sub(1);
@@ -296,8 +297,19 @@ fn finish(text: &str, b: DocBuilder, end: usize) -> Result<Document, SyntaxError
 fn first_line(message: &str) -> String {
     let line = message.lines().next().unwrap_or(message);
     let line = line.strip_prefix("error: ").unwrap_or(line);
-    match line.find(": ") {
-        Some(i) if line[..i].starts_with("line ") => line[i + 2..].to_owned(),
+    let line = match line.find(": ") {
+        Some(i) if line[..i].starts_with("line ") => &line[i + 2..],
+        _ => line,
+    };
+    // Some messages end with their own position, counted from the document's first line.
+    match line.rfind(" at line ") {
+        Some(i)
+            if line[i + 9..]
+                .split_once(", column ")
+                .is_some_and(|(l, c)| l.parse::<usize>().is_ok() && c.parse::<usize>().is_ok()) =>
+        {
+            line[..i].to_owned()
+        }
         _ => line.to_owned(),
     }
 }
@@ -366,6 +378,17 @@ mod tests {
         }
         let docs = parse_documents("# comment\n  a: 1\n  c: 2\n").unwrap();
         assert_eq!(docs[0].positions.locate("/c"), Pos { line: 3, column: 3 });
+        // Lines may end in a lone CR: errors found when reading the values keep their line.
+        let e = parse_documents("# comment\r\r  a: 1\r  b: !!int x\r").unwrap_err();
+        assert_eq!(
+            e.pos,
+            Pos {
+                line: 4,
+                column: 12
+            }
+        );
+        // Without the reader's own position, which counts from the document's first line.
+        assert_eq!(e.message, "invalid u64");
     }
 
     #[test]
