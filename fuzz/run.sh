@@ -64,7 +64,13 @@ for target in "${targets[@]}"; do
     failed+=("$target")
     # The panic (or libFuzzer's report) and where the input was saved; the whole log is long.
     grep -E -A6 'panicked at|ERROR: libFuzzer' "$scratch/$target.log" | head -n 40 >&2 || true
-    grep -E 'Test unit written to|^Reproduce with|cargo fuzz run' "$scratch/$target.log" >&2 || true
+    grep -E 'Test unit written to|^Reproduce with|cargo fuzz run|^INFO: Seed:' "$scratch/$target.log" >&2 || true
+    # The input itself, so that a run whose checkout is thrown away (CI) still hands it over:
+    #   echo '<base64>' | base64 -d > fuzz/seeds/TARGET/crash-<what>
+    grep -oE 'Test unit written to [^ ]+' "$scratch/$target.log" | awk '{print $NF}' |
+      while read -r input; do
+        [[ -f "$input" ]] && say "$target: input $input as base64: $(base64 -w0 "$input")"
+      done
   fi
   grep -E '^stat::number_of_executed_units|^Done [0-9]+ runs' "$scratch/$target.log" |
     sed "s/^/[fuzz] $target: /" >&2 || true
