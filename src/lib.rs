@@ -47,3 +47,6 @@ pub mod source;
 pub mod source_id;
 pub mod spec;
 pub mod trigger;
+
+#[cfg(test)]
+mod error_text_tests;

@@ -668,6 +668,7 @@ async fn an_immutable_field_change_is_a_clear_error_and_recreate_fixes_it() {
 /// same plan goes through.
 #[tokio::test]
 async fn a_replica_that_stopped_leading_writes_nothing() {
+    use mlsync::reconcile::cause::{PruneRefusal, ServiceCause};
     use mlsync::reconcile::execute::{NOT_LEADING, WriteOptions};
     use mlsync::reconcile::plan::PrunePolicy;
     use mlsync::reconcile::report::Outcome;
@@ -708,7 +709,8 @@ async fn a_replica_that_stopped_leading_writes_nothing() {
     let report = r.apply(&planned).await;
 
     let alpha = report.services.iter().find(|s| s.name == "alpha").unwrap();
-    assert_eq!(alpha.error.as_deref(), Some(NOT_LEADING));
+    assert_eq!(alpha.error, Some(ServiceCause::NotLeading));
+    assert_eq!(alpha.error.as_ref().unwrap().to_string(), NOT_LEADING);
     assert!(
         alpha
             .objects
@@ -719,13 +721,11 @@ async fn a_replica_that_stopped_leading_writes_nothing() {
     );
     assert!(report.pruned.is_empty(), "{:?}", report.pruned);
     assert_eq!(report.prune_held.len(), 3, "{:?}", report.prune_held);
-    assert!(
-        report
-            .prune_refused
-            .as_deref()
-            .is_some_and(|r| r.contains(NOT_LEADING)),
+    assert_eq!(
+        report.prune_refused,
+        Some(PruneRefusal::NotLeading { held: 3 }),
         "{:?}",
-        report.prune_refused
+        report.prune_held
     );
     let cms: Api<ConfigMap> = f.api().await;
     let deployments: Api<Deployment> = f.api().await;

@@ -1,18 +1,25 @@
-//! Writing to the cluster (I/O): server-side apply in dependency order, the replicas hand-over
-//! to the HPA, and deletes of what left git.
+//! Writing to the cluster (I/O): walks the steps of [`super::writes`] — server-side apply in
+//! dependency order, the replicas hand-over to the HPA, re-creation, deletes of what left git —
+//! checking leadership before each, and records a typed outcome per object. It decides nothing
+//! the plan did not.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::{StreamExt, stream};
-use kube::Client;
 use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
+use kube::core::DynamicObject;
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Api, Client};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use super::compare;
-use super::plan::{Action, ObjectKey, ObjectPlan, Plan, ServicePlan};
+pub use super::cause::NOT_LEADING;
+use super::cause::{ApiFailure, ObjectFailure, PruneRefusal, RunError, ServiceCause, WriteOp};
+use super::keys::ObjectRef;
+use super::plan::{Plan, ServicePlan};
 use super::report::{ObjectOutcome, Outcome, Report, ServiceReport};
+use super::writes::{Step, Writes};
 use crate::cluster;
 use crate::render::{HpaVersion, Kind, MANAGED_BY, MANAGED_BY_LABEL};
 
@@ -43,60 +50,30 @@ impl WriteOptions {
     }
 }
 
-/// Why objects were left alone when leadership ended during a run.
-pub const NOT_LEADING: &str = "this replica stopped leading; nothing more was written";
+/// How long a re-creation waits for the old object to be gone.
+const DELETE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// What the API server said: its message and, when it gave one, its reason
-/// (`… exceeded quota: … (Forbidden)`); other errors as they print.
-pub(crate) fn api_message(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) if s.reason.is_empty() => s.message.clone(),
-        kube::Error::Api(s) => format!("{} ({})", s.message, s.reason),
-        other => other.to_string(),
-    }
-}
-
-fn is_immutable(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 422 && s.message.contains("immutable"))
-}
-
-/// Applies the plan and returns what happened. Never fails as a whole: per-object errors are in
-/// the report. `live` is what the plan was made from.
+/// Applies the planned writes and returns what happened. Never fails as a whole: per-object
+/// errors are in the report. `live` is what the plan was made from.
 pub async fn execute(
     client: &Client,
     hpa: HpaVersion,
     plan: &Plan,
-    live: &BTreeMap<ObjectKey, Value>,
+    writes: &Writes,
+    live: &BTreeMap<ObjectRef, Value>,
     opts: &WriteOptions,
 ) -> Report {
-    let hpa_prunes: BTreeMap<(String, String), &ObjectPlan> = plan
-        .prune
-        .iter()
-        .filter(|p| p.kind == Kind::HorizontalPodAutoscaler)
-        .map(|p| ((p.namespace.clone(), p.name.clone()), p))
-        .collect();
-    // Services are independent: apply several at once (objects within one stay in order).
-    let results: Vec<(ServiceReport, Option<ObjectKey>)> = stream::iter(&plan.services)
-        .map(|svc| {
-            let early = hpa_prunes
-                .get(&(svc.namespace.clone(), svc.name.clone()))
-                .copied();
-            execute_service(client, hpa, svc, early, live, opts)
+    // Services are independent: apply several at once (steps within one stay in order).
+    let no_steps = Vec::new();
+    let services: Vec<ServiceReport> = stream::iter(plan.services.iter().enumerate())
+        .map(|(i, svc)| {
+            let steps = writes.services.get(i).unwrap_or(&no_steps);
+            execute_service(client, hpa, svc, steps, live, opts)
         })
         .buffered(WRITE_CONCURRENCY)
         .collect()
         .await;
-    let mut report = Report::default();
-    let mut pruned_early: BTreeSet<ObjectKey> = BTreeSet::new();
-    for (sr, early) in results {
-        pruned_early.extend(early);
-        report.services.push(sr);
-    }
-    let prunes = plan
-        .prune
-        .iter()
-        .filter(|p| !pruned_early.contains(&(p.kind, p.namespace.clone(), p.name.clone())));
-    let results: Vec<ObjectOutcome> = stream::iter(prunes)
+    let results: Vec<ObjectOutcome> = stream::iter(&writes.prune)
         .map(|p| async move {
             if opts.may_write() {
                 delete(client, hpa, p).await
@@ -110,96 +87,134 @@ pub async fn execute(
     let (held, pruned): (Vec<_>, Vec<_>) = results
         .into_iter()
         .partition(|o| o.outcome == Outcome::Held);
-    report.pruned = pruned;
-    report.prune_refused = plan.prune_refused.clone();
+    let mut report = Report {
+        services,
+        pruned,
+        prune_refused: plan.prune_refused.clone(),
+        ..Report::default()
+    };
     if !held.is_empty() {
-        report.prune_refused = Some(format!("{NOT_LEADING}: {} prunes held", held.len()));
+        report.prune_refused = Some(PruneRefusal::NotLeading { held: held.len() });
     }
     report.prune_held = plan
         .prune_held
         .iter()
-        .map(|p| outcome(p, Outcome::Held))
+        .map(|p| outcome(&p.key(), Outcome::Held))
         .chain(held)
         .collect();
     report
 }
 
-/// Applies one service's objects in order; stops at the first failure (later objects depend on
-/// earlier ones). Returns the HPA it deleted early, if any.
+/// Walks one service's steps in order; stops at the first failed write (later objects depend
+/// on earlier ones). Every object of the service gets an outcome, in apply order.
 async fn execute_service(
     client: &Client,
     hpa: HpaVersion,
     svc: &ServicePlan,
-    hpa_prune: Option<&ObjectPlan>,
-    live: &BTreeMap<ObjectKey, Value>,
+    steps: &[Step],
+    live: &BTreeMap<ObjectRef, Value>,
     opts: &WriteOptions,
-) -> (ServiceReport, Option<ObjectKey>) {
+) -> ServiceReport {
     let mut sr = ServiceReport {
         namespace: svc.namespace.clone(),
         name: svc.name.clone(),
         error: svc.error.clone(),
         ..Default::default()
     };
-    let mut pruned_early = None;
     if svc.error.is_some() {
         sr.objects = svc
             .objects
             .iter()
-            .map(|o| outcome(o, Outcome::Skipped))
+            .map(|o| outcome(&o.key(), Outcome::Skipped))
             .collect();
-        return (sr, None);
+        return sr;
     }
-    for obj in &svc.objects {
-        let Some(desired) = &obj.desired else {
+    let mut done: BTreeMap<ObjectRef, Outcome> = BTreeMap::new();
+    let mut early: Vec<ObjectOutcome> = Vec::new();
+    for step in steps {
+        if !opts.may_write() {
+            sr.error = Some(ServiceCause::NotLeading);
+            break;
+        }
+        let result = match step {
+            Step::DeleteHpa(o) => {
+                // A prune done early: its failure does not stop the service.
+                early.push(delete(client, hpa, o).await);
+                continue;
+            }
+            Step::HandOverReplicas {
+                deployment,
+                replicas,
+            } => handover_replicas(client, hpa, deployment, *replicas)
+                .await
+                .map(|()| None),
+            Step::Apply { object, create } => {
+                let body = desired_body(svc, object);
+                apply(client, hpa, object, body).await.map(|()| {
+                    Some(if *create {
+                        Outcome::Created
+                    } else {
+                        Outcome::Configured
+                    })
+                })
+            }
+            Step::Recreate(object) => {
+                let uid = live
+                    .get(object)
+                    .and_then(|l| l.pointer("/metadata/uid"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                recreate(client, hpa, object, desired_body(svc, object), uid)
+                    .await
+                    .map(|()| Some(Outcome::Recreated))
+            }
+            Step::CreateNamespace(_) | Step::WriteInventory { .. } | Step::Prune(_) => continue,
+        };
+        let Some(object) = step.object() else {
             continue;
         };
-        if matches!(obj.action, Action::Unchanged) {
-            sr.objects.push(outcome(obj, Outcome::Unchanged));
-            continue;
-        }
-        if sr.error.is_some() || !opts.may_write() {
-            // Objects depend on earlier ones: once one is not written, neither are the rest.
-            sr.error.get_or_insert_with(|| NOT_LEADING.to_owned());
-            sr.objects.push(outcome(obj, Outcome::Skipped));
-            continue;
-        }
-        if obj.kind == Kind::Deployment {
-            // Switching to fixed replicas: remove the HPA before it can fight the new count.
-            if let Some(p) = hpa_prune {
-                sr.objects.push(delete(client, hpa, p).await);
-                pruned_early = Some((p.kind, p.namespace.clone(), p.name.clone()));
+        match result {
+            Ok(Some(o)) => {
+                done.insert(object.clone(), o);
             }
-            if let Some(l) = live.get(&(obj.kind, obj.namespace.clone(), obj.name.clone()))
-                && desired.body.pointer("/spec/replicas").is_none()
-                && compare::mlsync_owns_replicas(l, FIELD_MANAGER)
-                && let Err(e) = handover_replicas(client, hpa, obj, l).await
-            {
-                let why = format!("failed to hand spec.replicas over to the HPA: {e}");
-                sr.error = Some(apply_error(obj, &why));
-                sr.objects.push(outcome(obj, Outcome::Failed(why)));
+            Ok(None) => {}
+            Err(failure) => {
+                sr.error = Some(ServiceCause::ApplyFailed {
+                    object: object.clone(),
+                    failure: Box::new(failure.clone()),
+                });
+                done.insert(object.clone(), Outcome::Failed(failure));
                 break;
             }
         }
-        let result = apply(client, hpa, obj, &desired.body, opts).await;
-        if let Outcome::Failed(why) = &result {
-            sr.error = Some(apply_error(obj, why));
-            sr.objects.push(outcome(obj, result));
-            break;
-        }
-        sr.objects.push(outcome(obj, result));
     }
-    (sr, pruned_early)
+    for o in &svc.objects {
+        let key = o.key();
+        if key.kind == Kind::Deployment {
+            sr.objects.append(&mut early);
+        }
+        let result = match done.remove(&key) {
+            Some(r) => r,
+            None if !o.writes() => Outcome::Unchanged,
+            None => Outcome::Skipped,
+        };
+        sr.objects.push(outcome(&key, result));
+    }
+    sr.objects.append(&mut early);
+    sr
 }
 
-/// A service's error when one of its objects failed: which object, and the API server's cause.
-fn apply_error(obj: &ObjectPlan, why: &str) -> String {
-    format!(
-        "failed to apply {} {}/{}: {why}",
-        obj.kind, obj.namespace, obj.name
-    )
+/// The rendered body of `object` in the service's plan (`null` if the plan has none, which the
+/// steps never ask for).
+fn desired_body<'a>(svc: &'a ServicePlan, object: &ObjectRef) -> &'a Value {
+    svc.objects
+        .iter()
+        .find(|o| o.kind == object.kind && o.namespace == object.namespace && o.name == object.name)
+        .and_then(|o| o.desired.as_ref())
+        .map_or(&Value::Null, |d| &d.body)
 }
 
-fn outcome(o: &ObjectPlan, result: Outcome) -> ObjectOutcome {
+fn outcome(o: &ObjectRef, result: Outcome) -> ObjectOutcome {
     ObjectOutcome {
         kind: o.kind,
         namespace: o.namespace.clone(),
@@ -208,55 +223,70 @@ fn outcome(o: &ObjectPlan, result: Outcome) -> ObjectOutcome {
     }
 }
 
+fn failure(op: WriteOp) -> impl FnOnce(kube::Error) -> ObjectFailure {
+    move |e| ObjectFailure {
+        op,
+        api: ApiFailure::from_kube(&e),
+    }
+}
+
 async fn apply(
     client: &Client,
     hpa: HpaVersion,
-    obj: &ObjectPlan,
+    obj: &ObjectRef,
     body: &Value,
-    opts: &WriteOptions,
-) -> Outcome {
+) -> Result<(), ObjectFailure> {
     let api = cluster::api(client, obj.kind, hpa, &obj.namespace);
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let done = match obj.action {
-        Action::Create => Outcome::Created,
-        _ => Outcome::Configured,
+    api.patch(&obj.name, &params, &Patch::Apply(body))
+        .await
+        .map(|_| ())
+        .map_err(failure(WriteOp::Apply))
+}
+
+/// Deletes `obj` (foreground: its dependents go first), waits until the object with `uid` is
+/// gone, and creates it again.
+async fn recreate(
+    client: &Client,
+    hpa: HpaVersion,
+    obj: &ObjectRef,
+    body: &Value,
+    uid: &str,
+) -> Result<(), ObjectFailure> {
+    let api: Api<DynamicObject> = cluster::api(client, obj.kind, hpa, &obj.namespace);
+    let dp = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Foreground),
+        ..Default::default()
     };
-    match api.patch(&obj.name, &params, &Patch::Apply(body)).await {
-        Ok(_) => done,
-        Err(e) if is_immutable(&e) && opts.recreate => {
-            let dp = DeleteParams {
-                propagation_policy: Some(PropagationPolicy::Foreground),
-                ..Default::default()
-            };
-            if let Err(e) = api.delete(&obj.name, &dp).await {
-                return Outcome::Failed(format!(
-                    "failed to delete for re-creation: {}",
-                    api_message(&e)
-                ));
-            }
-            for _ in 0..60 {
-                match api.get_opt(&obj.name).await {
-                    Ok(None) => break,
-                    Ok(Some(_)) => tokio::time::sleep(Duration::from_millis(500)).await,
-                    Err(e) => {
-                        return Outcome::Failed(format!(
-                            "failed to wait for deletion: {}",
-                            api_message(&e)
-                        ));
-                    }
-                }
-            }
-            match api.patch(&obj.name, &params, &Patch::Apply(body)).await {
-                Ok(_) => Outcome::Recreated,
-                Err(e) => Outcome::Failed(format!("failed to re-create: {}", api_message(&e))),
-            }
-        }
-        Err(e) if is_immutable(&e) => Outcome::Failed(format!(
-            "{} (an immutable field changed; re-run with --recreate to delete and re-create the object)",
-            api_message(&e)
-        )),
-        Err(e) => Outcome::Failed(api_message(&e)),
+    match api.delete(&obj.name, &dp).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => return Err(failure(WriteOp::DeleteForRecreate)(e)),
     }
+    let gone = await_condition(api.clone(), &obj.name, conditions::is_deleted(uid));
+    match tokio::time::timeout(DELETE_TIMEOUT, gone).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            return Err(ObjectFailure {
+                op: WriteOp::WaitForDeletion,
+                api: ApiFailure::Transport(e.to_string()),
+            });
+        }
+        Err(_) => {
+            return Err(ObjectFailure {
+                op: WriteOp::WaitForDeletion,
+                api: ApiFailure::Transport(format!(
+                    "still there after {}s",
+                    DELETE_TIMEOUT.as_secs()
+                )),
+            });
+        }
+    }
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch(&obj.name, &params, &Patch::Apply(body))
+        .await
+        .map(|_| ())
+        .map_err(failure(WriteOp::Recreate))
 }
 
 /// Gives `spec.replicas` a second owner holding its current value, so that dropping it from
@@ -265,10 +295,9 @@ async fn apply(
 async fn handover_replicas(
     client: &Client,
     hpa: HpaVersion,
-    obj: &ObjectPlan,
-    live: &Value,
-) -> Result<(), String> {
-    let replicas = live.pointer("/spec/replicas").cloned().unwrap_or(json!(1));
+    obj: &ObjectRef,
+    replicas: i64,
+) -> Result<(), ObjectFailure> {
     let body = json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": obj.name, "namespace": obj.namespace},
@@ -282,10 +311,10 @@ async fn handover_replicas(
     )
     .await
     .map(|_| ())
-    .map_err(|e| api_message(&e))
+    .map_err(failure(WriteOp::HandOver))
 }
 
-async fn delete(client: &Client, hpa: HpaVersion, p: &ObjectPlan) -> ObjectOutcome {
+async fn delete(client: &Client, hpa: HpaVersion, p: &ObjectRef) -> ObjectOutcome {
     let api = cluster::api(client, p.kind, hpa, &p.namespace);
     let dp = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Background),
@@ -294,13 +323,13 @@ async fn delete(client: &Client, hpa: HpaVersion, p: &ObjectPlan) -> ObjectOutco
     let result = match api.delete(&p.name, &dp).await {
         Ok(_) => Outcome::Pruned,
         Err(kube::Error::Api(s)) if s.code == 404 => Outcome::Pruned,
-        Err(e) => Outcome::Failed(format!("failed to delete: {}", api_message(&e))),
+        Err(e) => Outcome::Failed(failure(WriteOp::Delete)(e)),
     };
     outcome(p, result)
 }
 
-/// Creates the namespaces mlsync was told to create (server-side apply, labelled as ours).
-pub async fn create_namespace(client: &Client, name: &str) -> Result<(), String> {
+/// Creates a namespace mlsync was told to create (server-side apply, labelled as ours).
+pub async fn create_namespace(client: &Client, name: &str) -> Result<(), RunError> {
     let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
     let body = json!({"apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": name, "labels": {MANAGED_BY_LABEL: MANAGED_BY}}});
@@ -311,5 +340,8 @@ pub async fn create_namespace(client: &Client, name: &str) -> Result<(), String>
     )
     .await
     .map(|_| ())
-    .map_err(|e| format!("failed to create namespace {name}: {}", api_message(&e)))
+    .map_err(|e| RunError::CreateNamespace {
+        namespace: name.to_owned(),
+        api: ApiFailure::from_kube(&e),
+    })
 }
