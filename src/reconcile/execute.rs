@@ -67,7 +67,7 @@ pub async fn execute(
     let no_steps = Vec::new();
     let services: Vec<ServiceReport> = stream::iter(plan.services.iter().enumerate())
         .map(|(i, svc)| {
-            let steps = writes.services.get(i).unwrap_or(&no_steps);
+            let steps = writes.services.get(i).map_or(&no_steps, |(_, s)| s);
             execute_service(client, hpa, svc, steps, live, opts)
         })
         .buffered(WRITE_CONCURRENCY)

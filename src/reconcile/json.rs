@@ -7,6 +7,7 @@
 use serde_json::{Value, json};
 
 use super::cause::{ApiFailure, ServiceCause};
+use super::keys::ServiceKey;
 use super::plan::{Action, ObjectPlan, Plan};
 use super::report::{ObjectOutcome, Outcome, Report};
 use super::writes::{Step, Writes};
@@ -34,9 +35,12 @@ fn cause(error: Option<&ServiceCause>) -> (Value, Value) {
     }
 }
 
-/// One write of the plan.
-fn step(s: &Step) -> Value {
+/// One write of the plan, and the service it belongs to.
+fn step(service: Option<&ServiceKey>, s: &Step) -> Value {
     let mut v = json!({"step": s.as_str()});
+    if let Some(k) = service {
+        v["service"] = json!(k.to_string());
+    }
     match s {
         Step::CreateNamespace(ns) => v["namespace"] = json!(ns),
         Step::WriteInventory { namespaces, .. } => v["namespaces"] = json!(namespaces),
@@ -80,7 +84,11 @@ pub fn plan_json(plan: &Plan, writes: &Writes) -> Value {
         "pruneHeld": plan.prune_held.iter().map(planned_object).collect::<Vec<_>>(),
         "pruneRefused": plan.prune_refused.as_ref().map(ToString::to_string),
         "createNamespaces": writes.namespaces,
-        "writes": writes.steps().iter().map(step).collect::<Vec<_>>(),
+        "writes": writes
+            .ordered()
+            .into_iter()
+            .map(|(k, s)| step(k, &s))
+            .collect::<Vec<_>>(),
     })
 }
 

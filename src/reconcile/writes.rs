@@ -113,7 +113,7 @@ pub struct Writes {
     /// The inventory written ahead, if it must grow.
     pub inventory_ahead: Option<BTreeSet<String>>,
     /// Per service of the plan (same order), its writes in order.
-    pub services: Vec<Vec<Step>>,
+    pub services: Vec<(ServiceKey, Vec<Step>)>,
     /// Deletes of objects that left git (HPAs deleted early are not repeated here).
     pub prune: Vec<ObjectRef>,
     /// The inventory after the prunes, if it changes (when every write succeeds).
@@ -121,24 +121,38 @@ pub struct Writes {
 }
 
 impl Writes {
-    /// Every step in order.
-    pub fn steps(&self) -> Vec<Step> {
-        let mut out: Vec<Step> = self
+    /// Every step in order, with the service it belongs to (services are applied concurrently,
+    /// each in its own order).
+    pub fn ordered(&self) -> Vec<(Option<&ServiceKey>, Step)> {
+        let mut out: Vec<(Option<&ServiceKey>, Step)> = self
             .namespaces
             .iter()
-            .map(|n| Step::CreateNamespace(n.clone()))
+            .map(|n| (None, Step::CreateNamespace(n.clone())))
             .collect();
-        out.extend(self.inventory_ahead.iter().map(|n| Step::WriteInventory {
-            namespaces: n.clone(),
-            shrink: false,
+        out.extend(self.inventory_ahead.iter().map(|n| {
+            let step = Step::WriteInventory {
+                namespaces: n.clone(),
+                shrink: false,
+            };
+            (None, step)
         }));
-        out.extend(self.services.iter().flatten().cloned());
-        out.extend(self.prune.iter().cloned().map(Step::Prune));
-        out.extend(self.inventory_after.iter().map(|n| Step::WriteInventory {
-            namespaces: n.clone(),
-            shrink: true,
+        for (key, steps) in &self.services {
+            out.extend(steps.iter().map(|s| (Some(key), s.clone())));
+        }
+        out.extend(self.prune.iter().map(|o| (None, Step::Prune(o.clone()))));
+        out.extend(self.inventory_after.iter().map(|n| {
+            let step = Step::WriteInventory {
+                namespaces: n.clone(),
+                shrink: true,
+            };
+            (None, step)
         }));
         out
+    }
+
+    /// Every step in order.
+    pub fn steps(&self) -> Vec<Step> {
+        self.ordered().into_iter().map(|(_, s)| s).collect()
     }
 }
 
@@ -156,14 +170,14 @@ pub fn writes(
         .filter(|p| p.kind == Kind::HorizontalPodAutoscaler)
         .map(|p| (ServiceKey::new(&p.namespace, &p.name), p.key()))
         .collect();
-    let services: Vec<Vec<Step>> = plan
+    let services: Vec<(ServiceKey, Vec<Step>)> = plan
         .services
         .iter()
-        .map(|s| service_steps(s, hpa_prunes.get(&s.key()), live))
+        .map(|s| (s.key(), service_steps(s, hpa_prunes.get(&s.key()), live)))
         .collect();
     let early: BTreeSet<&ObjectRef> = services
         .iter()
-        .flatten()
+        .flat_map(|(_, steps)| steps)
         .filter_map(|s| match s {
             Step::DeleteHpa(o) => Some(o),
             _ => None,
