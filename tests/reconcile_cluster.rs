@@ -1084,15 +1084,19 @@ fn requests_of(step: &Value, home: &str, source: &str) -> Vec<Write> {
     }
 }
 
-/// Write requests (create/update/patch/delete) sent by mlsync, from the audit log after
-/// byte `offset`, in the order the API server received them.
-fn mlsync_writes_since(offset: usize) -> Vec<Write> {
+/// Write requests (create/update/patch/delete) sent by mlsync in `namespaces` (tests run
+/// concurrently), from the audit log after byte `offset`, in the order the API server received
+/// them.
+fn mlsync_writes_since(offset: usize, namespaces: &[&str]) -> Vec<Write> {
     let text = std::fs::read_to_string(cluster().audit_log_path().unwrap()).unwrap();
     let mut events: Vec<Value> = text[offset..]
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|e| {
             e["stage"] == "ResponseComplete"
+                && e["objectRef"]["namespace"]
+                    .as_str()
+                    .is_some_and(|n| namespaces.contains(&n))
                 && e["userAgent"]
                     .as_str()
                     .is_some_and(|u| u.starts_with("mlsync/"))
@@ -1182,8 +1186,32 @@ async fn apply_makes_exactly_the_writes_its_plan_lists_in_order() {
     ] {
         assert!(names.contains(&step), "no {step} in {names:?}");
     }
+    let (code, text, _) = f.mlsync("plan", &["--recreate"]);
+    assert_eq!(code, 1);
+    let listed: Vec<&str> = text
+        .lines()
+        .skip_while(|l| *l != "writes, in order:")
+        .skip(1)
+        .collect();
+    assert_eq!(listed.len(), steps.len(), "{text}");
+    assert!(
+        listed.contains(&format!("  {}. create namespace {new_ns}", 1).as_str()),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "recreate Deployment {}/beta (delete, then create)",
+            f.ns
+        )),
+        "{text}"
+    );
     let before_apply = std::fs::read_to_string(&log).unwrap().len();
-    assert_eq!(mlsync_writes_since(before_plan), [], "plan writes nothing");
+    let ours = [f.ns.as_str(), new_ns.as_str()];
+    assert_eq!(
+        mlsync_writes_since(before_plan, &ours),
+        [],
+        "plan writes nothing"
+    );
 
     let (code, out, err) = f.mlsync("apply", &flags);
     assert_eq!(code, 0, "{out}{err}");
@@ -1191,7 +1219,7 @@ async fn apply_makes_exactly_the_writes_its_plan_lists_in_order() {
         out.contains(&format!("Deployment {}/beta recreated", f.ns)),
         "{out}"
     );
-    let audited = mlsync_writes_since(before_apply);
+    let audited = mlsync_writes_since(before_apply, &ours);
 
     // Each audited write is the next unmatched planned request: per service, and per phase
     // (namespaces, inventory, services, prunes, inventory), in the plan's order.

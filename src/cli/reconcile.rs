@@ -216,7 +216,7 @@ pub async fn plan(args: &PlanArgs) -> anyhow::Result<u8> {
         || !repo.is_valid();
     Ok(if failed {
         EXIT_ERROR
-    } else if p.has_changes() || !planned.create_namespaces.is_empty() {
+    } else if p.has_changes() || !planned.writes.steps().is_empty() {
         EXIT_CHANGES
     } else {
         EXIT_OK
