@@ -1,8 +1,11 @@
 //! Reconcile: make the cluster match the repo.
 //!
-//! [`plan`], [`compare`] and parts of [`health`] are pure; [`live`] reads the cluster;
-//! [`execute`] writes to it with server-side apply (field manager `mlsync`) and deletes what left
-//! git, behind the guards of [`plan::PrunePolicy`]. [`Reconciler`] ties them together.
+//! [`plan`], [`compare`], [`immutable`], [`writes`] and parts of [`health`] are pure: the plan
+//! decides what happens to each object, and [`writes`] turns it into every write request, in
+//! order. [`live`] reads the cluster; [`execute`] walks the writes with server-side apply (field
+//! manager `mlsync`), fenced by leadership, behind the guards of [`plan::PrunePolicy`]. Failures
+//! are the types of [`cause`] (never text to be parsed); identities are [`keys`].
+//! [`Reconciler`] ties them together.
 
 pub mod cause;
 pub mod compare;
