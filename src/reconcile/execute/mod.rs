@@ -3,25 +3,24 @@
 //! checking leadership before each, and records a typed outcome per object. It decides nothing
 //! the plan did not.
 
+mod requests;
+
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use futures::{StreamExt, stream};
-use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
-use kube::core::DynamicObject;
-use kube::runtime::wait::{await_condition, conditions};
-use kube::{Api, Client};
-use serde_json::{Value, json};
+use kube::Client;
+use serde_json::Value;
 use tokio::sync::watch;
 
 pub use super::cause::NOT_LEADING;
-use super::cause::{ApiFailure, ObjectFailure, PruneRefusal, RunError, ServiceCause, WriteOp};
+use super::cause::{PruneRefusal, ServiceCause};
 use super::keys::ObjectRef;
 use super::plan::{Plan, ServicePlan};
 use super::report::{ObjectOutcome, Outcome, Report, ServiceReport};
 use super::writes::{Step, Writes};
-use crate::cluster;
-use crate::render::{HpaVersion, Kind, MANAGED_BY, MANAGED_BY_LABEL};
+use crate::render::{HpaVersion, Kind};
+pub use requests::create_namespace;
+use requests::{apply, delete, handover_replicas, recreate};
 
 /// Services applied at once.
 const WRITE_CONCURRENCY: usize = 8;
@@ -49,10 +48,6 @@ impl WriteOptions {
             .is_none_or(|rx| *rx.borrow() && rx.has_changed().is_ok())
     }
 }
-
-/// How long a re-creation waits for the old object to be gone.
-const DELETE_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// Applies the planned writes and returns what happened. Never fails as a whole: per-object
 /// errors are in the report. `live` is what the plan was made from.
 pub async fn execute(
@@ -221,127 +216,4 @@ fn outcome(o: &ObjectRef, result: Outcome) -> ObjectOutcome {
         name: o.name.clone(),
         outcome: result,
     }
-}
-
-fn failure(op: WriteOp) -> impl FnOnce(kube::Error) -> ObjectFailure {
-    move |e| ObjectFailure {
-        op,
-        api: ApiFailure::from_kube(&e),
-    }
-}
-
-async fn apply(
-    client: &Client,
-    hpa: HpaVersion,
-    obj: &ObjectRef,
-    body: &Value,
-) -> Result<(), ObjectFailure> {
-    let api = cluster::api(client, obj.kind, hpa, &obj.namespace);
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    api.patch(&obj.name, &params, &Patch::Apply(body))
-        .await
-        .map(|_| ())
-        .map_err(failure(WriteOp::Apply))
-}
-
-/// Deletes `obj` (foreground: its dependents go first), waits until the object with `uid` is
-/// gone, and creates it again.
-async fn recreate(
-    client: &Client,
-    hpa: HpaVersion,
-    obj: &ObjectRef,
-    body: &Value,
-    uid: &str,
-) -> Result<(), ObjectFailure> {
-    let api: Api<DynamicObject> = cluster::api(client, obj.kind, hpa, &obj.namespace);
-    let dp = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Foreground),
-        ..Default::default()
-    };
-    match api.delete(&obj.name, &dp).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 404 => {}
-        Err(e) => return Err(failure(WriteOp::DeleteForRecreate)(e)),
-    }
-    let gone = await_condition(api.clone(), &obj.name, conditions::is_deleted(uid));
-    match tokio::time::timeout(DELETE_TIMEOUT, gone).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => {
-            return Err(ObjectFailure {
-                op: WriteOp::WaitForDeletion,
-                api: ApiFailure::Transport(e.to_string()),
-            });
-        }
-        Err(_) => {
-            return Err(ObjectFailure {
-                op: WriteOp::WaitForDeletion,
-                api: ApiFailure::Transport(format!(
-                    "still there after {}s",
-                    DELETE_TIMEOUT.as_secs()
-                )),
-            });
-        }
-    }
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    api.patch(&obj.name, &params, &Patch::Apply(body))
-        .await
-        .map(|_| ())
-        .map_err(failure(WriteOp::Recreate))
-}
-
-/// Gives `spec.replicas` a second owner holding its current value, so that dropping it from
-/// mlsync's applied configuration keeps the running replica count for the HPA to manage
-/// (the ownership transfer the Kubernetes server-side apply documentation describes).
-async fn handover_replicas(
-    client: &Client,
-    hpa: HpaVersion,
-    obj: &ObjectRef,
-    replicas: i64,
-) -> Result<(), ObjectFailure> {
-    let body = json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": obj.name, "namespace": obj.namespace},
-        "spec": {"replicas": replicas},
-    });
-    let api = cluster::api(client, Kind::Deployment, hpa, &obj.namespace);
-    api.patch(
-        &obj.name,
-        &PatchParams::apply(HANDOVER_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .map(|_| ())
-    .map_err(failure(WriteOp::HandOver))
-}
-
-async fn delete(client: &Client, hpa: HpaVersion, p: &ObjectRef) -> ObjectOutcome {
-    let api = cluster::api(client, p.kind, hpa, &p.namespace);
-    let dp = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Background),
-        ..Default::default()
-    };
-    let result = match api.delete(&p.name, &dp).await {
-        Ok(_) => Outcome::Pruned,
-        Err(kube::Error::Api(s)) if s.code == 404 => Outcome::Pruned,
-        Err(e) => Outcome::Failed(failure(WriteOp::Delete)(e)),
-    };
-    outcome(p, result)
-}
-
-/// Creates a namespace mlsync was told to create (server-side apply, labelled as ours).
-pub async fn create_namespace(client: &Client, name: &str) -> Result<(), RunError> {
-    let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
-    let body = json!({"apiVersion": "v1", "kind": "Namespace",
-        "metadata": {"name": name, "labels": {MANAGED_BY_LABEL: MANAGED_BY}}});
-    api.patch(
-        name,
-        &PatchParams::apply(FIELD_MANAGER),
-        &Patch::Apply(&body),
-    )
-    .await
-    .map(|_| ())
-    .map_err(|e| RunError::CreateNamespace {
-        namespace: name.to_owned(),
-        api: ApiFailure::from_kube(&e),
-    })
 }
