@@ -81,14 +81,7 @@ pub async fn fetch(
                     let name = item.metadata.name.clone().unwrap_or_default();
                     let mut value = serde_json::to_value(&item).map_err(ReconcileError::Decode)?;
                     set_type_meta(&mut value, kind, hpa);
-                    live.insert(
-                        ObjectKey {
-                            kind,
-                            namespace: ns,
-                            name,
-                        },
-                        value,
-                    );
+                    live.insert(ObjectKey::new(kind, &ns, &name), value);
                 }
             }
             Err(kube::Error::Api(s)) if s.code == 403 => {
