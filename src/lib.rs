@@ -14,9 +14,10 @@
 //!   small block-style YAML emitter, [`render::yaml`]).
 //! - [`cluster`]: connecting like kubectl (kubeconfig, context, systemd credential, in-cluster)
 //!   and discovery (which HPA version the cluster serves).
-//! - [`reconcile`]: desired vs live (pure `plan`/`compare`), reading the cluster, server-side
-//!   apply (every write fenced by leadership), guarded pruning, the HPA replicas hand-over,
-//!   rollout health, `diff` and Kubernetes Events.
+//! - [`reconcile`]: desired vs live (pure `plan`/`compare`, and every write as a planned step),
+//!   reading the cluster, server-side apply (every write fenced by leadership), guarded pruning,
+//!   the HPA replicas hand-over, typed failure causes, rollout health, `diff` and Kubernetes
+//!   Events.
 //! - [`source`]: the git source (git2 on blocking threads): clone, fetch one ref, verified
 //!   checkouts, SSH with strict known_hosts, HTTPS tokens.
 //! - [`admin`]: the daemon's HTTP server (health, readiness, Prometheus metrics, status JSON,
@@ -47,3 +48,6 @@ pub mod source;
 pub mod source_id;
 pub mod spec;
 pub mod trigger;
+
+#[cfg(test)]
+mod error_text_tests;

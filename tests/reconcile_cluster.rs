@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -668,6 +669,7 @@ async fn an_immutable_field_change_is_a_clear_error_and_recreate_fixes_it() {
 /// same plan goes through.
 #[tokio::test]
 async fn a_replica_that_stopped_leading_writes_nothing() {
+    use mlsync::reconcile::cause::{PruneRefusal, ServiceCause};
     use mlsync::reconcile::execute::{NOT_LEADING, WriteOptions};
     use mlsync::reconcile::plan::PrunePolicy;
     use mlsync::reconcile::report::Outcome;
@@ -708,7 +710,8 @@ async fn a_replica_that_stopped_leading_writes_nothing() {
     let report = r.apply(&planned).await;
 
     let alpha = report.services.iter().find(|s| s.name == "alpha").unwrap();
-    assert_eq!(alpha.error.as_deref(), Some(NOT_LEADING));
+    assert_eq!(alpha.error, Some(ServiceCause::NotLeading));
+    assert_eq!(alpha.error.as_ref().unwrap().to_string(), NOT_LEADING);
     assert!(
         alpha
             .objects
@@ -719,13 +722,11 @@ async fn a_replica_that_stopped_leading_writes_nothing() {
     );
     assert!(report.pruned.is_empty(), "{:?}", report.pruned);
     assert_eq!(report.prune_held.len(), 3, "{:?}", report.prune_held);
-    assert!(
-        report
-            .prune_refused
-            .as_deref()
-            .is_some_and(|r| r.contains(NOT_LEADING)),
+    assert_eq!(
+        report.prune_refused,
+        Some(PruneRefusal::NotLeading { held: 3 }),
         "{:?}",
-        report.prune_refused
+        report.prune_held
     );
     let cms: Api<ConfigMap> = f.api().await;
     let deployments: Api<Deployment> = f.api().await;
@@ -1040,5 +1041,236 @@ async fn an_apply_killed_after_its_first_write_in_a_new_namespace_leaves_no_orph
             .await
             .unwrap()
             .is_some()
+    );
+}
+
+/// A write request as the API server's audit log and the plan both name it:
+/// (verb, resource, namespace, name).
+type Write = (String, String, String, String);
+
+/// The requests a step of `plan -o json`'s `writes` makes, in order.
+fn requests_of(step: &Value, home: &str, source: &str) -> Vec<Write> {
+    let s = |k: &str| step[k].as_str().unwrap_or_default().to_owned();
+    let resource = match s("kind").as_str() {
+        "ConfigMap" => "configmaps",
+        "Secret" => "secrets",
+        "Deployment" => "deployments",
+        "Service" => "services",
+        "HorizontalPodAutoscaler" => "horizontalpodautoscalers",
+        _ => "",
+    }
+    .to_owned();
+    let w = |verb: &str, resource: &str, ns: String, name: String| {
+        (verb.to_owned(), resource.to_owned(), ns, name)
+    };
+    match s("step").as_str() {
+        // The audit log names a Namespace's own name as its namespace.
+        "createNamespace" => vec![w("patch", "namespaces", s("namespace"), s("namespace"))],
+        "writeInventory" => vec![w(
+            "patch",
+            "configmaps",
+            home.to_owned(),
+            format!("mlsync-inventory-{source}"),
+        )],
+        "create" | "update" | "handOverReplicas" => {
+            vec![w("patch", &resource, s("namespace"), s("name"))]
+        }
+        "deleteHpa" | "prune" => vec![w("delete", &resource, s("namespace"), s("name"))],
+        "recreate" => vec![
+            w("delete", &resource, s("namespace"), s("name")),
+            w("patch", &resource, s("namespace"), s("name")),
+        ],
+        other => panic!("unknown step {other}: {step}"),
+    }
+}
+
+/// Write requests (create/update/patch/delete) sent by mlsync in `namespaces` (tests run
+/// concurrently), from the audit log after byte `offset`, in the order the API server received
+/// them.
+fn mlsync_writes_since(offset: usize, namespaces: &[&str]) -> Vec<Write> {
+    let text = std::fs::read_to_string(cluster().audit_log_path().unwrap()).unwrap();
+    let mut events: Vec<Value> = text[offset..]
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| {
+            e["stage"] == "ResponseComplete"
+                && e["objectRef"]["namespace"]
+                    .as_str()
+                    .is_some_and(|n| namespaces.contains(&n))
+                && e["userAgent"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("mlsync/"))
+                && matches!(
+                    e["verb"].as_str(),
+                    Some("create" | "update" | "patch" | "delete")
+                )
+        })
+        .collect();
+    events.sort_by_key(|e| e["requestReceivedTimestamp"].as_str().unwrap().to_owned());
+    let s = |e: &Value, p: &str| {
+        e.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    events
+        .iter()
+        .map(|e| {
+            (
+                s(e, "/verb"),
+                s(e, "/objectRef/resource"),
+                s(e, "/objectRef/namespace"),
+                s(e, "/objectRef/name"),
+            )
+        })
+        .collect()
+}
+
+/// `plan` lists every write `apply` makes, in order, and `apply` makes no other: checked with
+/// the API server's audit log for a change that creates a namespace, hands replicas over to a
+/// new HPA, re-creates a Deployment whose selector changed, and prunes a service.
+#[tokio::test]
+async fn apply_makes_exactly_the_writes_its_plan_lists_in_order() {
+    let f = Fixture::new("writes").await;
+    let source = format!("src-{}", f.ns);
+    std::fs::write(
+        f.dir.path().join("mlsync.yaml"),
+        format!(
+            "defaultNamespace: {}\nsourceId: {source}\npaths: [services]\ncreateNamespaces: true\n",
+            f.ns
+        ),
+    )
+    .unwrap();
+    f.write("alpha.yaml", &spec("alpha", "  replicas: 2\n"));
+    f.write("gamma.yaml", &spec("gamma", "  replicas: 1\n"));
+    let (code, out, err) = f.mlsync("apply", &["--events=false"]);
+    assert_eq!(code, 0, "{out}{err}");
+    // beta's Deployment as an older version left it: this source's, another selector.
+    let old = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "beta", "namespace": f.ns, "labels": {
+            "app.kubernetes.io/managed-by": "mlsync", "mlsync.dev/source": source, "mlsync.dev/service": "beta"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "beta-old"}},
+            "template": {"metadata": {"labels": {"app": "beta-old"}},
+                "spec": {"containers": [{"name": "model", "image": "example/beta:0"}]}}}});
+    let deps: Api<Deployment> = f.api().await;
+    deps.create(
+        &PostParams::default(),
+        &serde_json::from_value(old).unwrap(),
+    )
+    .await
+    .unwrap();
+
+    // The change: alpha gets an HPA, beta enters git, gamma leaves, delta goes to a new namespace.
+    let new_ns = format!("{}-new", f.ns);
+    f.write("alpha.yaml", &spec("alpha", HPA));
+    f.write("beta.yaml", &spec("beta", "  replicas: 1\n"));
+    f.remove("gamma.yaml");
+    f.write(
+        "delta.yaml",
+        &in_namespace(&spec("delta", "  replicas: 1\n"), &new_ns),
+    );
+    let flags = ["--recreate", "--events=false"];
+    let log = cluster().audit_log_path().unwrap();
+    let before_plan = std::fs::read_to_string(&log).unwrap().len();
+    let (code, out, err) = f.mlsync("plan", &["-o", "json", "--recreate"]);
+    assert_eq!(code, 1, "changes: {out}{err}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    let steps = plan["writes"].as_array().unwrap().clone();
+    let names: Vec<&str> = steps.iter().map(|s| s["step"].as_str().unwrap()).collect();
+    for step in [
+        "createNamespace",
+        "writeInventory",
+        "handOverReplicas",
+        "recreate",
+        "prune",
+    ] {
+        assert!(names.contains(&step), "no {step} in {names:?}");
+    }
+    let (code, text, _) = f.mlsync("plan", &["--recreate"]);
+    assert_eq!(code, 1);
+    let listed: Vec<&str> = text
+        .lines()
+        .skip_while(|l| *l != "writes, in order:")
+        .skip(1)
+        .collect();
+    assert_eq!(listed.len(), steps.len(), "{text}");
+    assert!(
+        listed.contains(&format!("  {}. create namespace {new_ns}", 1).as_str()),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "recreate Deployment {}/beta (delete, then create)",
+            f.ns
+        )),
+        "{text}"
+    );
+    let before_apply = std::fs::read_to_string(&log).unwrap().len();
+    let ours = [f.ns.as_str(), new_ns.as_str()];
+    assert_eq!(
+        mlsync_writes_since(before_plan, &ours),
+        [],
+        "plan writes nothing"
+    );
+
+    let (code, out, err) = f.mlsync("apply", &flags);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("Deployment {}/beta recreated", f.ns)),
+        "{out}"
+    );
+    let audited = mlsync_writes_since(before_apply, &ours);
+
+    // Each audited write is the next unmatched planned request: per service, and per phase
+    // (namespaces, inventory, services, prunes, inventory), in the plan's order.
+    let planned: Vec<(usize, String, Write)> = steps
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| {
+            let group = s["service"].as_str().unwrap_or("").to_owned();
+            requests_of(s, &f.ns, &source)
+                .into_iter()
+                .map(move |w| (i, group.clone(), w))
+        })
+        .collect();
+    let mut used = vec![false; planned.len()];
+    let mut last_step_of: BTreeMap<String, usize> = BTreeMap::new();
+    let mut last_phase = 0;
+    for w in &audited {
+        let Some(j) = (0..planned.len()).find(|&j| !used[j] && planned[j].2 == *w) else {
+            panic!(
+                "apply wrote {w:?}, which its plan does not list:\nplan {steps:#?}\naudited {audited:#?}"
+            );
+        };
+        used[j] = true;
+        let (i, group, _) = &planned[j];
+        let phase = match steps[*i]["step"].as_str().unwrap() {
+            "createNamespace" => 0,
+            "writeInventory" if planned[..j].iter().all(|p| p.1.is_empty()) => 1,
+            "writeInventory" => 4,
+            "prune" => 3,
+            _ => 2,
+        };
+        assert!(phase >= last_phase, "{w:?} out of order:\n{audited:#?}");
+        last_phase = phase;
+        if !group.is_empty() {
+            let last = last_step_of.insert(group.clone(), j);
+            assert!(
+                last.is_none_or(|l| l < j),
+                "{w:?} of {group} out of order:\n{audited:#?}"
+            );
+        }
+    }
+    let missing: Vec<&Write> = planned
+        .iter()
+        .zip(&used)
+        .filter(|(_, u)| !**u)
+        .map(|(p, _)| &p.2)
+        .collect();
+    assert!(missing.is_empty(), "planned but not written: {missing:?}");
+    assert_eq!(
+        deps.get("alpha").await.unwrap().spec.replicas,
+        Some(2),
+        "the HPA took over the running replica count"
     );
 }

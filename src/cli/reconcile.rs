@@ -209,17 +209,14 @@ pub async fn plan(args: &PlanArgs) -> anyhow::Result<u8> {
     let p = &planned.plan;
     match args.output {
         ReportFormat::Text => print_plan_text(&planned),
-        ReportFormat::Json => print_json(&json::plan_json(
-            p,
-            planned.create_namespaces.iter().cloned(),
-        ))?,
+        ReportFormat::Json => print_json(&json::plan_json(p, &planned.writes))?,
     }
     let failed = p.prune_refused.is_some()
         || p.services.iter().any(|s| s.error.is_some())
         || !repo.is_valid();
     Ok(if failed {
         EXIT_ERROR
-    } else if p.has_changes() || !planned.create_namespaces.is_empty() {
+    } else if p.has_changes() || !planned.writes.steps().is_empty() {
         EXIT_CHANGES
     } else {
         EXIT_OK
@@ -240,6 +237,13 @@ fn print_plan_text(planned: &Planned) {
             match &o.action {
                 Action::Update(why) => println!(
                     "  {} {}/{} update: {}",
+                    o.kind,
+                    o.namespace,
+                    o.name,
+                    why.join(", ")
+                ),
+                Action::Recreate(why) => println!(
+                    "  {} {}/{} recreate: {} (immutable)",
                     o.kind,
                     o.namespace,
                     o.name,
@@ -270,6 +274,13 @@ fn print_plan_text(planned: &Planned) {
     for ns in &planned.create_namespaces {
         println!("namespace {ns}: create");
     }
+    let steps = planned.writes.steps();
+    if !steps.is_empty() {
+        println!("writes, in order:");
+        for (i, s) in steps.iter().enumerate() {
+            println!("  {}. {s}", i + 1);
+        }
+    }
 }
 
 /// `mlsync diff`: like `kubectl diff`: 0 no differences, 1 differences, 2 error.
@@ -280,13 +291,10 @@ pub async fn diff(args: &DiffArgs) -> anyhow::Result<u8> {
     for d in &diffs {
         print!("{d}");
     }
-    for s in planned.plan.services.iter().filter(|s| s.error.is_some()) {
-        eprintln!(
-            "error: {}/{}: {}",
-            s.namespace,
-            s.name,
-            s.error.as_deref().unwrap_or_default()
-        );
+    for s in &planned.plan.services {
+        if let Some(e) = &s.error {
+            eprintln!("error: {}/{}: {e}", s.namespace, s.name);
+        }
     }
     if let Some(r) = &planned.plan.prune_refused {
         eprintln!("error: pruning refused: {r}");

@@ -185,8 +185,8 @@ impl Cycle {
         if let Some(rb) = self.rollbacks.as_mut() {
             let pins = rb.observe(rev, &planned, &report.services);
             if !pins.is_empty() {
-                for ((ns, name), pin) in &pins {
-                    warn!(service = %format!("{ns}/{name}"), revision = %rev, good = %pin.good, "rollout failed: rolling back to the last good revision");
+                for (key, pin) in &pins {
+                    warn!(service = %key, revision = %rev, good = %pin.good, "rollout failed: rolling back to the last good revision");
                 }
                 let overrides = rb.overrides(rev);
                 if let Ok(again) = r.plan_with(&repo, &overrides).await {
@@ -227,8 +227,8 @@ impl Cycle {
         if let Some(why) = &report.prune_refused {
             warn!(revision = %rev, held = report.prune_held.len(), services_kept = report.kept_services.len(), reason = %why, "pruning refused: objects that left git are kept");
         }
-        for s in report.services.iter().filter(|s| s.error.is_some()) {
-            let error = s.error.as_deref().unwrap_or_default();
+        for s in report.services.iter() {
+            let Some(error) = &s.error else { continue };
             warn!(service = %format!("{}/{}", s.namespace, s.name), revision = %rev, error = %error, "service not applied");
         }
         let invalid = outcome::invalid_services(&repo.invalid);

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::admin::metrics::ObjectAction;
 use crate::admin::status::{Outcome, PruneRefusal, ReconcileReport, ServiceResult, ServiceState};
+use crate::reconcile::cause::ServiceCause;
 use crate::reconcile::report::{self, HealthState, Report, ServiceReport};
 use crate::repo::InvalidService;
 
@@ -18,8 +19,7 @@ pub fn invalid_services(invalid: &[InvalidService]) -> Vec<Invalid> {
             (
                 i.namespace.clone(),
                 i.name.clone(),
-                "spec is invalid (run mlsync validate); the cluster keeps its previous state"
-                    .to_owned(),
+                ServiceCause::InvalidSpec.to_string(),
             )
         })
         .collect()
@@ -28,7 +28,7 @@ pub fn invalid_services(invalid: &[InvalidService]) -> Vec<Invalid> {
 /// The state of one applied (or refused) service.
 fn service_state(s: &ServiceReport) -> (ServiceState, Option<String>) {
     if let Some(e) = &s.error {
-        return (ServiceState::Failed, Some(e.clone()));
+        return (ServiceState::Failed, Some(e.to_string()));
     }
     let health = s.health.as_deref().unwrap_or("not checked");
     if s.unhealthy {
@@ -95,7 +95,7 @@ pub fn to_status(
     if let Some(r) = &report.prune_refused {
         problems.push(format!("pruning refused: {r}"));
     }
-    problems.extend(report.errors.iter().cloned());
+    problems.extend(report.errors.iter().map(ToString::to_string));
     let applied = services.len() - failed;
     let outcome = match (problems.is_empty(), applied > 0) {
         (true, _) => Outcome::Success,
@@ -109,10 +109,14 @@ pub fn to_status(
         error: (!problems.is_empty()).then(|| problems.join("; ")),
         services: Some(services),
         prune_refused: report.prune_refused.as_ref().map(|reason| PruneRefusal {
-            reason: reason.clone(),
+            reason: reason.to_string(),
             held_objects: report.prune_held.len(),
         }),
-        kept_services: report.kept_services.clone(),
+        kept_services: report
+            .kept_services
+            .iter()
+            .map(|k| (k.namespace.clone(), k.name.clone()))
+            .collect(),
     }
 }
 
@@ -149,7 +153,12 @@ mod tests {
     use crate::reconcile::report::ObjectOutcome;
     use crate::render::Kind;
 
-    fn svc(name: &str, error: Option<&str>, health: &str, unhealthy: bool) -> ServiceReport {
+    fn svc(
+        name: &str,
+        error: Option<ServiceCause>,
+        health: &str,
+        unhealthy: bool,
+    ) -> ServiceReport {
         ServiceReport {
             namespace: "ns".into(),
             name: name.into(),
@@ -163,7 +172,7 @@ mod tests {
                     report::Outcome::Created
                 },
             }],
-            error: error.map(str::to_owned),
+            error,
             health: Some(health.into()),
             health_state: match health.split(' ').next() {
                 Some("available") => HealthState::Available,
@@ -220,7 +229,14 @@ mod tests {
         let r = Report {
             services: vec![
                 svc("a", None, "available", false),
-                svc("b", Some("failed to decrypt"), "", false),
+                svc(
+                    "b",
+                    Some(ServiceCause::SecretsUndecryptable(
+                        "failed to decrypt".into(),
+                    )),
+                    "",
+                    false,
+                ),
             ],
             ..Report::default()
         };
@@ -236,8 +252,10 @@ mod tests {
     #[test]
     fn nothing_applied_is_failure() {
         let r = Report {
-            services: vec![svc("a", Some("boom"), "", false)],
-            errors: vec!["failed to create namespace x".into()],
+            services: vec![svc("a", Some(ServiceCause::NotLeading), "", false)],
+            errors: vec![crate::reconcile::cause::RunError::NamespaceNotLeading {
+                namespace: "x".into(),
+            }],
             ..Report::default()
         };
         let s = to_status(&r, &[], "abc", Duration::ZERO);

@@ -7,11 +7,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::reconcile::keys::ServiceKey as Key;
 use crate::reconcile::report::{HealthState, ServiceReport};
 use crate::reconcile::{Overrides, Planned};
 use crate::render::Object;
-
-type Key = (String, String);
 
 /// A service pinned to a good revision while git holds a failing one.
 #[derive(Debug, Clone)]
@@ -50,7 +49,7 @@ impl Rollbacks {
     ) -> Vec<(Key, Pin)> {
         let mut new_pins = Vec::new();
         for s in services.iter().filter(|s| s.error.is_none()) {
-            let key = (s.namespace.clone(), s.name.clone());
+            let key = Key::new(&s.namespace, &s.name);
             let available = s.health_state == HealthState::Available;
             if available && !self.pins.contains_key(&key) {
                 self.good.insert(
@@ -79,6 +78,6 @@ impl Rollbacks {
 
     /// The pin of a service, if it is rolled back.
     pub fn pin(&self, namespace: &str, name: &str) -> Option<&Pin> {
-        self.pins.get(&(namespace.to_owned(), name.to_owned()))
+        self.pins.get(&Key::new(namespace, name))
     }
 }

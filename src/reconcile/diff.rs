@@ -40,26 +40,31 @@ pub async fn diff(r: &Reconciler, planned: &Planned) -> Result<Vec<String>, Reco
     };
     for svc in planned.plan.services.iter().filter(|s| s.error.is_none()) {
         for o in &svc.objects {
-            if !matches!(o.action, Action::Create | Action::Update(_)) {
+            if !o.writes() {
                 continue;
             }
             let Some(desired) = &o.desired else { continue };
-            let live = planned
-                .live
-                .get(&(o.kind, o.namespace.clone(), o.name.clone()));
+            let live = planned.live.get(&o.key());
             let api = cluster::api(r.client(), o.kind, r.hpa_version(), &o.namespace);
-            // A namespace that apply would create does not exist yet: show the desired object.
-            let result = match api
-                .patch(&o.name, &params, &Patch::Apply(&desired.body))
-                .await
-            {
-                Ok(obj) => serde_json::to_value(obj).map_err(ReconcileError::Decode)?,
-                Err(_) if planned.create_namespaces.contains(&o.namespace) => desired.body.clone(),
-                Err(source) => {
-                    return Err(ReconcileError::Read {
-                        what: format!("dry-run apply {} {}/{}", o.kind, o.namespace, o.name),
-                        cause: Box::new(source),
-                    });
+            // A namespace that apply would create does not exist yet, and an object to
+            // re-create cannot be updated: show the desired object.
+            let result = if matches!(o.action, Action::Recreate(_)) {
+                desired.body.clone()
+            } else {
+                match api
+                    .patch(&o.name, &params, &Patch::Apply(&desired.body))
+                    .await
+                {
+                    Ok(obj) => serde_json::to_value(obj).map_err(ReconcileError::Decode)?,
+                    Err(_) if planned.create_namespaces.contains(&o.namespace) => {
+                        desired.body.clone()
+                    }
+                    Err(source) => {
+                        return Err(ReconcileError::Read {
+                            what: format!("dry-run apply {} {}/{}", o.kind, o.namespace, o.name),
+                            cause: Box::new(source),
+                        });
+                    }
                 }
             };
             let mut before = live.map(compare::clean);
@@ -86,10 +91,7 @@ pub async fn diff(r: &Reconciler, planned: &Planned) -> Result<Vec<String>, Reco
         }
     }
     for p in &planned.plan.prune {
-        if let Some(l) = planned
-            .live
-            .get(&(p.kind, p.namespace.clone(), p.name.clone()))
-        {
+        if let Some(l) = planned.live.get(&p.key()) {
             let mut before = compare::clean(l);
             if p.kind == Kind::Secret {
                 mask_secret(&mut before, None);

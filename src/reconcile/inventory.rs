@@ -12,8 +12,9 @@ use kube::Client;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
+use super::cause::{ApiFailure, InventoryFailure, ServiceCause};
 use super::compare::{self, Ownership};
-use super::execute::{FIELD_MANAGER, api_message};
+use super::execute::FIELD_MANAGER;
 use super::live::{INVENTORY_LABEL, inventory_name};
 use super::plan::{ObjectKey, Plan};
 use super::report::{Outcome, Report};
@@ -60,12 +61,40 @@ impl Inventory {
             .iter()
             .chain(report.services.iter().flat_map(|s| s.objects.iter()))
             .filter(|o| o.outcome == Outcome::Pruned)
-            .map(|o| (o.kind, o.namespace.clone(), o.name.clone()))
+            .map(|o| o.key())
             .collect();
+        self.with_remaining(current, live, &deleted)
+    }
+
+    /// What [`Inventory::after`] will record when every write of `plan` succeeds.
+    pub fn expected_after(
+        &self,
+        plan: &Plan,
+        live: &BTreeMap<ObjectKey, Value>,
+    ) -> BTreeSet<String> {
+        let mut current = self.desired.clone();
+        current.extend(plan.prune_held.iter().map(|o| o.namespace.clone()));
+        current.extend(
+            plan.services
+                .iter()
+                .filter(|s| s.error.is_some())
+                .map(|s| s.namespace.clone()),
+        );
+        let deleted: BTreeSet<ObjectKey> = plan.prune.iter().map(|o| o.key()).collect();
+        self.with_remaining(current, live, &deleted)
+    }
+
+    /// `current` plus the namespace of every live object of the source not in `deleted`.
+    fn with_remaining(
+        &self,
+        mut current: BTreeSet<String>,
+        live: &BTreeMap<ObjectKey, Value>,
+        deleted: &BTreeSet<ObjectKey>,
+    ) -> BTreeSet<String> {
         for (k, _) in live.iter().filter(|(k, v)| {
             compare::ownership(v, &self.source_id) == Ownership::Ours && !deleted.contains(*k)
         }) {
-            current.insert(k.1.clone());
+            current.insert(k.namespace.clone());
         }
         current
     }
@@ -73,17 +102,17 @@ impl Inventory {
 
 /// `plan` with every service in a namespace outside `recorded` marked as not applied, because
 /// the inventory could not record that namespace (`why`).
-pub fn block_unrecorded(plan: &Plan, recorded: &BTreeSet<String>, why: &str) -> Plan {
+pub fn block_unrecorded(plan: &Plan, recorded: &BTreeSet<String>, why: &InventoryFailure) -> Plan {
     let mut plan = plan.clone();
     for s in plan
         .services
         .iter_mut()
         .filter(|s| s.error.is_none() && !recorded.contains(&s.namespace))
     {
-        s.error = Some(format!(
-            "not applied: namespace {} is not recorded in the inventory ({why})",
-            s.namespace
-        ));
+        s.error = Some(ServiceCause::NotRecorded {
+            namespace: s.namespace.clone(),
+            why: Box::new(why.clone()),
+        });
     }
     plan
 }
@@ -94,7 +123,7 @@ pub async fn write(
     home: &str,
     source_id: &str,
     namespaces: &BTreeSet<String>,
-) -> Result<(), String> {
+) -> Result<(), InventoryFailure> {
     let name = inventory_name(source_id);
     let list: Vec<&str> = namespaces.iter().map(String::as_str).collect();
     let body = json!({"apiVersion": "v1", "kind": "ConfigMap",
@@ -110,17 +139,17 @@ pub async fn write(
     )
     .await
     .map(|_| ())
-    .map_err(|e| {
-        format!(
-            "failed to write inventory ConfigMap {home}/{name}: {}",
-            api_message(&e)
-        )
+    .map_err(|e| InventoryFailure {
+        namespace: home.to_owned(),
+        name: name.clone(),
+        api: ApiFailure::from_kube(&e),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reconcile::cause::{NOT_LEADING, ObjectFailure, WriteOp};
     use crate::reconcile::report::ObjectOutcome;
     use crate::render::Kind;
 
@@ -130,7 +159,7 @@ mod tests {
 
     fn ours(ns: &str, name: &str) -> (ObjectKey, Value) {
         (
-            (Kind::ConfigMap, ns.into(), name.into()),
+            ObjectKey::new(Kind::ConfigMap, ns, name),
             json!({"metadata": {"labels": {MANAGED_BY_LABEL: MANAGED_BY, SOURCE_LABEL: "src"}}}),
         )
     }
@@ -154,32 +183,49 @@ mod tests {
     #[test]
     fn services_in_unrecorded_namespaces_are_blocked_when_the_inventory_fails() {
         use crate::reconcile::plan::ServicePlan;
-        let svc = |ns: &str, error: Option<&str>| ServicePlan {
+        let svc = |ns: &str, error: Option<ServiceCause>| ServicePlan {
             namespace: ns.into(),
             name: "a".into(),
             objects: vec![],
-            error: error.map(str::to_owned),
+            error,
         };
         let plan = Plan {
-            services: vec![svc("home", None), svc("new", None), svc("new", Some("bad"))],
+            services: vec![
+                svc("home", None),
+                svc("new", None),
+                svc("new", Some(ServiceCause::NotLeading)),
+            ],
             prune: vec![],
             prune_held: vec![],
             prune_refused: None,
         };
-        let blocked = block_unrecorded(&plan, &set(&["home"]), "namespaces \"home\" not found");
-        let errors: Vec<Option<&str>> = blocked
+        let why = InventoryFailure {
+            namespace: "home".into(),
+            name: "inv".into(),
+            api: ApiFailure::Status {
+                code: 404,
+                reason: "NotFound".into(),
+                message: "namespaces \"home\" not found".into(),
+            },
+        };
+        let blocked = block_unrecorded(&plan, &set(&["home"]), &why);
+        let errors: Vec<Option<String>> = blocked
             .services
             .iter()
-            .map(|s| s.error.as_deref())
+            .map(|s| s.error.as_ref().map(|e| e.to_string()))
             .collect();
+        assert!(matches!(
+            blocked.services[1].error,
+            Some(ServiceCause::NotRecorded { .. })
+        ));
         assert_eq!(
             errors,
             [
                 None,
                 Some(
-                    "not applied: namespace new is not recorded in the inventory (namespaces \"home\" not found)"
+                    "not applied: namespace new is not recorded in the inventory (failed to write inventory ConfigMap home/inv: namespaces \"home\" not found (NotFound))".to_owned()
                 ),
-                Some("bad"),
+                Some(NOT_LEADING.to_owned()),
             ]
         );
     }
@@ -203,7 +249,14 @@ mod tests {
         let report = Report {
             pruned: vec![
                 outcome("gone", "a-config", Outcome::Pruned),
-                outcome("failed", "b-config", Outcome::Failed("boom".into())),
+                outcome(
+                    "failed",
+                    "b-config",
+                    Outcome::Failed(ObjectFailure {
+                        op: WriteOp::Delete,
+                        api: ApiFailure::Transport("boom".into()),
+                    }),
+                ),
             ],
             ..Report::default()
         };

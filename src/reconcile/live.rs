@@ -12,7 +12,7 @@ use kube::api::{Api, ListParams};
 use serde_json::Value;
 
 use super::ReconcileError;
-use super::plan::ObjectKey;
+use super::keys::ObjectRef as ObjectKey;
 use crate::cluster;
 use crate::render::{
     HpaVersion, INVENTORY_NAME_PREFIX, Kind, MANAGED_BY, MANAGED_BY_LABEL, SOURCE_LABEL,
@@ -81,7 +81,7 @@ pub async fn fetch(
                     let name = item.metadata.name.clone().unwrap_or_default();
                     let mut value = serde_json::to_value(&item).map_err(ReconcileError::Decode)?;
                     set_type_meta(&mut value, kind, hpa);
-                    live.insert((kind, ns, name), value);
+                    live.insert(ObjectKey::new(kind, &ns, &name), value);
                 }
             }
             Err(kube::Error::Api(s)) if s.code == 403 => {
@@ -122,7 +122,7 @@ pub async fn fetch(
                     let name = item.metadata.name.clone().unwrap_or_default();
                     let mut value = serde_json::to_value(&item).map_err(ReconcileError::Decode)?;
                     set_type_meta(&mut value, kind, hpa);
-                    out.push(((kind, ns.clone(), name), value));
+                    out.push((ObjectKey::new(kind, &ns, &name), value));
                 }
                 Ok::<_, ReconcileError>(out)
             }
@@ -139,15 +139,15 @@ pub async fn fetch(
         .collect();
     let found: Vec<Option<(ObjectKey, Value)>> = stream::iter(missing)
         .map(|key| async move {
-            let api = cluster::api(client, key.0, hpa, &key.1);
+            let api = cluster::api(client, key.kind, hpa, &key.namespace);
             let got = api
-                .get_opt(&key.2)
+                .get_opt(&key.name)
                 .await
-                .map_err(read_err(format!("get {} {}/{}", key.0, key.1, key.2)))?;
+                .map_err(read_err(format!("get {key}")))?;
             match got {
                 Some(obj) => {
                     let mut value = serde_json::to_value(&obj).map_err(ReconcileError::Decode)?;
-                    set_type_meta(&mut value, key.0, hpa);
+                    set_type_meta(&mut value, key.kind, hpa);
                     Ok::<_, ReconcileError>(Some((key, value)))
                 }
                 None => Ok(None),

@@ -1,19 +1,26 @@
 //! Reconcile: make the cluster match the repo.
 //!
-//! [`plan`], [`compare`] and parts of [`health`] are pure; [`live`] reads the cluster;
-//! [`execute`] writes to it with server-side apply (field manager `mlsync`) and deletes what left
-//! git, behind the guards of [`plan::PrunePolicy`]. [`Reconciler`] ties them together.
+//! [`plan`], [`compare`], [`immutable`], [`writes`] and parts of [`health`] are pure: the plan
+//! decides what happens to each object, and [`writes`] turns it into every write request, in
+//! order. [`live`] reads the cluster; [`execute`] walks the writes with server-side apply (field
+//! manager `mlsync`), fenced by leadership, behind the guards of [`plan::PrunePolicy`]. Failures
+//! are the types of [`cause`] (never text to be parsed); identities are [`keys`].
+//! [`Reconciler`] ties them together.
 
+pub mod cause;
 pub mod compare;
 pub mod diff;
 pub mod events;
 pub mod execute;
 pub mod health;
+pub mod immutable;
 pub mod inventory;
 pub mod json;
+pub mod keys;
 pub mod live;
 pub mod plan;
 pub mod report;
+pub mod writes;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,10 +36,13 @@ use crate::render::{self, HpaVersion, RenderOptions};
 use crate::repo::Repo;
 use crate::secrets::SecretSource;
 use crate::source_id::{SourceId, SourceIdPolicy};
+use cause::{RunError, ServiceCause};
 use inventory::Inventory;
+use keys::{ObjectRef, ServiceKey};
 use live::ListScope;
-use plan::{DesiredService, ObjectKey, Plan, PrunePolicy};
+use plan::{DesiredService, Plan, PrunePolicy, Rules};
 use report::Report;
+use writes::Writes;
 
 /// Errors that stop a reconcile before it writes anything.
 #[derive(Debug, thiserror::Error)]
@@ -59,8 +69,8 @@ pub enum ReconcileError {
     InvalidConfig(String),
 }
 
-/// Objects to apply instead of rendering a service, by (namespace, name).
-pub type Overrides = BTreeMap<(String, String), Vec<render::Object>>;
+/// Objects to apply instead of rendering a service.
+pub type Overrides = BTreeMap<ServiceKey, Vec<render::Object>>;
 
 /// Settings of a reconciler.
 #[derive(Debug, Clone)]
@@ -81,9 +91,11 @@ pub struct Planned {
     /// What to do.
     pub plan: Plan,
     /// The live objects read.
-    pub live: BTreeMap<ObjectKey, Value>,
+    pub live: BTreeMap<ObjectRef, Value>,
     /// Namespaces to create first.
     pub create_namespaces: BTreeSet<String>,
+    /// Every write the apply will make, in order.
+    pub writes: Writes,
     /// The ownership id used, and where it came from.
     pub source_id: SourceId,
     /// Where the source's objects were looked for (all namespaces, or those of git and the
@@ -197,11 +209,10 @@ impl Reconciler {
         for svc in &repo.services {
             let name = svc.spec.metadata.name.clone();
             let objects = if missing.contains(&svc.namespace) && !create.contains(&svc.namespace) {
-                Err(format!(
-                    "namespace {} does not exist (create it, or set createNamespaces: true in mlsync.yaml)",
-                    svc.namespace
-                ))
-            } else if let Some(objects) = overrides.get(&(svc.namespace.clone(), name.clone())) {
+                Err(ServiceCause::NamespaceMissing {
+                    namespace: svc.namespace.clone(),
+                })
+            } else if let Some(objects) = overrides.get(&ServiceKey::new(&svc.namespace, &name)) {
                 Ok(objects.clone())
             } else {
                 self.render_service(repo, svc, &ropts)
@@ -215,22 +226,22 @@ impl Reconciler {
                 objects,
             });
         }
-        let protected: BTreeSet<(String, String)> = repo
+        let protected: BTreeSet<ServiceKey> = repo
             .invalid
             .iter()
-            .map(|i| (i.namespace.clone(), i.name.clone()))
+            .map(|i| ServiceKey::new(&i.namespace, &i.name))
             .collect();
         let recorded = live::inventory(&self.client, &home, &source_id).await?;
         let inventory_now = namespaces.clone();
         namespaces.extend(recorded.iter().cloned());
-        namespaces.extend(protected.iter().map(|(ns, _)| ns.clone()));
+        namespaces.extend(protected.iter().map(|k| k.namespace.clone()));
         namespaces.retain(|ns| !missing.contains(ns) || create.contains(ns));
 
-        let keys: Vec<ObjectKey> = desired
+        let keys: Vec<ObjectRef> = desired
             .iter()
             .filter_map(|d| d.objects.as_ref().ok())
             .flatten()
-            .map(|o| (o.kind, o.namespace.clone(), o.name.clone()))
+            .map(ObjectRef::of)
             .collect();
         let (live, scope) = live::fetch(
             &self.client,
@@ -245,23 +256,29 @@ impl Reconciler {
             desired,
             &live,
             &source_id,
-            self.opts.adopt,
-            self.opts.prune,
+            Rules {
+                adopt: self.opts.adopt,
+                recreate: self.opts.write.recreate,
+                prune: self.opts.prune,
+            },
             repo.prune_blocker(),
             &protected,
         );
+        let inventory = Inventory {
+            home,
+            source_id,
+            recorded,
+            desired: inventory_now,
+        };
+        let writes = writes::writes(&plan, &live, &create, &inventory);
         Ok(Planned {
             plan,
             live,
             create_namespaces: create,
+            writes,
             source_id: resolved,
             scope,
-            inventory: Inventory {
-                home,
-                source_id,
-                recorded,
-                desired: inventory_now,
-            },
+            inventory,
         })
     }
 
@@ -270,32 +287,41 @@ impl Reconciler {
         repo: &Repo,
         svc: &crate::repo::LoadedService,
         ropts: &RenderOptions,
-    ) -> Result<Vec<render::Object>, String> {
+    ) -> Result<Vec<render::Object>, ServiceCause> {
         let secrets = match &svc.spec.spec.secrets {
             None => None,
             Some(r) => {
-                let path = repo
-                    .resolve(&r.file)
-                    .map_err(|e| format!("failed to read secrets file {}: {e}", r.file))?;
-                Some(self.secrets.load(&path).map_err(|e| e.to_string())?)
+                let path = repo.resolve(&r.file).map_err(|e| {
+                    ServiceCause::SecretsUndecryptable(format!(
+                        "failed to read secrets file {}: {e}",
+                        r.file
+                    ))
+                })?;
+                Some(
+                    self.secrets
+                        .load(&path)
+                        .map_err(|e| ServiceCause::SecretsUndecryptable(e.to_string()))?,
+                )
             }
         };
-        render::render(svc, secrets.as_ref(), ropts).map_err(|e| e.to_string())
+        render::render(svc, secrets.as_ref(), ropts)
+            .map_err(|e| ServiceCause::RenderFailed(e.to_string()))
     }
 
-    /// Applies a plan: namespaces, then the inventory (write-ahead: it names every namespace
-    /// written to before the first write there), then each service's objects in order, then
-    /// prunes, then the inventory again (shrunk to the namespaces that still hold objects).
+    /// Applies a plan by walking its writes ([`Planned::writes`]): namespaces, then the
+    /// inventory (write-ahead: it names every namespace written to before the first write
+    /// there), then each service's objects in order, then prunes, then the inventory again
+    /// (shrunk to the namespaces that still hold objects). Every write checks leadership first.
     /// Writes nothing when the plan has no changes.
     #[instrument(skip_all)]
     pub async fn apply(&self, planned: &Planned) -> Report {
+        let w = &planned.writes;
         let mut errors = Vec::new();
-        for ns in &planned.create_namespaces {
+        for ns in &w.namespaces {
             if !self.opts.write.may_write() {
-                errors.push(format!(
-                    "failed to create namespace {ns}: {}",
-                    execute::NOT_LEADING
-                ));
+                errors.push(RunError::NamespaceNotLeading {
+                    namespace: ns.clone(),
+                });
                 continue;
             }
             match execute::create_namespace(&self.client, ns).await {
@@ -306,37 +332,41 @@ impl Reconciler {
         let inv = &planned.inventory;
         let mut recorded = inv.recorded.clone();
         let mut blocked = None;
-        if let Some(ahead) = inv.ahead()
+        if let Some(ahead) = &w.inventory_ahead
             && self.opts.write.may_write()
         {
-            match inventory::write(&self.client, &inv.home, &inv.source_id, &ahead).await {
-                Ok(()) => recorded = ahead,
+            match inventory::write(&self.client, &inv.home, &inv.source_id, ahead).await {
+                Ok(()) => recorded = ahead.clone(),
                 Err(e) => blocked = Some(e),
             }
         }
-        let plan = match &blocked {
+        let (plan, writes) = match &blocked {
             // Without cluster-wide LISTs, a namespace the inventory does not name gets no
             // objects: if the run were cut short, nothing would find them to prune.
             Some(e) if planned.scope == ListScope::KnownNamespaces => {
                 warn!(error = %e, "inventory not written: services in namespaces it does not name are not applied");
-                Cow::Owned(inventory::block_unrecorded(&planned.plan, &recorded, e))
+                let plan = inventory::block_unrecorded(&planned.plan, &recorded, e);
+                let writes = writes::writes(&plan, &planned.live, &BTreeSet::new(), inv);
+                (Cow::Owned(plan), Cow::Owned(writes))
             }
             Some(e) => {
                 warn!(error = %e, "inventory not written; the cluster-wide LIST still finds every object of this source");
-                Cow::Borrowed(&planned.plan)
+                (Cow::Borrowed(&planned.plan), Cow::Borrowed(w))
             }
-            None => Cow::Borrowed(&planned.plan),
+            None => (Cow::Borrowed(&planned.plan), Cow::Borrowed(w)),
         };
         let mut report = execute::execute(
             &self.client,
             self.hpa,
             &plan,
+            &writes,
             &planned.live,
             &self.opts.write,
         )
         .await;
         report.errors.extend(errors);
         report.kept_services = kept_services(&report.prune_held, &planned.live);
+        // What to record depends on what was deleted: a failed prune keeps its namespace.
         let current = inv.after(&report, &planned.live);
         if current == recorded {
             // Nothing to record (a no-op run writes nothing).
@@ -364,16 +394,14 @@ impl Reconciler {
 /// The services (namespace, `mlsync.dev/service` label) of objects kept although they left git.
 fn kept_services(
     held: &[report::ObjectOutcome],
-    live: &BTreeMap<ObjectKey, Value>,
-) -> Vec<(String, String)> {
-    let kept: BTreeSet<(String, String)> = held
+    live: &BTreeMap<ObjectRef, Value>,
+) -> Vec<ServiceKey> {
+    let kept: BTreeSet<ServiceKey> = held
         .iter()
         .filter_map(|o| {
-            let labels = live
-                .get(&(o.kind, o.namespace.clone(), o.name.clone()))?
-                .pointer("/metadata/labels")?;
+            let labels = live.get(&o.key())?.pointer("/metadata/labels")?;
             let service = labels.get(render::SERVICE_LABEL)?.as_str()?;
-            Some((o.namespace.clone(), service.to_owned()))
+            Some(ServiceKey::new(&o.namespace, service))
         })
         .collect();
     kept.into_iter().collect()

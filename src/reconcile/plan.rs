@@ -4,11 +4,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use super::cause::{Conflict, PruneRefusal, ServiceCause};
 use super::compare::{self, Ownership};
+use super::immutable;
+pub use super::keys::{ObjectRef, ServiceKey};
 use crate::render::{Kind, Object, SERVICE_LABEL};
 
 /// Identity of an object in the cluster.
-pub type ObjectKey = (Kind, String, String);
+pub type ObjectKey = ObjectRef;
 
 /// What happens to one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,10 +20,13 @@ pub enum Action {
     Create,
     /// It exists and differs; the reasons name fields, never secret values.
     Update(Vec<String>),
+    /// It exists and immutable fields (named) changed: delete it and create it again
+    /// (`--recreate`).
+    Recreate(Vec<String>),
     /// It exists and matches.
     Unchanged,
     /// It exists but is not ours: left alone, and its service is not applied.
-    Conflict(String),
+    Conflict(Conflict),
     /// It is ours, no longer in git: delete it.
     Prune,
 }
@@ -31,6 +37,7 @@ impl Action {
         match self {
             Action::Create => "create",
             Action::Update(_) => "update",
+            Action::Recreate(_) => "recreate",
             Action::Unchanged => "unchanged",
             Action::Conflict(_) => "conflict",
             Action::Prune => "prune",
@@ -53,6 +60,21 @@ pub struct ObjectPlan {
     pub desired: Option<Object>,
 }
 
+impl ObjectPlan {
+    /// Its identity.
+    pub fn key(&self) -> ObjectRef {
+        ObjectRef::new(self.kind, &self.namespace, &self.name)
+    }
+
+    /// True when applying it writes.
+    pub fn writes(&self) -> bool {
+        matches!(
+            self.action,
+            Action::Create | Action::Update(_) | Action::Recreate(_)
+        )
+    }
+}
+
 /// One service's plan.
 #[derive(Debug, Clone)]
 pub struct ServicePlan {
@@ -64,17 +86,18 @@ pub struct ServicePlan {
     pub objects: Vec<ObjectPlan>,
     /// Why the service is skipped entirely (invalid spec, secrets that failed to decrypt, a
     /// conflict): nothing of it is applied or pruned.
-    pub error: Option<String>,
+    pub error: Option<ServiceCause>,
 }
 
 impl ServicePlan {
     /// True when something would be written for this service.
     pub fn has_changes(&self) -> bool {
-        self.error.is_none()
-            && self
-                .objects
-                .iter()
-                .any(|o| matches!(o.action, Action::Create | Action::Update(_)))
+        self.error.is_none() && self.objects.iter().any(ObjectPlan::writes)
+    }
+
+    /// Its identity.
+    pub fn key(&self) -> ServiceKey {
+        ServiceKey::new(&self.namespace, &self.name)
     }
 }
 
@@ -86,7 +109,18 @@ pub struct DesiredService {
     /// Name.
     pub name: String,
     /// Rendered objects, or the reason the service cannot be applied.
-    pub objects: Result<Vec<Object>, String>,
+    pub objects: Result<Vec<Object>, ServiceCause>,
+}
+
+/// What the planner may do besides creating and updating.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// Take over same-named objects that mlsync does not manage (`--adopt`).
+    pub adopt: bool,
+    /// Delete and create again objects whose immutable fields changed (`--recreate`).
+    pub recreate: bool,
+    /// Pruning.
+    pub prune: PrunePolicy,
 }
 
 /// Pruning settings.
@@ -110,7 +144,7 @@ pub struct Plan {
     /// Objects that left git but are kept: pruning is off, or was refused.
     pub prune_held: Vec<ObjectPlan>,
     /// Why a guard refused pruning (an error to report), if one did.
-    pub prune_refused: Option<String>,
+    pub prune_refused: Option<PruneRefusal>,
 }
 
 impl Plan {
@@ -127,11 +161,11 @@ pub fn plan(
     desired: Vec<DesiredService>,
     live: &BTreeMap<ObjectKey, Value>,
     source_id: &str,
-    adopt: bool,
-    policy: PrunePolicy,
+    rules: Rules,
     prune_blocker: Option<String>,
-    protected: &BTreeSet<(String, String)>,
+    protected: &BTreeSet<ServiceKey>,
 ) -> Plan {
+    let policy = rules.prune;
     let mut protected = protected.clone();
     let mut wanted: BTreeSet<ObjectKey> = BTreeSet::new();
     let mut services = Vec::new();
@@ -139,7 +173,7 @@ pub fn plan(
         let objects = match svc.objects {
             Ok(o) => o,
             Err(e) => {
-                protected.insert((svc.namespace.clone(), svc.name.clone()));
+                protected.insert(ServiceKey::new(&svc.namespace, &svc.name));
                 services.push(ServicePlan {
                     namespace: svc.namespace,
                     name: svc.name,
@@ -151,10 +185,11 @@ pub fn plan(
         };
         let mut plans = Vec::new();
         let mut conflicts = Vec::new();
+        let mut immutable_changed = None;
         for obj in objects {
-            let key = (obj.kind, obj.namespace.clone(), obj.name.clone());
+            let key = ObjectRef::of(&obj);
             wanted.insert(key.clone());
-            let action = match live.get(&key) {
+            let mut action = match live.get(&key) {
                 None => Action::Create,
                 Some(l) => match compare::ownership(l, source_id) {
                     Ownership::Ours => {
@@ -165,20 +200,31 @@ pub fn plan(
                             Action::Update(d)
                         }
                     }
-                    Ownership::Foreign if adopt => Action::Update(vec!["adopted (--adopt)".into()]),
-                    Ownership::Foreign => Action::Conflict(
-                        "exists and is not managed by mlsync (use --adopt to take it over)".into(),
-                    ),
-                    Ownership::OtherSource(s) => Action::Conflict(format!(
-                        "is managed by mlsync source {s}, not by this one ({source_id}); if {s} is an earlier id of this repo, set `sourceId: {s}` in mlsync.yaml (or --source-id {s}) to manage it again"
-                    )),
+                    Ownership::Foreign if rules.adopt => {
+                        Action::Update(vec!["adopted (--adopt)".into()])
+                    }
+                    Ownership::Foreign => Action::Conflict(Conflict::Unmanaged),
+                    Ownership::OtherSource(s) => Action::Conflict(Conflict::OtherSource {
+                        other: s,
+                        ours: source_id.to_owned(),
+                    }),
                 },
             };
+            if let (Action::Update(_), Some(l)) = (&action, live.get(&key)) {
+                let fields = immutable::changed(obj.kind, &obj.body, l);
+                if !fields.is_empty() {
+                    if rules.recreate {
+                        action = Action::Recreate(fields);
+                    } else if immutable_changed.is_none() {
+                        immutable_changed = Some(ServiceCause::ImmutableFieldChanged {
+                            object: key.clone(),
+                            fields,
+                        });
+                    }
+                }
+            }
             if let Action::Conflict(reason) = &action {
-                conflicts.push(format!(
-                    "{} {}/{} {reason}",
-                    obj.kind, obj.namespace, obj.name
-                ));
+                conflicts.push((key.clone(), reason.clone()));
             }
             plans.push(ObjectPlan {
                 kind: obj.kind,
@@ -188,9 +234,13 @@ pub fn plan(
                 desired: Some(obj),
             });
         }
-        let error = (!conflicts.is_empty()).then(|| format!("conflict: {}", conflicts.join("; ")));
+        let error = if conflicts.is_empty() {
+            immutable_changed
+        } else {
+            Some(ServiceCause::Conflict(conflicts))
+        };
         if error.is_some() {
-            protected.insert((svc.namespace.clone(), svc.name.clone()));
+            protected.insert(ServiceKey::new(&svc.namespace, &svc.name));
         }
         services.push(ServicePlan {
             namespace: svc.namespace,
@@ -212,12 +262,12 @@ pub fn plan(
                 .and_then(|l| l.get(SERVICE_LABEL))
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            !wanted.contains(*k) && !protected.contains(&(k.1.clone(), service.to_owned()))
+            !wanted.contains(*k) && !protected.contains(&ServiceKey::new(&k.namespace, service))
         })
-        .map(|((kind, ns, name), _)| ObjectPlan {
-            kind: *kind,
-            namespace: ns.clone(),
-            name: name.clone(),
+        .map(|(k, _)| ObjectPlan {
+            kind: k.kind,
+            namespace: k.namespace.clone(),
+            name: k.name.clone(),
             action: Action::Prune,
             desired: None,
         })
@@ -225,21 +275,19 @@ pub fn plan(
     let refused = if prune.is_empty() || !policy.enabled {
         None
     } else if let Some(b) = prune_blocker {
-        Some(format!("the repo could not be read completely ({b})"))
+        Some(PruneRefusal::RepoIncomplete(b))
     } else if !policy.allow_mass_prune && prune.len() == managed.len() {
-        Some(format!(
-            "it would delete all {} managed objects (use --allow-mass-prune if that is intended)",
-            managed.len()
-        ))
+        Some(PruneRefusal::WouldDeleteAll {
+            managed: managed.len(),
+        })
     } else if !policy.allow_mass_prune
         && prune.len() as f64 > policy.max_fraction * managed.len() as f64
     {
-        Some(format!(
-            "it would delete {} of {} managed objects, more than --max-prune-fraction {} (use --allow-mass-prune if that is intended)",
-            prune.len(),
-            managed.len(),
-            policy.max_fraction
-        ))
+        Some(PruneRefusal::OverFraction {
+            prune: prune.len(),
+            managed: managed.len(),
+            max_fraction: policy.max_fraction,
+        })
     } else {
         None
     };

@@ -18,13 +18,16 @@ fn obj(kind: Kind, ns: &str, name: &str, service: &str, source: &str, data: &str
 
 fn live_of(objs: &[Object]) -> BTreeMap<ObjectKey, Value> {
     objs.iter()
-        .map(|o| {
-            (
-                (o.kind, o.namespace.clone(), o.name.clone()),
-                o.body.clone(),
-            )
-        })
+        .map(|o| (ObjectRef::of(o), o.body.clone()))
         .collect()
+}
+
+fn rules(adopt: bool, prune: PrunePolicy) -> Rules {
+    Rules {
+        adopt,
+        recreate: false,
+        prune,
+    }
 }
 
 const POLICY: PrunePolicy = PrunePolicy {
@@ -51,8 +54,7 @@ fn create_unchanged_update() {
         vec![svc("a", vec![a]), svc("b", vec![b_changed])],
         &live,
         "repo",
-        false,
-        POLICY,
+        rules(false, POLICY),
         None,
         &BTreeSet::new(),
     );
@@ -68,8 +70,7 @@ fn create_unchanged_update() {
         vec![svc("b", vec![b.clone()])],
         &live,
         "repo",
-        false,
-        POLICY,
+        rules(false, POLICY),
         None,
         &BTreeSet::new(),
     );
@@ -82,17 +83,13 @@ fn foreign_and_other_source_objects_are_conflicts_unless_adopted() {
     let mine = obj(Kind::ConfigMap, "ns", "a-config", "a", "repo", "1");
     let mut foreign = mine.body.clone();
     foreign["metadata"]["labels"] = json!({});
-    let live: BTreeMap<_, _> = [(
-        (Kind::ConfigMap, "ns".to_owned(), "a-config".to_owned()),
-        foreign,
-    )]
-    .into();
+    let live: BTreeMap<_, _> =
+        [(ObjectRef::new(Kind::ConfigMap, "ns", "a-config"), foreign)].into();
     let p = plan(
         vec![svc("a", vec![mine.clone()])],
         &live,
         "repo",
-        false,
-        POLICY,
+        rules(false, POLICY),
         None,
         &BTreeSet::new(),
     );
@@ -100,20 +97,15 @@ fn foreign_and_other_source_objects_are_conflicts_unless_adopted() {
         p.services[0].objects[0].action,
         Action::Conflict(_)
     ));
-    assert!(
-        p.services[0]
-            .error
-            .as_deref()
-            .unwrap()
-            .contains("not managed by mlsync")
-    );
+    let error = p.services[0].error.as_ref().unwrap();
+    assert!(matches!(error, ServiceCause::Conflict(_)), "{error:?}");
+    assert!(error.to_string().contains("not managed by mlsync"));
     assert!(!p.has_changes());
     let p = plan(
         vec![svc("a", vec![mine.clone()])],
         &live,
         "repo",
-        true,
-        POLICY,
+        rules(true, POLICY),
         None,
         &BTreeSet::new(),
     );
@@ -130,12 +122,11 @@ fn foreign_and_other_source_objects_are_conflicts_unless_adopted() {
         vec![svc("a", vec![mine])],
         &other,
         "repo",
-        false,
-        POLICY,
+        rules(false, POLICY),
         None,
         &BTreeSet::new(),
     );
-    let error = p.services[0].error.as_deref().unwrap();
+    let error = p.services[0].error.as_ref().unwrap().to_string();
     assert!(
         error.contains("managed by mlsync source other-repo, not by this one (repo)"),
         "{error}"
@@ -175,8 +166,15 @@ fn prune_what_left_git_but_not_protected_services() {
     all.push(broken);
     let live = live_of(&all);
     let desired: Vec<DesiredService> = keep.iter().map(|o| svc(&o.name, vec![o.clone()])).collect();
-    let protected: BTreeSet<_> = [("ns".to_owned(), "broken".to_owned())].into();
-    let p = plan(desired, &live, "repo", false, POLICY, None, &protected);
+    let protected: BTreeSet<_> = [ServiceKey::new("ns", "broken")].into();
+    let p = plan(
+        desired,
+        &live,
+        "repo",
+        rules(false, POLICY),
+        None,
+        &protected,
+    );
     assert_eq!(
         p.prune.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(),
         vec!["gone"]
@@ -192,19 +190,23 @@ fn a_service_that_failed_keeps_its_objects() {
     let failed = DesiredService {
         namespace: "ns".into(),
         name: "a".into(),
-        objects: Err("failed to decrypt".into()),
+        objects: Err(ServiceCause::SecretsUndecryptable(
+            "failed to decrypt".into(),
+        )),
     };
     let p = plan(
         vec![failed, svc("z", vec![other])],
         &live,
         "repo",
-        false,
-        POLICY,
+        rules(false, POLICY),
         None,
         &BTreeSet::new(),
     );
     assert!(p.prune.is_empty() && p.prune_held.is_empty());
-    assert_eq!(p.services[0].error.as_deref(), Some("failed to decrypt"));
+    assert!(matches!(
+        p.services[0].error,
+        Some(ServiceCause::SecretsUndecryptable(_))
+    ));
 }
 
 #[test]
@@ -223,14 +225,33 @@ fn mass_prune_guards() {
         .collect();
     let live = live_of(&objs);
     // Everything left git: refused.
-    let p = plan(vec![], &live, "repo", false, POLICY, None, &BTreeSet::new());
+    let p = plan(
+        vec![],
+        &live,
+        "repo",
+        rules(false, POLICY),
+        None,
+        &BTreeSet::new(),
+    );
     assert!(p.prune.is_empty());
     assert_eq!(p.prune_held.len(), 4);
-    assert!(p.prune_refused.unwrap().contains("all 4 managed objects"));
+    assert!(
+        p.prune_refused
+            .unwrap()
+            .to_string()
+            .contains("all 4 managed objects")
+    );
     // Three of four (75% > 50%): refused; allowed with the flag.
     let one = vec![svc("s0", vec![objs[0].clone()])];
-    let p = plan(one, &live, "repo", false, POLICY, None, &BTreeSet::new());
-    assert!(p.prune_refused.unwrap().contains("3 of 4"));
+    let p = plan(
+        one,
+        &live,
+        "repo",
+        rules(false, POLICY),
+        None,
+        &BTreeSet::new(),
+    );
+    assert!(p.prune_refused.unwrap().to_string().contains("3 of 4"));
     let allow = PrunePolicy {
         allow_mass_prune: true,
         ..POLICY
@@ -239,8 +260,7 @@ fn mass_prune_guards() {
         vec![svc("s0", vec![objs[0].clone()])],
         &live,
         "repo",
-        false,
-        allow,
+        rules(false, allow),
         None,
         &BTreeSet::new(),
     );
@@ -250,7 +270,14 @@ fn mass_prune_guards() {
         svc("s0", vec![objs[0].clone()]),
         svc("s1", vec![objs[1].clone()]),
     ];
-    let p = plan(half, &live, "repo", false, POLICY, None, &BTreeSet::new());
+    let p = plan(
+        half,
+        &live,
+        "repo",
+        rules(false, POLICY),
+        None,
+        &BTreeSet::new(),
+    );
     assert_eq!(p.prune.len(), 2);
     let half = vec![
         svc("s0", vec![objs[0].clone()]),
@@ -260,12 +287,17 @@ fn mass_prune_guards() {
         half,
         &live,
         "repo",
-        false,
-        POLICY,
+        rules(false, POLICY),
         Some("x.yaml unreadable".into()),
         &BTreeSet::new(),
     );
-    assert!(p.prune.is_empty() && p.prune_refused.unwrap().contains("x.yaml unreadable"));
+    assert!(
+        p.prune.is_empty()
+            && p.prune_refused
+                .unwrap()
+                .to_string()
+                .contains("x.yaml unreadable")
+    );
     let off = PrunePolicy {
         enabled: false,
         ..POLICY
@@ -274,6 +306,13 @@ fn mass_prune_guards() {
         svc("s0", vec![objs[0].clone()]),
         svc("s1", vec![objs[1].clone()]),
     ];
-    let p = plan(half, &live, "repo", false, off, None, &BTreeSet::new());
+    let p = plan(
+        half,
+        &live,
+        "repo",
+        rules(false, off),
+        None,
+        &BTreeSet::new(),
+    );
     assert!(p.prune.is_empty() && p.prune_refused.is_none() && p.prune_held.len() == 2);
 }

@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use super::cause::{ObjectFailure, PruneRefusal, RunError, ServiceCause};
+use super::keys::{ObjectRef, ServiceKey};
 use crate::render::Kind;
 
 /// What happened to one object.
@@ -21,8 +23,8 @@ pub enum Outcome {
     Held,
     /// Not touched because its service could not be applied.
     Skipped,
-    /// The API server refused; the reason.
-    Failed(String),
+    /// The API server refused: which request, and what it said.
+    Failed(ObjectFailure),
 }
 
 impl Outcome {
@@ -62,6 +64,13 @@ pub struct ObjectOutcome {
     pub outcome: Outcome,
 }
 
+impl ObjectOutcome {
+    /// Its identity.
+    pub fn key(&self) -> ObjectRef {
+        ObjectRef::new(self.kind, &self.namespace, &self.name)
+    }
+}
+
 /// What the health check could tell about a service's rollout.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum HealthState {
@@ -89,7 +98,7 @@ pub struct ServiceReport {
     /// Its objects, in apply order.
     pub objects: Vec<ObjectOutcome>,
     /// Why it was not (fully) applied.
-    pub error: Option<String>,
+    pub error: Option<ServiceCause>,
     /// Rollout health after apply, when checked, in words.
     pub health: Option<String>,
     /// Rollout health after apply, for decisions.
@@ -115,12 +124,12 @@ pub struct Report {
     /// Objects that left git but were kept.
     pub prune_held: Vec<ObjectOutcome>,
     /// Why a prune guard refused.
-    pub prune_refused: Option<String>,
-    /// Services (namespace, name) that objects in `prune_held` belong to: they left git (or
-    /// some of their objects did) but still run.
-    pub kept_services: Vec<(String, String)>,
-    /// Errors outside any service (namespace creation, inventory).
-    pub errors: Vec<String>,
+    pub prune_refused: Option<PruneRefusal>,
+    /// Services that objects in `prune_held` belong to: they left git (or some of their
+    /// objects did) but still run.
+    pub kept_services: Vec<ServiceKey>,
+    /// Errors outside any service (namespace creation).
+    pub errors: Vec<RunError>,
 }
 
 impl Report {

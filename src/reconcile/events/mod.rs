@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use crate::render::Kind;
 use crate::repo::InvalidService;
 
+use super::cause::ServiceCause;
 use super::live::inventory_name;
 use super::report::{ObjectOutcome, Outcome, Report, ServiceReport};
 
@@ -107,10 +108,11 @@ pub fn plan_events(report: &Report, ctx: &Context<'_>) -> Vec<PlannedEvent> {
     }
     for i in ctx.invalid {
         let (regarding, fallback) = ctx.service(&i.namespace, &i.name);
+        let (reason, action) = classify(&ServiceCause::InvalidSpec);
         out.push(PlannedEvent {
             type_: EventType::Warning,
-            reason: "InvalidSpec",
-            action: "Validate",
+            reason,
+            action,
             note: note(format!(
                 "spec of service {}/{} in {rev} is invalid (run mlsync validate): nothing of it was applied or pruned, the cluster keeps its previous state",
                 i.namespace, i.name
@@ -224,22 +226,19 @@ fn service_event(s: &ServiceReport, ctx: &Context<'_>, rev: &str) -> Option<Plan
     })
 }
 
-/// Reason and action of a service that was skipped before any write. The report keeps the
-/// cause as text only: secrets errors are recognised by the leading words every
-/// `SecretsError` message starts with, conflicts by the planner's `conflict:` prefix.
-fn classify(error: &str) -> (&'static str, &'static str) {
-    const SECRETS: [&str; 4] = [
-        "failed to decrypt ",
-        "failed to read ",
-        "failed to load ",
-        "refusing to use age identity",
-    ];
-    if error.starts_with("conflict:") {
-        ("Conflict", "Apply")
-    } else if SECRETS.iter().any(|p| error.starts_with(p)) {
-        ("DecryptFailed", "Decrypt")
-    } else {
-        ("NotApplied", "Apply")
+/// Reason and action of a service that was not applied, from its cause.
+pub fn classify(cause: &ServiceCause) -> (&'static str, &'static str) {
+    match cause {
+        ServiceCause::Conflict(_) => ("Conflict", "Apply"),
+        ServiceCause::SecretsUndecryptable(_) => ("DecryptFailed", "Decrypt"),
+        ServiceCause::InvalidSpec => ("InvalidSpec", "Validate"),
+        ServiceCause::ApplyFailed { .. } | ServiceCause::ImmutableFieldChanged { .. } => {
+            ("ApplyFailed", "Apply")
+        }
+        ServiceCause::NamespaceMissing { .. }
+        | ServiceCause::RenderFailed(_)
+        | ServiceCause::NotRecorded { .. }
+        | ServiceCause::NotLeading => ("NotApplied", "Apply"),
     }
 }
 

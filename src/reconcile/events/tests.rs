@@ -1,5 +1,20 @@
 use super::*;
+use crate::reconcile::cause::{
+    ApiFailure, Conflict, ObjectFailure, PruneRefusal, RunError, WriteOp,
+};
+use crate::reconcile::keys::ObjectRef;
 use crate::reconcile::report::ServiceReport;
+
+fn denied(op: WriteOp) -> ObjectFailure {
+    ObjectFailure {
+        op,
+        api: ApiFailure::Status {
+            code: 403,
+            reason: String::new(),
+            message: "denied".into(),
+        },
+    }
+}
 
 fn obj(kind: Kind, name: &str, outcome: Outcome) -> ObjectOutcome {
     ObjectOutcome {
@@ -10,12 +25,12 @@ fn obj(kind: Kind, name: &str, outcome: Outcome) -> ObjectOutcome {
     }
 }
 
-fn svc(name: &str, objects: Vec<ObjectOutcome>, error: Option<&str>) -> ServiceReport {
+fn svc(name: &str, objects: Vec<ObjectOutcome>, error: Option<ServiceCause>) -> ServiceReport {
     ServiceReport {
         namespace: "ml".into(),
         name: name.into(),
         objects,
-        error: error.map(str::to_owned),
+        error,
         ..Default::default()
     }
 }
@@ -113,23 +128,53 @@ fn failures_are_warnings_naming_the_cause() {
                 "a",
                 vec![
                     obj(Kind::ConfigMap, "a-config", Outcome::Configured),
-                    obj(Kind::Deployment, "a", Outcome::Failed("denied".into())),
+                    obj(
+                        Kind::Deployment,
+                        "a",
+                        Outcome::Failed(denied(WriteOp::Apply)),
+                    ),
                 ],
-                Some("failed to apply Deployment ml/a"),
+                Some(ServiceCause::ApplyFailed {
+                    object: ObjectRef::new(Kind::Deployment, "ml", "a"),
+                    failure: Box::new(denied(WriteOp::Apply)),
+                }),
             ),
             svc(
                 "b",
                 vec![],
-                Some("failed to decrypt secrets/b.enc.yaml: MAC check failed"),
+                Some(ServiceCause::SecretsUndecryptable(
+                    "failed to decrypt secrets/b.enc.yaml: MAC check failed".into(),
+                )),
             ),
             svc(
                 "c",
                 vec![obj(Kind::Deployment, "c", Outcome::Skipped)],
-                Some("conflict: Deployment ml/c exists and is not managed by mlsync"),
+                Some(ServiceCause::Conflict(vec![(
+                    ObjectRef::new(Kind::Deployment, "ml", "c"),
+                    Conflict::Unmanaged,
+                )])),
             ),
-            svc("d", vec![], Some("namespace ml does not exist")),
+            svc(
+                "d",
+                vec![],
+                Some(ServiceCause::NamespaceMissing {
+                    namespace: "ml".into(),
+                }),
+            ),
+            // The reason comes from the cause, not from how its text begins: a render error
+            // worded like a secrets error is still no decryption failure.
+            svc(
+                "f",
+                vec![],
+                Some(ServiceCause::RenderFailed(
+                    "failed to read the model card: conflict: x".into(),
+                )),
+            ),
         ],
-        errors: vec!["failed to create namespace x: forbidden".into()],
+        errors: vec![RunError::CreateNamespace {
+            namespace: "x".into(),
+            api: ApiFailure::Transport("forbidden".into()),
+        }],
         ..Default::default()
     };
     let invalid = [InvalidService {
@@ -149,6 +194,7 @@ fn failures_are_warnings_naming_the_cause() {
             (w, "DecryptFailed", "b"),
             (w, "Conflict", "c"),
             (w, "NotApplied", "d"),
+            (w, "NotApplied", "f"),
             (w, "InvalidSpec", "e"),
             (w, "ReconcileFailed", "mlsync-inventory-my-repo"),
         ]
@@ -159,11 +205,11 @@ fn failures_are_warnings_naming_the_cause() {
     );
     assert!(events[1].note.contains("MAC check failed"));
     assert!(
-        events[4]
+        events[5]
             .note
             .contains("nothing of it was applied or pruned")
     );
-    assert_eq!(events[4].fallback, Some(inventory()));
+    assert_eq!(events[5].fallback, Some(inventory()));
 }
 
 #[test]
@@ -174,7 +220,7 @@ fn prunes_are_about_the_deleted_object_and_refusals_about_the_inventory() {
             obj(
                 Kind::Secret,
                 "stuck",
-                Outcome::Failed("failed to delete: no".into()),
+                Outcome::Failed(denied(WriteOp::Delete)),
             ),
         ],
         ..Default::default()
@@ -197,7 +243,7 @@ fn prunes_are_about_the_deleted_object_and_refusals_about_the_inventory() {
 
     let refused = Report {
         prune_held: vec![obj(Kind::Deployment, "x", Outcome::Held)],
-        prune_refused: Some("it would delete all 1 managed objects".into()),
+        prune_refused: Some(PruneRefusal::WouldDeleteAll { managed: 1 }),
         ..Default::default()
     };
     let events = plan_events(&refused, &ctx(&[]));
