@@ -160,7 +160,11 @@ impl Cycle {
             .as_mut()
             .map(|rb| rb.overrides(rev))
             .unwrap_or_default();
-        let planned = match r.plan_with(&repo, &overrides).await {
+        let source_id = self
+            .source_id
+            .resolve(repo.config.source_id.as_deref())
+            .map_err(|e| e.to_string())?;
+        let planned = match r.plan_with(&repo, &source_id, &overrides).await {
             Ok(p) => p,
             Err(e) => {
                 if matches!(e, ReconcileError::Cluster(_) | ReconcileError::Read { .. }) {
@@ -189,7 +193,7 @@ impl Cycle {
                     warn!(service = %format!("{ns}/{name}"), revision = %rev, good = %pin.good, "rollout failed: rolling back to the last good revision");
                 }
                 let overrides = rb.overrides(rev);
-                if let Ok(again) = r.plan_with(&repo, &overrides).await {
+                if let Ok(again) = r.plan_with(&repo, &source_id, &overrides).await {
                     report = r.apply(&again).await;
                     r.check_health(&mut report, None).await;
                 }
@@ -256,7 +260,7 @@ impl Cycle {
 
     async fn connect(&self) -> Result<Reconciler, ReconcileError> {
         let client = crate::cluster::connect(&self.args.kube).await?;
-        let mut opts = self.args.options(self.source_id.default.clone());
+        let mut opts = self.args.options();
         // Every write checks leadership, not only the start of the cycle.
         opts.write.leading = Some(self.leader.receiver());
         Reconciler::new(client, Arc::clone(&self.secrets), opts).await
