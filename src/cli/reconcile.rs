@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, RepoArgs};
-use crate::cluster::{self, KubeArgs};
+use super::{KeyArgs, KubeArgs};
+use crate::cluster;
 use crate::reconcile::events::publish::Publisher;
 use crate::reconcile::events::{Context, plan_events};
 use crate::reconcile::execute::WriteOptions;
@@ -12,7 +13,6 @@ use crate::reconcile::plan::{Action, PrunePolicy};
 use crate::reconcile::{Planned, ReconcileOptions, Reconciler, diff, json};
 use crate::repo::Repo;
 use crate::secrets::SopsSource;
-use crate::secrets::keys::KeyArgs;
 use crate::source_id::{DefaultId, SourceIdError, SourceIdPolicy};
 
 /// What every cluster command needs.
@@ -91,8 +91,8 @@ impl ReconcileArgs {
 impl ClusterArgs {
     /// The reconciler these arguments describe.
     pub async fn reconciler(&self) -> anyhow::Result<Reconciler> {
-        let client = cluster::connect(&self.reconcile.kube).await?;
-        let secrets = Arc::new(SopsSource::from_args(&self.reconcile.keys)?);
+        let client = cluster::connect(&self.reconcile.kube.options()).await?;
+        let secrets = Arc::new(SopsSource::from_options(&self.reconcile.keys.options())?);
         Ok(Reconciler::new(client, secrets, self.reconcile.options()).await?)
     }
 

@@ -4,10 +4,9 @@ use std::io::Write;
 
 use anyhow::{Context, bail};
 
-use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, RepoArgs};
+use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, KeyArgs, RepoArgs};
 use crate::render::{self, HpaVersion, RenderOptions, output};
 use crate::secrets::SopsSource;
-use crate::secrets::keys::KeyArgs;
 use crate::source_id::{Origin, SourceIdPolicy};
 
 /// Output format.
@@ -96,7 +95,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<u8> {
             have.join(", ")
         );
     }
-    let source = SopsSource::from_args(&args.keys)?;
+    let source = SopsSource::from_options(&args.keys.options())?;
     // YAML streams service by service (memory stays flat for large repos); JSON is one List.
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let mut json_objects = Vec::new();
