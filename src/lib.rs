@@ -28,13 +28,16 @@
 //! - [`daemon`]: `mlsync run`: the reconcile loop, its sources (git or a watched directory),
 //!   triggers, backoff, signals, leader election and rollback on failed rollouts.
 //! - [`notify`]: systemd `sd_notify` (READY, STATUS, WATCHDOG, STOPPING).
+//! - [`yaml_scalar`]: the one rule for plain YAML scalars, shared by the rendered-object and
+//!   SOPS-file writers (pure).
 //! - [`secrets`]: decrypted values ([`secrets::SecretValue`]) and the [`secrets::SecretSource`]
 //!   trait, with the SOPS/age implementation.
 //!
 //! Pure modules do no I/O beyond reading the config repo; cluster and network I/O stay at the edges.
 //!
 //! Layers, lowest first (no top-level module imports one above it; `tests/layering.rs` checks
-//! that there is no import cycle and that `clap`/`anyhow` stay in [`cli`]): [`spec`], [`repo`],
+//! that there is no import cycle and that `clap`/`anyhow` stay in [`cli`]): [`yaml_scalar`],
+//! [`spec`], [`repo`],
 //! [`secrets`], [`render`], [`source`], [`source_id`], [`cluster`], [`reconcile`], [`trigger`],
 //! [`admin`], [`notify`], [`daemon`], [`cli`].
 //!
@@ -55,3 +58,4 @@ pub mod source;
 pub mod source_id;
 pub mod spec;
 pub mod trigger;
+pub mod yaml_scalar;
