@@ -2,10 +2,9 @@
 //! stackable operator-rs (`XBuilder::new(..).option(..).build()`), and [`render`] calling them
 //! in apply order.
 
-mod config_map;
+mod config;
 mod deployment;
 mod hpa;
-mod secret;
 mod service;
 
 use std::collections::BTreeMap;
@@ -18,10 +17,9 @@ use super::{Kind, Object, RenderError, RenderOptions, common_labels};
 use crate::repo::LoadedService;
 use crate::secrets::SecretData;
 
-pub use config_map::ConfigMapBuilder;
+pub use config::{ConfigMapBuilder, SecretBuilder};
 pub use deployment::{CONTAINER_NAME, DeploymentBuilder};
 pub use hpa::HpaBuilder;
-pub use secret::SecretBuilder;
 pub use service::ServiceBuilder;
 
 /// Renders one valid service in apply order: ConfigMap (if `spec.config`), Secret (if

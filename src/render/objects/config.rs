@@ -1,14 +1,39 @@
-//! The Secret of `spec.secrets` (decrypted values).
+//! What the pod reads through `envFrom`: the ConfigMap of `spec.config` and the Secret of
+//! `spec.secrets` (decrypted values).
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 
 use super::MetaBuilder;
 use crate::render::hash::CONFIG_HASH_ANNOTATION;
-use crate::render::{Kind, Object, RenderError, secret_name};
+use crate::render::{Kind, Object, RenderError, config_map_name, secret_name};
 use crate::secrets::SecretData;
+
+/// Builds the `<service>-config` ConfigMap.
+pub struct ConfigMapBuilder<'a> {
+    meta: &'a MetaBuilder<'a>,
+    data: &'a BTreeMap<String, String>,
+}
+
+impl<'a> ConfigMapBuilder<'a> {
+    /// A ConfigMap holding `data`.
+    pub fn new(meta: &'a MetaBuilder<'a>, data: &'a BTreeMap<String, String>) -> Self {
+        Self { meta, data }
+    }
+
+    /// The object.
+    pub fn build(self) -> Result<Object, RenderError> {
+        let name = config_map_name(self.meta.name());
+        let cm = ConfigMap {
+            metadata: self.meta.build(&name),
+            data: Some(self.data.clone()),
+            ..Default::default()
+        };
+        self.meta.object(Kind::ConfigMap, &name, &cm)
+    }
+}
 
 /// Builds the `<service>-secrets` Secret (type Opaque).
 pub struct SecretBuilder<'a> {
