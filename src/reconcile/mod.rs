@@ -51,9 +51,6 @@ pub enum ReconcileError {
     /// A live object could not be decoded.
     #[error("failed to decode a live object: {0}")]
     Decode(serde_json::Error),
-    /// The source id is not a label value.
-    #[error(transparent)]
-    SourceId(#[from] crate::source_id::SourceIdError),
     /// The repo config is invalid: nothing is applied.
     #[error("failed to reconcile {0}: mlsync.yaml is invalid (run mlsync validate)")]
     InvalidConfig(String),
