@@ -11,7 +11,7 @@ mod service;
 pub mod yaml;
 
 pub use crate::spec::names::{INVENTORY_NAME_PREFIX, Kind, config_map_name, secret_name};
-pub use service::{render_repo, render_service};
+pub use service::render_service;
 
 use std::collections::BTreeMap;
 use std::fmt;

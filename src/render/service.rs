@@ -30,16 +30,3 @@ pub fn render_service(
     };
     render(svc, data.as_ref(), opts)
 }
-
-/// Every valid service of `repo` with its rendered objects (or why it could not be rendered),
-/// in load order. Lazy: a service is rendered (and its secrets decrypted) when its item is
-/// taken, so output can stream service by service.
-pub fn render_repo<'a>(
-    repo: &'a Repo,
-    secrets: &'a dyn SecretSource,
-    opts: &'a RenderOptions,
-) -> impl Iterator<Item = (&'a LoadedService, Result<Vec<Object>, RenderError>)> + 'a {
-    repo.services
-        .iter()
-        .map(move |svc| (svc, render_service(repo, svc, secrets, opts)))
-}
