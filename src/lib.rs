@@ -1,17 +1,20 @@
 //! mlsync keeps ML model services on Kubernetes equal to a git repository.
 //!
 //! # Layout
-//! - [`cli`]: the command line (`validate`, `render`, …); the only place that uses `anyhow`
-//!   and decides exit codes (0 no change / valid, 1 changes / invalid, 2+ error; `apply`:
-//!   0 success, changed or not, 2+ error).
-//! - [`spec`]: the `MLService` and repo-config types, the embedded JSON Schemas and the checks
-//!   a schema cannot express (pure).
+//! - [`cli`]: the command line (`validate`, `render`, `secrets`, `status`, …); the only place
+//!   that uses `clap` and `anyhow` (its flag structs become the plain options structs the other
+//!   modules take) and decides exit codes (0 no change / valid, 1 changes / invalid, 2+ error;
+//!   `apply`: 0 success, changed or not, 2+ error).
+//! - [`spec`]: the `MLService` and repo-config types, the embedded JSON Schemas, the checks
+//!   a schema cannot express and the names specs turn into ([`spec::names`]) (pure).
 //! - [`repo`]: loading a config repo with line/column diagnostics (reads files only).
 //! - [`source_id`]: the ownership id (`mlsync.dev/source`): flag, mlsync.yaml, else derived
 //!   from the git remote that identifies the source (pure normalization in
 //!   [`source_id::derive`]).
-//! - [`render`]: spec → ConfigMap, Secret, Deployment, Service, HPA (pure), and output (its own
-//!   small block-style YAML emitter, [`render::yaml`]).
+//! - [`render`]: spec → ConfigMap, Secret, Deployment, Service, HPA (pure: one builder per kind
+//!   in [`render::objects`]), [`render::render_service`], the one render path of every command
+//!   (decrypting through a [`secrets::SecretSource`]), and output (its own small block-style
+//!   YAML emitter, [`render::yaml`]).
 //! - [`cluster`]: connecting like kubectl (kubeconfig, context, systemd credential, in-cluster)
 //!   and discovery (which HPA version the cluster serves).
 //! - [`reconcile`]: desired vs live (pure `plan`/`compare`, and every write as a planned step),
@@ -21,15 +24,23 @@
 //! - [`source`]: the git source (git2 on blocking threads): clone, fetch one ref, verified
 //!   checkouts, SSH with strict known_hosts, HTTPS tokens.
 //! - [`admin`]: the daemon's HTTP server (health, readiness, Prometheus metrics, status JSON,
-//!   GitHub/GitLab webhooks) and the `mlsync status` client.
+//!   GitHub/GitLab webhooks).
 //! - [`trigger`]: coalescing reconcile triggers (one running, at most one queued).
 //! - [`daemon`]: `mlsync run`: the reconcile loop, its sources (git or a watched directory),
 //!   triggers, backoff, signals, leader election and rollback on failed rollouts.
 //! - [`notify`]: systemd `sd_notify` (READY, STATUS, WATCHDOG, STOPPING).
+//! - [`yaml_scalar`]: the one rule for plain YAML scalars, shared by the rendered-object and
+//!   SOPS-file writers (pure).
 //! - [`secrets`]: decrypted values ([`secrets::SecretValue`]) and the [`secrets::SecretSource`]
 //!   trait, with the SOPS/age implementation.
 //!
 //! Pure modules do no I/O beyond reading the config repo; cluster and network I/O stay at the edges.
+//!
+//! Layers, lowest first (no top-level module imports one above it; `tests/layering.rs` checks
+//! that there is no import cycle and that `clap`/`anyhow` stay in [`cli`]): [`yaml_scalar`],
+//! [`spec`], [`repo`],
+//! [`secrets`], [`render`], [`source`], [`source_id`], [`cluster`], [`reconcile`], [`trigger`],
+//! [`admin`], [`notify`], [`daemon`], [`cli`].
 //!
 //! Errors: one `thiserror` enum per module. A message names its cause itself (`failed to read
 //! a.yaml: permission denied`), so no variant hands the cause out again as `source()`: the CLI
@@ -48,6 +59,7 @@ pub mod source;
 pub mod source_id;
 pub mod spec;
 pub mod trigger;
+pub mod yaml_scalar;
 
 #[cfg(test)]
 mod error_text_tests;

@@ -5,9 +5,9 @@ mod admin_support;
 
 use std::time::Duration;
 
-use mlsync::admin::client::{self, OutputFormat};
 use mlsync::admin::metrics::ObjectAction;
 use mlsync::admin::status::{DaemonStatus, Outcome, ReconcileReport, ServiceResult, ServiceState};
+use mlsync::cli::status::{self as client, OutputFormat};
 
 fn service(name: &str, state: ServiceState, error: Option<&str>) -> ServiceResult {
     ServiceResult {

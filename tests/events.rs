@@ -14,7 +14,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 use daemon_support::{Daemon, POLL, POLLS, echo_spec, repo_config};
-use mlsync::secrets::keys::KeyArgs;
+use mlsync::secrets::keys::KeyOptions;
 use mlsync::secrets::{SecretSource, SopsSource};
 use serde_json::Value;
 use support::example::spec;
@@ -244,7 +244,7 @@ fn example_plaintexts() -> Vec<String> {
     let key = dir.path().join("demo-age-key.txt");
     std::fs::copy(root().join("example-repo/demo-age-key.txt"), &key).unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let source = SopsSource::from_args(&KeyArgs {
+    let source = SopsSource::from_options(&KeyOptions {
         age_key_file: Some(key),
     })
     .unwrap();

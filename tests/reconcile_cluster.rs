@@ -689,7 +689,6 @@ async fn a_replica_that_stopped_leading_writes_nothing() {
 
     let (leading, rx) = tokio::sync::watch::channel(false);
     let opts = ReconcileOptions {
-        source_id: mlsync::source_id::SourceIdPolicy::for_dir(None, f.dir.path()),
         prune: PrunePolicy {
             enabled: true,
             allow_mass_prune: true,
@@ -700,13 +699,17 @@ async fn a_replica_that_stopped_leading_writes_nothing() {
             recreate: false,
             leading: Some(rx),
         },
+        events: false,
     };
     let secrets = std::sync::Arc::new(mlsync::secrets::SopsSource::from_identities(vec![]));
     let r = Reconciler::new(cluster().client().await, secrets, opts)
         .await
         .unwrap();
     let repo = mlsync::repo::load(f.dir.path()).unwrap();
-    let planned = r.plan(&repo).await.unwrap();
+    let source_id = mlsync::source_id::SourceIdPolicy::for_dir(None, f.dir.path())
+        .resolve(repo.config.source_id.as_deref())
+        .unwrap();
+    let planned = r.plan(&repo, &source_id).await.unwrap();
     let report = r.apply(&planned).await;
 
     let alpha = report.services.iter().find(|s| s.name == "alpha").unwrap();

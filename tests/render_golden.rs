@@ -263,6 +263,14 @@ const TRICKY_VALUES: &[&str] = &[
     "trail \nx",
     "---",
     "...",
+    // Written plain (the shared rule of src/yaml_scalar.rs): flow indicators and `=` after the
+    // first character, as in base64 and SOPS values.
+    "a,b",
+    "a, b",
+    "a[0]",
+    "ZGVtbw==",
+    "ENC[AES256_GCM,data:3q2+7w==,iv:abc/def=,type:str]",
+    "0=1",
 ];
 
 /// The YAML that `render` prints reads, in an independent YAML 1.1 reader (PyYAML, the strictest

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use mlsync::secrets::keys::KeyArgs;
+use mlsync::secrets::keys::KeyOptions;
 use mlsync::secrets::{SecretSource, SopsSource};
 
 fn load(name: &str) -> BTreeMap<String, String> {
@@ -14,7 +14,7 @@ fn load(name: &str) -> BTreeMap<String, String> {
     let key = dir.path().join("demo-age-key.txt");
     std::fs::copy(root.join("demo-age-key.txt"), &key).unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let source = SopsSource::from_args(&KeyArgs {
+    let source = SopsSource::from_options(&KeyOptions {
         age_key_file: Some(key),
     })
     .unwrap();

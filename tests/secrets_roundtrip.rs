@@ -5,7 +5,7 @@ mod secrets_common;
 
 use age::x25519::Identity;
 use hmac::{Hmac, Mac};
-use mlsync::secrets::keys::{KeyArgs, load_from};
+use mlsync::secrets::keys::{KeyOptions, load_from};
 use mlsync::secrets::sops::{self, Value, yaml};
 use mlsync::secrets::{SecretSource, SecretsError, SopsSource};
 use secrets_common::write_key;
@@ -124,7 +124,7 @@ fn identity_file_readable_by_others_is_refused_with_the_fix() {
     let id = Identity::generate();
     for mode in [0o644, 0o640, 0o604, 0o660] {
         let file = write_key(dir.path(), &format!("key-{mode:o}.txt"), &id, mode);
-        let err = SopsSource::from_args(&KeyArgs {
+        let err = SopsSource::from_options(&KeyOptions {
             age_key_file: Some(file.clone()),
         })
         .unwrap_err();

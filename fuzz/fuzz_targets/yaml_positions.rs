@@ -29,7 +29,7 @@ fn check_positions(positions: &PositionIndex, pointer: &str, value: &Value, line
     match value {
         Value::Object(map) => {
             for (k, v) in map {
-                let child = format!("{pointer}/{}", yaml::escape_segment(k));
+                let child = format!("{pointer}/{}", mlsync::spec::names::escape_segment(k));
                 check_positions(positions, &child, v, lines);
             }
         }

@@ -16,7 +16,7 @@
 //! # Wiring into `mlsync run`
 //!
 //! ```no_run
-//! # async fn daemon(args: mlsync::admin::AdminArgs) -> anyhow::Result<()> {
+//! # async fn daemon(args: mlsync::admin::AdminOptions) -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::{Duration, Instant};
 //! use mlsync::admin::{self, AdminState};
 //! use mlsync::admin::status::{Outcome, ReconcileReport};
@@ -55,7 +55,6 @@
 //! # Ok(()) }
 //! ```
 
-pub mod client;
 mod conns;
 pub mod metrics;
 mod server;
@@ -101,19 +100,17 @@ pub enum AdminError {
     },
 }
 
-/// Command-line options of the admin server, to `#[command(flatten)]` into `mlsync run`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct AdminArgs {
+/// Options of the admin server.
+#[derive(Debug, Clone)]
+pub struct AdminOptions {
     /// Address of the admin HTTP server (health, metrics, status, webhooks).
-    #[arg(long, env = "MLSYNC_ADMIN_ADDR", default_value = "127.0.0.1:9090")]
     pub admin_addr: SocketAddr,
     /// File holding the webhook secret; without it (and without the systemd credential
     /// `webhook-secret`) the webhook endpoints are disabled.
-    #[arg(long, env = "MLSYNC_WEBHOOK_SECRET_FILE")]
     pub webhook_secret_file: Option<PathBuf>,
 }
 
-impl AdminArgs {
+impl AdminOptions {
     /// Loads the webhook secret named by these options or by `$CREDENTIALS_DIRECTORY`.
     pub fn webhook_secret(&self) -> Result<Option<WebhookSecret>, AdminError> {
         let credentials = std::env::var_os("CREDENTIALS_DIRECTORY");
@@ -212,38 +209,5 @@ impl AdminState {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .ready
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        admin: AdminArgs,
-    }
-
-    #[test]
-    fn admin_options_default_to_loopback_and_no_secret() {
-        let cli = Cli::try_parse_from(["mlsync"]).unwrap();
-        assert_eq!(cli.admin.admin_addr, "127.0.0.1:9090".parse().unwrap());
-        assert_eq!(cli.admin.webhook_secret_file, None);
-        let cli = Cli::try_parse_from([
-            "mlsync",
-            "--admin-addr",
-            "0.0.0.0:8080",
-            "--webhook-secret-file",
-            "/run/secret",
-        ])
-        .unwrap();
-        assert_eq!(cli.admin.admin_addr.port(), 8080);
-        assert_eq!(
-            cli.admin.webhook_secret_file.as_deref(),
-            Some(std::path::Path::new("/run/secret"))
-        );
-        assert!(Cli::try_parse_from(["mlsync", "--admin-addr", "nowhere"]).is_err());
     }
 }

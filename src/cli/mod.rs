@@ -4,10 +4,13 @@
 //! 1 changes (or invalid specs), 2 and above for errors. `apply` exits 0 when everything it was
 //! asked to do succeeded, changed or not, and 2 on errors (`--diff-exit-code`: 1 for changes).
 
+mod flags;
 mod logging;
 mod reconcile;
 mod render;
 mod run;
+mod secrets;
+pub mod status;
 mod validate;
 
 use std::path::PathBuf;
@@ -15,8 +18,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use flags::{AdminArgs, GitArgs, KeyArgs, KubeArgs, LeaderArgs};
 pub use logging::LogFormat;
 pub use reconcile::ReconcileArgs;
+pub use run::{RunArgs, SourceArg};
+pub use secrets::SecretsCmd;
+pub use status::{OutputFormat, StatusArgs};
 
 /// Exit code: success, nothing to change.
 pub const EXIT_OK: u8 = 0;
@@ -74,13 +81,13 @@ pub enum Command {
     Secrets {
         /// What to do.
         #[command(subcommand)]
-        cmd: crate::secrets::cli::SecretsCmd,
+        cmd: secrets::SecretsCmd,
     },
     /// Run as a daemon: follow a git repository or a local directory and keep the cluster equal
     /// to it; serves health, readiness, metrics, status and webhooks (see docs/daemon.md).
-    Run(Box<crate::daemon::RunArgs>),
+    Run(Box<run::RunArgs>),
     /// Show the status of a running daemon (from its admin address).
-    Status(crate::admin::client::StatusArgs),
+    Status(status::StatusArgs),
 }
 
 impl Args {
@@ -101,14 +108,14 @@ impl Args {
         match self.command {
             Command::Validate(a) => validate::run(&a).map(ExitCode::from),
             Command::Render(a) => render::run(&a).map(ExitCode::from),
-            Command::Secrets { cmd } => crate::secrets::cli::run(cmd),
+            Command::Secrets { cmd } => secrets::run(cmd),
             Command::Apply(a) => runtime()?
                 .block_on(reconcile::apply(&a))
                 .map(ExitCode::from),
             Command::Plan(a) => runtime()?.block_on(reconcile::plan(&a)).map(ExitCode::from),
             Command::Diff(a) => runtime()?.block_on(reconcile::diff(&a)).map(ExitCode::from),
-            Command::Run(a) => run::run(*a),
-            Command::Status(a) => runtime()?.block_on(crate::admin::client::run(a)),
+            Command::Run(a) => run::run(&a),
+            Command::Status(a) => runtime()?.block_on(status::run(a)),
         }
     }
 }

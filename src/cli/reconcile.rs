@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, RepoArgs};
-use crate::cluster::{self, KubeArgs};
+use super::{KeyArgs, KubeArgs};
+use crate::cluster;
 use crate::reconcile::events::publish::Publisher;
 use crate::reconcile::events::{Context, plan_events};
 use crate::reconcile::execute::WriteOptions;
@@ -12,7 +13,6 @@ use crate::reconcile::plan::{Action, PrunePolicy};
 use crate::reconcile::{Planned, ReconcileOptions, Reconciler, diff, json};
 use crate::repo::Repo;
 use crate::secrets::SopsSource;
-use crate::secrets::keys::KeyArgs;
 use crate::source_id::{DefaultId, SourceIdError, SourceIdPolicy};
 
 /// What every cluster command needs.
@@ -61,14 +61,18 @@ pub struct ReconcileArgs {
 }
 
 impl ReconcileArgs {
-    /// The reconcile options these flags describe, for a source whose default ownership id
-    /// (without `--source-id` and `sourceId` in mlsync.yaml) is `default`.
-    pub fn options(&self, default: Result<DefaultId, SourceIdError>) -> ReconcileOptions {
+    /// How the ownership id is chosen, for a source whose default ownership id (without
+    /// `--source-id` and `sourceId` in mlsync.yaml) is `default`.
+    pub fn source_id_policy(&self, default: Result<DefaultId, SourceIdError>) -> SourceIdPolicy {
+        SourceIdPolicy {
+            flag: self.source_id.clone(),
+            default,
+        }
+    }
+
+    /// The reconcile options these flags describe.
+    pub fn options(&self) -> ReconcileOptions {
         ReconcileOptions {
-            source_id: SourceIdPolicy {
-                flag: self.source_id.clone(),
-                default,
-            },
             prune: PrunePolicy {
                 enabled: self.prune,
                 allow_mass_prune: self.allow_mass_prune,
@@ -79,25 +83,29 @@ impl ReconcileArgs {
                 recreate: self.recreate,
                 leading: None,
             },
+            events: self.events,
         }
     }
 }
 
 impl ClusterArgs {
-    /// The reconciler these arguments describe; the default ownership id is the one of the
-    /// `--repo` directory.
+    /// The reconciler these arguments describe.
     pub async fn reconciler(&self) -> anyhow::Result<Reconciler> {
-        let client = cluster::connect(&self.reconcile.kube).await?;
-        let secrets = Arc::new(SopsSource::from_args(&self.reconcile.keys)?);
-        let default = Ok(DefaultId::for_dir(&self.repo.repo));
-        Ok(Reconciler::new(client, secrets, self.reconcile.options(default)).await?)
+        let client = cluster::connect(&self.reconcile.kube.options()).await?;
+        let secrets = Arc::new(SopsSource::from_options(&self.reconcile.keys.options())?);
+        Ok(Reconciler::new(client, secrets, self.reconcile.options()).await?)
     }
 
-    /// Connects, plans `repo` and logs the ownership id used (stderr).
+    /// Connects, resolves the ownership id (logged to stderr; the default is the one of the
+    /// `--repo` directory) and plans `repo`.
     async fn plan(&self, repo: &Repo) -> anyhow::Result<(Reconciler, Planned)> {
+        let policy = self
+            .reconcile
+            .source_id_policy(Ok(DefaultId::for_dir(&self.repo.repo)));
+        let source_id = policy.resolve(repo.config.source_id.as_deref())?;
         let r = self.reconciler().await?;
-        let planned = r.plan(repo).await?;
-        r.source_id_policy().log(&planned.source_id);
+        let planned = r.plan(repo, &source_id).await?;
+        policy.log(&source_id);
         Ok((r, planned))
     }
 

@@ -4,10 +4,9 @@ use std::io::Write;
 
 use anyhow::{Context, bail};
 
-use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, RepoArgs};
+use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, KeyArgs, RepoArgs};
 use crate::render::{self, HpaVersion, RenderOptions, output};
-use crate::secrets::keys::KeyArgs;
-use crate::secrets::{SecretData, SecretSource, SopsSource};
+use crate::secrets::SopsSource;
 use crate::source_id::{Origin, SourceIdPolicy};
 
 /// Output format.
@@ -96,21 +95,20 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<u8> {
             have.join(", ")
         );
     }
-    let source = SopsSource::from_args(&args.keys)?;
+    let source = SopsSource::from_options(&args.keys.options())?;
     // YAML streams service by service (memory stays flat for large repos); JSON is one List.
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let mut json_objects = Vec::new();
     let mut failed = false;
     for svc in selected {
-        let secrets = match load_secrets(&repo, &source, svc) {
-            Ok(s) => s,
+        let objects = match render::render_service(&repo, svc, &source, &opts) {
+            Ok(objects) => objects,
             Err(e) => {
                 eprintln!("error: {}/{}: {e}", svc.namespace, svc.spec.metadata.name);
                 failed = true;
                 continue;
             }
         };
-        let objects = render::render(svc, secrets.as_ref(), &opts)?;
         match args.output {
             Format::Yaml => stdout
                 .write_all(output::to_yaml(&objects, args.show_secrets).as_bytes())
@@ -132,19 +130,4 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<u8> {
     } else {
         EXIT_CHANGES
     })
-}
-
-/// The decrypted `spec.secrets` file of a service, if it has one.
-fn load_secrets(
-    repo: &crate::repo::Repo,
-    source: &SopsSource,
-    svc: &crate::repo::LoadedService,
-) -> Result<Option<SecretData>, String> {
-    let Some(r) = &svc.spec.spec.secrets else {
-        return Ok(None);
-    };
-    let path = repo
-        .resolve(&r.file)
-        .map_err(|e| format!("failed to read secrets file {}: {e}", r.file))?;
-    source.load(&path).map(Some).map_err(|e| e.to_string())
 }

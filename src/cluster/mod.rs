@@ -42,19 +42,17 @@ pub enum ClusterError {
 }
 
 /// How to reach the cluster, like kubectl.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct KubeArgs {
+#[derive(Debug, Clone, Default)]
+pub struct KubeOptions {
     /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then
     /// $CREDENTIALS_DIRECTORY/kubeconfig, then the pod's service account).
-    #[arg(long, env = "MLSYNC_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
     /// Kubeconfig context (default: the current context).
-    #[arg(long, env = "MLSYNC_CONTEXT")]
     pub context: Option<String>,
 }
 
-/// Builds a client from `args`, falling back as [`KubeArgs::kubeconfig`] documents.
-pub async fn connect(args: &KubeArgs) -> Result<Client, ClusterError> {
+/// Builds a client from `args`, falling back as [`KubeOptions::kubeconfig`] documents.
+pub async fn connect(args: &KubeOptions) -> Result<Client, ClusterError> {
     let options = KubeConfigOptions {
         context: args.context.clone(),
         ..Default::default()

@@ -12,11 +12,11 @@ use super::rollback::Rollbacks;
 use super::source::{Snapshot, Source};
 use crate::admin::AdminState;
 use crate::admin::status::{Outcome, ReconcileReport};
-use crate::cli::ReconcileArgs;
+use crate::cluster::KubeOptions;
 use crate::notify::Notifier;
 use crate::reconcile::events::publish::Publisher;
 use crate::reconcile::events::{Context, plan_events};
-use crate::reconcile::{ReconcileError, Reconciler};
+use crate::reconcile::{ReconcileError, ReconcileOptions, Reconciler};
 use crate::secrets::SecretSource;
 use crate::source_id::{SourceId, SourceIdPolicy};
 use crate::trigger::TriggerReason;
@@ -30,6 +30,15 @@ pub enum CycleResult {
     Failed,
 }
 
+/// The cluster a daemon reconciles, and how.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// How to reach the cluster.
+    pub kube: KubeOptions,
+    /// Prune, adopt, write and event settings.
+    pub options: ReconcileOptions,
+}
+
 /// The daemon's long-lived reconcile state.
 pub struct Cycle {
     /// Where the repo comes from.
@@ -38,8 +47,8 @@ pub struct Cycle {
     pub state: AdminState,
     /// systemd notifications.
     pub notifier: Notifier,
-    /// Cluster and prune flags.
-    pub args: ReconcileArgs,
+    /// How to reach the cluster and reconcile there.
+    pub target: Target,
     /// Decrypts SOPS files.
     pub secrets: Arc<dyn SecretSource>,
     /// Whether this replica may write (leader election); checked again before the apply.
@@ -63,7 +72,7 @@ impl Cycle {
         source: Source,
         state: AdminState,
         notifier: Notifier,
-        args: ReconcileArgs,
+        target: Target,
         secrets: Arc<dyn SecretSource>,
         leader: LeaderStatus,
         source_id: SourceIdPolicy,
@@ -72,7 +81,7 @@ impl Cycle {
             source,
             state,
             notifier,
-            args,
+            target,
             secrets,
             leader,
             reconciler: None,
@@ -147,7 +156,8 @@ impl Cycle {
         if self.reconciler.is_none() {
             let r = self.connect().await.map_err(|e| e.to_string())?;
             self.events = self
-                .args
+                .target
+                .options
                 .events
                 .then(|| Publisher::new(r.client().clone(), r.hpa_version()));
             self.reconciler = Some(r);
@@ -160,7 +170,11 @@ impl Cycle {
             .as_mut()
             .map(|rb| rb.overrides(rev))
             .unwrap_or_default();
-        let planned = match r.plan_with(&repo, &overrides).await {
+        let source_id = self
+            .source_id
+            .resolve(repo.config.source_id.as_deref())
+            .map_err(|e| e.to_string())?;
+        let planned = match r.plan_with(&repo, &source_id, &overrides).await {
             Ok(p) => p,
             Err(e) => {
                 if matches!(e, ReconcileError::Cluster(_) | ReconcileError::Read { .. }) {
@@ -189,7 +203,7 @@ impl Cycle {
                     warn!(service = %key, revision = %rev, good = %pin.good, "rollout failed: rolling back to the last good revision");
                 }
                 let overrides = rb.overrides(rev);
-                if let Ok(again) = r.plan_with(&repo, &overrides).await {
+                if let Ok(again) = r.plan_with(&repo, &source_id, &overrides).await {
                     report = r.apply(&again).await;
                     r.check_health(&mut report, None).await;
                 }
@@ -255,8 +269,8 @@ impl Cycle {
     }
 
     async fn connect(&self) -> Result<Reconciler, ReconcileError> {
-        let client = crate::cluster::connect(&self.args.kube).await?;
-        let mut opts = self.args.options(self.source_id.default.clone());
+        let client = crate::cluster::connect(&self.target.kube).await?;
+        let mut opts = self.target.options.clone();
         // Every write checks leadership, not only the start of the cycle.
         opts.write.leading = Some(self.leader.receiver());
         Reconciler::new(client, Arc::clone(&self.secrets), opts).await

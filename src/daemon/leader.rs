@@ -17,9 +17,9 @@
 //! RBAC: `get`, `create` and `update` on `leases` (API group `coordination.k8s.io`) in the
 //! lease namespace. See `docs/leader-election.md`.
 
-mod args;
 mod decide;
 mod elector;
+mod options;
 
 use std::future::Future;
 use std::time::Duration;
@@ -28,8 +28,8 @@ use kube::Client;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use args::{LeaderArgs, default_retry_period, identity, lease_name, resolve_namespace};
 pub use decide::{Decision, LeaseRecord, Observer, decide, is_expired, must_step_down};
+pub use options::{LeaderOptions, default_retry_period, identity, lease_name, resolve_namespace};
 
 /// Errors of leader election.
 #[derive(Debug, thiserror::Error)]

@@ -13,9 +13,9 @@
 //! becoming leader triggers a reconcile at once. On shutdown the reconcile in flight finishes
 //! first, then the elector releases the lease.
 
-pub mod args;
 pub mod cycle;
 pub mod leader;
+pub mod options;
 pub mod outcome;
 pub mod rollback;
 pub mod schedule;
@@ -23,7 +23,7 @@ pub mod signals;
 pub mod source;
 pub mod watch;
 
-pub use args::{Mode, RunArgs, SourceKind};
+pub use options::{Mode, RunOptions, SourceKind};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -73,11 +73,11 @@ pub enum DaemonError {
 
 /// Runs the daemon until `shutdown` completes, with leader election when `--leader-election`
 /// is on (the Lease is named after `--source-id`, which is then required).
-pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+pub async fn run(args: RunOptions, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
     let (stop_tx, stop_rx) = tokio_watch::channel(false);
     let (status, elector) = match leader_settings(&args)? {
         Some(settings) => {
-            let client = crate::cluster::connect(&args.reconcile.kube).await?;
+            let client = crate::cluster::connect(&args.kube).await?;
             let (status, handle) = leader::spawn(client, settings, stopped(stop_rx))?;
             (status, Some(handle))
         }
@@ -94,11 +94,11 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> Result<()
     result
 }
 
-fn leader_settings(args: &RunArgs) -> Result<Option<leader::LeaderSettings>, LeaderError> {
+fn leader_settings(args: &RunOptions) -> Result<Option<leader::LeaderSettings>, LeaderError> {
     if !args.leader.leader_election {
         return Ok(None);
     }
-    let Some(source_id) = args.reconcile.source_id.as_deref() else {
+    let Some(source_id) = args.source_id.as_deref() else {
         return Err(LeaderError::Settings(
             "--leader-election needs --source-id (the Lease is named after it)".into(),
         ));
@@ -114,7 +114,7 @@ async fn stopped(mut rx: tokio_watch::Receiver<bool>) {
 /// Runs the daemon until `shutdown` completes; reconciles only while `leader` says this replica
 /// leads ([`LeaderStatus::always`] without leader election).
 pub async fn run_with(
-    args: RunArgs,
+    args: RunOptions,
     shutdown: impl Future<Output = ()>,
     mut leader: LeaderStatus,
 ) -> Result<(), DaemonError> {
@@ -137,13 +137,13 @@ pub async fn run_with(
     };
     // Resolved once per source: the same default for every commit and checkout.
     let source_id = SourceIdPolicy {
-        flag: args.reconcile.source_id.clone(),
+        flag: args.source_id.clone(),
         default: default_id,
     };
     if source_id.flag.is_some() {
         source_id.resolve(None)?;
     }
-    let secrets = Arc::new(SopsSource::from_args(&args.reconcile.keys)?);
+    let secrets = Arc::new(SopsSource::from_options(&args.keys)?);
     let listener = args.admin.bind().await?;
     let (stop_tx, stop_rx) = tokio_watch::channel(false);
     let server = tokio::spawn(admin::serve(
@@ -171,7 +171,10 @@ pub async fn run_with(
         source,
         state,
         notifier.clone(),
-        args.reconcile.clone(),
+        cycle::Target {
+            kube: args.kube.clone(),
+            options: args.reconcile.clone(),
+        },
         secrets,
         leader.clone(),
         source_id,

@@ -124,8 +124,8 @@ impl Source {
 }
 
 /// Creates the git source from the run arguments.
-pub fn git(repo: &str, args: &crate::source::GitArgs) -> Result<Source, SourceError> {
-    let config = crate::source::GitSourceConfig::from_args(repo, args)?;
+pub fn git(repo: &str, args: &crate::source::GitOptions) -> Result<Source, SourceError> {
+    let config = crate::source::GitSourceConfig::from_options(repo, args)?;
     Ok(Source::Git(Arc::new(Mutex::new(GitSource::new(config)?))))
 }
 

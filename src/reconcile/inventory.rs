@@ -153,6 +153,19 @@ mod tests {
     use crate::reconcile::report::ObjectOutcome;
     use crate::render::Kind;
 
+    #[test]
+    fn inventory_name_is_what_spec_checks_reserve() {
+        // Service `mlsync-inventory` in a repo with `sourceId: config` would collide.
+        assert_eq!(
+            super::super::live::inventory_name("config"),
+            crate::render::config_map_name("mlsync-inventory")
+        );
+        assert!(
+            super::super::live::inventory_name("config")
+                .starts_with(crate::render::INVENTORY_NAME_PREFIX)
+        );
+    }
+
     fn set(items: &[&str]) -> BTreeSet<String> {
         items.iter().map(|s| (*s).to_owned()).collect()
     }

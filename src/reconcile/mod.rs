@@ -35,7 +35,7 @@ use crate::cluster::{self, ClusterError};
 use crate::render::{self, HpaVersion, RenderOptions};
 use crate::repo::Repo;
 use crate::secrets::SecretSource;
-use crate::source_id::{SourceId, SourceIdPolicy};
+use crate::source_id::SourceId;
 use cause::{RunError, ServiceCause};
 use inventory::Inventory;
 use keys::{ObjectRef, ServiceKey};
@@ -61,9 +61,6 @@ pub enum ReconcileError {
     /// A live object could not be decoded.
     #[error("failed to decode a live object: {0}")]
     Decode(serde_json::Error),
-    /// The source id is not a label value.
-    #[error(transparent)]
-    SourceId(#[from] crate::source_id::SourceIdError),
     /// The repo config is invalid: nothing is applied.
     #[error("failed to reconcile {0}: mlsync.yaml is invalid (run mlsync validate)")]
     InvalidConfig(String),
@@ -72,17 +69,19 @@ pub enum ReconcileError {
 /// Objects to apply instead of rendering a service.
 pub type Overrides = BTreeMap<ServiceKey, Vec<render::Object>>;
 
-/// Settings of a reconciler.
+/// Settings of a reconciler, resolved from flags by the caller (`mlsync apply`, `mlsync run`).
+/// The ownership id is not among them: callers resolve it per repo load (see
+/// [`crate::source_id::SourceIdPolicy`]) and pass it to [`Reconciler::plan`].
 #[derive(Debug, Clone)]
 pub struct ReconcileOptions {
-    /// How the ownership label value is chosen (flag, mlsync.yaml, default of the source).
-    pub source_id: SourceIdPolicy,
     /// Prune settings.
     pub prune: PrunePolicy,
     /// Take over same-named objects that mlsync does not manage.
     pub adopt: bool,
     /// Write settings.
     pub write: execute::WriteOptions,
+    /// Record Kubernetes Events for what `apply` and the daemon did.
+    pub events: bool,
 }
 
 /// A plan together with the live state it was made from.
@@ -159,15 +158,15 @@ impl Reconciler {
         &self.client
     }
 
-    /// How this reconciler chooses the ownership id.
-    pub fn source_id_policy(&self) -> &SourceIdPolicy {
-        &self.opts.source_id
+    /// The settings of this reconciler.
+    pub fn options(&self) -> &ReconcileOptions {
+        &self.opts
     }
 
-    /// Renders every valid service (decrypting its secrets) and compares with the cluster.
-    /// Reads only.
-    pub async fn plan(&self, repo: &Repo) -> Result<Planned, ReconcileError> {
-        self.plan_with(repo, &Overrides::new()).await
+    /// Renders every valid service (decrypting its secrets) with the ownership id `source_id`
+    /// and compares with the cluster. Reads only.
+    pub async fn plan(&self, repo: &Repo, source_id: &SourceId) -> Result<Planned, ReconcileError> {
+        self.plan_with(repo, source_id, &Overrides::new()).await
     }
 
     /// Like [`Reconciler::plan`], but services named in `overrides` (namespace, name) use the
@@ -177,6 +176,7 @@ impl Reconciler {
     pub async fn plan_with(
         &self,
         repo: &Repo,
+        source_id: &SourceId,
         overrides: &Overrides,
     ) -> Result<Planned, ReconcileError> {
         if !repo.config_valid {
@@ -184,10 +184,7 @@ impl Reconciler {
                 repo.root.display().to_string(),
             ));
         }
-        let resolved = self
-            .opts
-            .source_id
-            .resolve(repo.config.source_id.as_deref())?;
+        let resolved = source_id.clone();
         let source_id = resolved.id.clone();
         let ropts = RenderOptions {
             source_id: source_id.clone(),
@@ -215,7 +212,16 @@ impl Reconciler {
             } else if let Some(objects) = overrides.get(&ServiceKey::new(&svc.namespace, &name)) {
                 Ok(objects.clone())
             } else {
-                self.render_service(repo, svc, &ropts)
+                render::render_service(repo, svc, self.secrets.as_ref(), &ropts).map_err(
+                    |e| match e {
+                        render::RenderError::SecretsPath { .. }
+                        | render::RenderError::Secrets(_)
+                        | render::RenderError::MissingSecrets { .. } => {
+                            ServiceCause::SecretsUndecryptable(e.to_string())
+                        }
+                        _ => ServiceCause::RenderFailed(e.to_string()),
+                    },
+                )
             };
             if let Err(e) = &objects {
                 warn!(service = %name, namespace = %svc.namespace, error = %e, "service not applied");
@@ -280,32 +286,6 @@ impl Reconciler {
             scope,
             inventory,
         })
-    }
-
-    fn render_service(
-        &self,
-        repo: &Repo,
-        svc: &crate::repo::LoadedService,
-        ropts: &RenderOptions,
-    ) -> Result<Vec<render::Object>, ServiceCause> {
-        let secrets = match &svc.spec.spec.secrets {
-            None => None,
-            Some(r) => {
-                let path = repo.resolve(&r.file).map_err(|e| {
-                    ServiceCause::SecretsUndecryptable(format!(
-                        "failed to read secrets file {}: {e}",
-                        r.file
-                    ))
-                })?;
-                Some(
-                    self.secrets
-                        .load(&path)
-                        .map_err(|e| ServiceCause::SecretsUndecryptable(e.to_string()))?,
-                )
-            }
-        };
-        render::render(svc, secrets.as_ref(), ropts)
-            .map_err(|e| ServiceCause::RenderFailed(e.to_string()))
     }
 
     /// Applies a plan by walking its writes ([`Planned::writes`]): namespaces, then the

@@ -5,9 +5,13 @@
 //! and the only way to emit `autoscaling/v2beta2` (same shape as v2) for clusters older than 1.23.
 
 pub mod hash;
-mod objects;
+pub mod objects;
 pub mod output;
+mod service;
 pub mod yaml;
+
+pub use crate::spec::names::{INVENTORY_NAME_PREFIX, Kind, config_map_name, secret_name};
+pub use service::render_service;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -55,49 +59,6 @@ pub struct RenderOptions {
     pub hpa: HpaVersion,
 }
 
-/// The five kinds mlsync renders, in apply order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    /// `v1/ConfigMap`.
-    ConfigMap,
-    /// `v1/Secret`.
-    Secret,
-    /// `apps/v1/Deployment`.
-    Deployment,
-    /// `v1/Service`.
-    Service,
-    /// `autoscaling/*/HorizontalPodAutoscaler`.
-    HorizontalPodAutoscaler,
-}
-
-impl Kind {
-    /// All kinds, in apply order.
-    pub const ALL: [Kind; 5] = [
-        Kind::ConfigMap,
-        Kind::Secret,
-        Kind::Deployment,
-        Kind::Service,
-        Kind::HorizontalPodAutoscaler,
-    ];
-
-    /// The Kubernetes `kind`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::ConfigMap => "ConfigMap",
-            Kind::Secret => "Secret",
-            Kind::Deployment => "Deployment",
-            Kind::Service => "Service",
-            Kind::HorizontalPodAutoscaler => "HorizontalPodAutoscaler",
-        }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// One rendered object. `Debug` never shows the body (a Secret's body holds its values).
 #[derive(Clone, PartialEq)]
 pub struct Object {
@@ -115,20 +76,6 @@ impl fmt::Debug for Object {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
     }
-}
-
-/// The start of every inventory ConfigMap's name (`mlsync-inventory-<sourceId>`): names of
-/// this form are mlsync's own, and no service may render one.
-pub const INVENTORY_NAME_PREFIX: &str = "mlsync-inventory-";
-
-/// Object names derived from the service name.
-pub fn config_map_name(service: &str) -> String {
-    format!("{service}-config")
-}
-
-/// The Secret's name.
-pub fn secret_name(service: &str) -> String {
-    format!("{service}-secrets")
 }
 
 /// Labels on every object of a service (user labels first, ours win).
@@ -162,7 +109,8 @@ pub fn selector_labels(name: &str) -> BTreeMap<String, String> {
 
 /// Renders one valid service in apply order: ConfigMap (if `spec.config`), Secret (if
 /// `spec.secrets`), Deployment, Service, HorizontalPodAutoscaler (if `spec.autoscaling`).
-/// `secrets` must be the decrypted `spec.secrets` file when the spec has one.
+/// `secrets` must be the decrypted `spec.secrets` file when the spec has one; commands call
+/// [`render_service`], which decrypts it.
 pub fn render(
     svc: &LoadedService,
     secrets: Option<&SecretData>,
@@ -184,6 +132,17 @@ pub enum RenderError {
         /// The file.
         file: String,
     },
+    /// The spec's secrets file is not a readable path inside the repo.
+    #[error("failed to read secrets file {file}: {cause}")]
+    SecretsPath {
+        /// `spec.secrets.file` as written.
+        file: String,
+        /// Why (part of the message, not a `source()`).
+        cause: crate::repo::ConfineError,
+    },
+    /// The spec's secrets file could not be decrypted.
+    #[error(transparent)]
+    Secrets(crate::secrets::SecretsError),
     /// Serialization of a built object failed (a bug).
     #[error("failed to serialize {kind} {name}: {cause}")]
     Serialize {

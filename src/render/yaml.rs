@@ -6,7 +6,8 @@
 //! - mappings and sequences in block style (`key: value`, `- item`, two-space indent; `{}` / `[]`
 //!   when empty);
 //! - a string is written plain only when no YAML 1.1 or 1.2 reader (Kubernetes' go-yaml, PyYAML,
-//!   serde-saphyr) can take it for anything but that string — [`is_plain_safe`];
+//!   serde-saphyr) can take it for anything but that string — [`is_plain_safe`], the rule the
+//!   SOPS file writer follows too;
 //! - a multi-line string without control characters is a literal block (`|`, `|-`, `|+`);
 //! - every other string is double-quoted with JSON-style escapes, which are also YAML escapes;
 //! - a key longer than YAML's 1024-character limit for `key: value` is an explicit `? key`.
@@ -17,6 +18,8 @@
 use std::fmt::Write as _;
 
 use serde_json::Value;
+
+pub use crate::yaml_scalar::is_plain_safe;
 
 /// Appends `value` as one YAML document body (no `---`) to `out`.
 pub fn write_document(out: &mut String, value: &Value) {
@@ -134,57 +137,6 @@ fn write_str(out: &mut String, s: &str, block_indent: usize, is_key: bool) {
     } else {
         write_quoted(out, s);
     }
-}
-
-/// True when `s` can be written as a plain scalar and every YAML 1.1 and 1.2 reader reads it
-/// back as exactly this string. Deliberately conservative: anything doubtful is quoted.
-pub fn is_plain_safe(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
-        return false;
-    };
-    // A leading `-` is fine before a non-space (`--port`), but not as `- x` or a `---` marker.
-    let dash_ok =
-        first == b'-' && bytes.get(1).is_some_and(|b| *b != b' ') && !s.starts_with("---");
-    if !(first.is_ascii_alphanumeric() || first == b'_' || first == b'/' || dash_ok) || last == b' '
-    {
-        return false;
-    }
-    if last == b':' {
-        return false;
-    }
-    for (i, &b) in bytes.iter().enumerate() {
-        let ok = b.is_ascii_alphanumeric()
-            || matches!(b, b'_' | b'.' | b'/' | b'@' | b'+' | b'-')
-            || (b == b':' && bytes.get(i + 1).is_some_and(|n| *n != b' '))
-            || (b == b' ' && bytes.get(i + 1).is_some_and(|n| *n != b' '));
-        if !ok {
-            return false;
-        }
-    }
-    !looks_numeric(bytes) && !is_keyword(s)
-}
-
-/// Could a YAML 1.1 or 1.2 reader resolve this to a number, a timestamp or a sexagesimal?
-fn looks_numeric(bytes: &[u8]) -> bool {
-    let starts = bytes
-        .first()
-        .is_some_and(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.'));
-    starts
-        && bytes.iter().all(|b| {
-            b.is_ascii_hexdigit()
-                || matches!(b, b'x' | b'X' | b'o' | b'O' | b'.' | b'_' | b':')
-                || matches!(b, b'+' | b'-' | b' ' | b't' | b'T' | b'z' | b'Z')
-        })
-}
-
-/// Words some YAML reader resolves to a bool or null (YAML 1.1 included), any case.
-fn is_keyword(s: &str) -> bool {
-    const WORDS: [&str; 14] = [
-        "null", "true", "false", "yes", "no", "y", "n", "on", "off", ".inf", "-.inf", "+.inf",
-        ".nan", "~",
-    ];
-    s.len() <= 5 && WORDS.iter().any(|w| w.eq_ignore_ascii_case(s))
 }
 
 /// A multi-line string whose every character survives a literal block unchanged.

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use granit_parser::{Event, Parser, Span};
 use serde_json::Value;
 
+use crate::spec::names::escape_segment;
+
 /// A 1-based line and column in a source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Pos {
@@ -71,11 +73,6 @@ pub struct SyntaxError {
     pub pos: Pos,
     /// What went wrong, in the parser's words.
     pub message: String,
-}
-
-/// Escapes one JSON pointer segment (RFC 6901).
-pub fn escape_segment(segment: &str) -> String {
-    segment.replace('~', "~0").replace('/', "~1")
 }
 
 /// The YAML merge key (`<<: *defaults`), which may appear more than once.

@@ -19,17 +19,16 @@ use super::SecretsError;
 /// The systemd credential name mlsync reads age identities from.
 pub const CREDENTIAL_NAME: &str = "age-key";
 
-/// Command-line options for finding age identities.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct KeyArgs {
+/// Where to find age identities.
+#[derive(Debug, Clone, Default)]
+pub struct KeyOptions {
     /// File with age identities (`age-keygen` format, mode 0600). Also read:
     /// SOPS_AGE_KEY (inline identities) and $CREDENTIALS_DIRECTORY/age-key.
-    #[arg(long, env = "SOPS_AGE_KEY_FILE")]
     pub age_key_file: Option<PathBuf>,
 }
 
 /// Loads identities from `args`, `$SOPS_AGE_KEY` and `$CREDENTIALS_DIRECTORY`.
-pub fn load_identities(args: &KeyArgs) -> Result<Vec<Identity>, SecretsError> {
+pub fn load_identities(args: &KeyOptions) -> Result<Vec<Identity>, SecretsError> {
     let inline = std::env::var("SOPS_AGE_KEY").ok().map(Zeroizing::new);
     let creds = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
     load_from(

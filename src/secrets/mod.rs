@@ -5,7 +5,6 @@
 //! `spec.secrets` file; [`SopsSource`] reads SOPS files encrypted to age recipients
 //! ([`sops`]), with identities from [`keys`]. [`cli`] holds `mlsync secrets …`.
 
-pub mod cli;
 pub mod keys;
 pub mod sops;
 pub mod sops_config;

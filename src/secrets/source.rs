@@ -15,7 +15,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use super::keys::{self, KeyArgs};
+use super::keys::{self, KeyOptions};
 use super::sops::{self, Decrypted, Value, go_float_text};
 use super::{SecretData, SecretSource, SecretValue, SecretsError};
 use crate::spec::limits;
@@ -37,7 +37,7 @@ impl fmt::Debug for SopsSource {
 impl SopsSource {
     /// Loads identities from `--age-key-file`/`SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY` and
     /// `$CREDENTIALS_DIRECTORY/age-key`. Having none is not an error until a file is loaded.
-    pub fn from_args(args: &KeyArgs) -> Result<Self, SecretsError> {
+    pub fn from_options(args: &KeyOptions) -> Result<Self, SecretsError> {
         Ok(Self::from_identities(keys::load_identities(args)?))
     }
 

@@ -12,12 +12,12 @@
 //! A damaged bare clone is wiped and cloned again; an unreachable remote is an error, and
 //! [`GitSource::last_good`] keeps the last complete revision for the caller to fall back on.
 
-mod args;
 mod auth;
 mod checkout;
 mod error;
 mod git;
 mod known_hosts;
+mod options;
 mod remote;
 mod state_dir;
 
@@ -27,11 +27,11 @@ use std::time::Duration;
 use git2::Oid;
 use tracing::instrument;
 
-pub use args::GitArgs;
 pub use auth::{GitAuth, TokenSource};
 pub use error::SourceError;
 pub use git::{GitRef, HistoryRewrite};
 pub use known_hosts::{KnownHosts, Verdict};
+pub use options::GitOptions;
 pub use remote::{Remote, Transport};
 pub use state_dir::default_state_dir;
 

@@ -1,8 +1,8 @@
 //! Rules a JSON Schema cannot express, reported with the same quality as schema errors.
 
+use super::names::{INVENTORY_NAME_PREFIX, config_map_name, escape_segment};
 use super::schema::Violation;
 use super::{MLService, QuantityText, ResourceList, quantity};
-use crate::render::{INVENTORY_NAME_PREFIX, config_map_name};
 
 /// Label keys mlsync sets itself; a spec may not override them.
 const RESERVED_LABEL_PREFIXES: &[&str] = &["mlsync.dev/", "app.kubernetes.io/"];
@@ -95,10 +95,7 @@ pub fn check(svc: &MLService) -> Vec<Violation> {
     for key in svc.metadata.labels.keys() {
         if RESERVED_LABEL_PREFIXES.iter().any(|p| key.starts_with(p)) {
             push(
-                &format!(
-                    "/metadata/labels/{}",
-                    crate::repo::yaml::escape_segment(key)
-                ),
+                &format!("/metadata/labels/{}", escape_segment(key)),
                 format!(
                     "key `{key}` is reserved: mlsync sets app.kubernetes.io/* and mlsync.dev/* labels itself"
                 ),
@@ -200,11 +197,8 @@ mod tests {
 
     #[test]
     fn inventory_names_are_reserved() {
-        // The reported collision: service `mlsync-inventory` in a repo with `sourceId: config`.
-        assert_eq!(
-            crate::reconcile::live::inventory_name("config"),
-            config_map_name("mlsync-inventory")
-        );
+        // The reported collision: service `mlsync-inventory` in a repo with `sourceId: config`
+        // (that the inventory is named so is tested in `reconcile::inventory`).
         for (name, reserved) in [
             ("mlsync-inventory", true),
             ("mlsync-inventory-a", true),

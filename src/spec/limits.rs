@@ -9,9 +9,8 @@
 use std::collections::BTreeMap;
 
 use super::MLService;
+use super::names::{Kind, config_map_name, escape_segment, secret_name};
 use super::schema::Violation;
-use crate::render::{Kind, config_map_name, secret_name};
-use crate::repo::yaml::escape_segment;
 
 /// Longest DNS-1123 subdomain (most object names, label and annotation key prefixes).
 pub const MAX_SUBDOMAIN: usize = 253;

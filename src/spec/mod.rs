@@ -6,6 +6,7 @@
 
 pub mod checks;
 pub mod limits;
+pub mod names;
 pub mod quantity;
 pub mod schema;
 

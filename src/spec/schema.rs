@@ -74,7 +74,7 @@ pub fn validate(which: Which, doc: &Value) -> Vec<Violation> {
                 let allowed = allowed_properties(&c.schema, err.schema_path().as_str());
                 for name in unexpected {
                     out.push(Violation {
-                        pointer: format!("{pointer}/{}", crate::repo::yaml::escape_segment(name)),
+                        pointer: format!("{pointer}/{}", super::names::escape_segment(name)),
                         message: unknown_field(name, &allowed),
                     });
                 }
@@ -91,7 +91,7 @@ pub fn validate(which: Which, doc: &Value) -> Vec<Violation> {
                 let message = custom_message(&c.schema, error.schema_path().as_str())
                     .unwrap_or_else(|| error.to_string());
                 out.push(Violation {
-                    pointer: format!("{pointer}/{}", crate::repo::yaml::escape_segment(&key)),
+                    pointer: format!("{pointer}/{}", super::names::escape_segment(&key)),
                     message: format!("key `{key}` {message}"),
                 });
             }

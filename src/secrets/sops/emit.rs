@@ -1,11 +1,10 @@
 //! Writing a [`Value`] tree as block YAML in the style `sops` writes, quoting every string
 //! that would otherwise read back as something else.
 
-use granit_parser::ScalarStyle;
 use zeroize::Zeroizing;
 
 use super::value::{Value, go_float};
-use super::yaml::resolve;
+use crate::yaml_scalar::is_plain_safe;
 
 /// Emits a [`Value`] map as block YAML (the style `sops` writes), ending with a newline.
 pub fn emit(doc: &Value) -> Zeroizing<String> {
@@ -118,44 +117,15 @@ fn needs_escape(c: char) -> bool {
     c.is_control() || matches!(c, '\u{feff}' | '\u{2028}' | '\u{2029}')
 }
 
-/// A string scalar: plain when that reads back as the same string, else quoted.
+/// A string scalar: plain by the one rule of [`crate::yaml_scalar`], else quoted.
 fn scalar_text(s: &str) -> String {
-    if plain_ok(s) {
+    if is_plain_safe(s) {
         s.to_owned()
     } else if !s.chars().any(needs_escape) {
         format!("'{}'", s.replace('\'', "''"))
     } else {
         serde_json::Value::String(s.to_owned()).to_string()
     }
-}
-
-fn plain_ok(s: &str) -> bool {
-    const YAML11_BOOLS: &[&str] = &["y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO"];
-    const YAML11_MORE: &[&str] = &["on", "On", "ON", "off", "Off", "OFF"];
-    let Some(first) = s.chars().next() else {
-        return false;
-    };
-    !"-?:,[]{}#&*!|>'\"%@` \t".contains(first)
-        && !s.ends_with([' ', ':'])
-        && !s.contains(": ")
-        && !s.contains(" #")
-        && !s.chars().any(needs_escape)
-        && !YAML11_BOOLS.contains(&s)
-        && !YAML11_MORE.contains(&s)
-        && !(s.contains(':') && s.chars().all(|c| c.is_ascii_digit() || "_:.+-".contains(c)))
-        && !looks_like_timestamp(s)
-        && matches!(
-            resolve(Zeroizing::new(s.to_owned()), ScalarStyle::Plain),
-            Value::Str(_)
-        )
-}
-
-/// go-yaml (which `sops` reads with) turns a plain scalar of four digits and a `-` that
-/// parses as a date into a timestamp, so `sops` refuses an unquoted `lastmodified`. Any such
-/// prefix is quoted, which is harmless for strings that would not have parsed as dates.
-fn looks_like_timestamp(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() > 4 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-'
 }
 
 #[cfg(test)]
@@ -207,6 +177,20 @@ mod tests {
         assert_eq!(parse(&text).unwrap(), doc, "{}", text.as_str());
     }
 
+    /// The shared plain rule against the reader of SOPS files (go-yaml's YAML 1.1 resolution).
+    #[test]
+    fn plain_strings_resolve_as_strings_for_sops() {
+        for s in crate::yaml_scalar::tests::tricky_strings() {
+            if is_plain_safe(&s) {
+                let resolved = crate::secrets::sops::yaml::resolve(
+                    Zeroizing::new(s.clone()),
+                    granit_parser::ScalarStyle::Plain,
+                );
+                assert_eq!(resolved, Value::str(s.as_str()), "{s:?}");
+            }
+        }
+    }
+
     #[test]
     fn date_like_strings_are_quoted_for_go_yaml() {
         let doc = Value::Map(vec![
@@ -216,7 +200,7 @@ mod tests {
         ]);
         assert_eq!(
             emit(&doc).as_str(),
-            "lastmodified: '2026-11-30T05:22:46Z'\nday: '2024-01-02'\nnot_a_date: 12345-x\n"
+            "lastmodified: '2026-11-30T05:22:46Z'\nday: '2024-01-02'\nnot_a_date: '12345-x'\n"
         );
     }
 }

@@ -144,7 +144,7 @@ fn node<'a, I: Iterator<Item = (Event<'a>, usize)>>(
 }
 
 /// Types an untagged scalar the way go-yaml does when decoding into `interface{}`.
-pub(super) fn resolve(text: Zeroizing<String>, style: ScalarStyle) -> Value {
+pub(crate) fn resolve(text: Zeroizing<String>, style: ScalarStyle) -> Value {
     if style != ScalarStyle::Plain {
         return Value::Str(text);
     }

@@ -1,4 +1,4 @@
-//! Command-line flags for leader election, the holder identity and the lease name.
+//! Leader-election options, the holder identity and the lease name.
 
 use std::time::Duration;
 
@@ -6,25 +6,21 @@ use sha2::{Digest, Sha256};
 
 use super::{LeaderError, LeaderSettings};
 
-/// Leader-election flags of `mlsync run` (flatten into the command's arguments).
-#[derive(Debug, Clone, clap::Args)]
-pub struct LeaderArgs {
+/// Leader-election options of the daemon.
+#[derive(Debug, Clone)]
+pub struct LeaderOptions {
     /// Run as one of several replicas: only the holder of a coordination.k8s.io/v1 Lease
     /// reconciles; the others stand by.
-    #[arg(long, env = "MLSYNC_LEADER_ELECTION")]
     pub leader_election: bool,
     /// Namespace of the Lease (default: $POD_NAMESPACE, else "default").
-    #[arg(long, env = "MLSYNC_LEADER_ELECTION_NAMESPACE")]
     pub leader_election_namespace: Option<String>,
     /// How long a lease stays valid without renewal; a standby takes over after it.
-    #[arg(long, env = "MLSYNC_LEASE_DURATION", value_parser = humantime::parse_duration, default_value = "15s")]
     pub lease_duration: Duration,
     /// How often the leader renews the lease (must be shorter than the lease duration).
-    #[arg(long, env = "MLSYNC_LEASE_RENEW_INTERVAL", value_parser = humantime::parse_duration, default_value = "5s")]
     pub lease_renew_interval: Duration,
 }
 
-impl LeaderArgs {
+impl LeaderOptions {
     /// The elector settings for the source `source_id`, or `None` when leader election is off.
     /// Reads `POD_NAMESPACE`, `POD_NAME` and the host name from the environment.
     pub fn settings(&self, source_id: &str) -> Result<Option<LeaderSettings>, LeaderError> {
@@ -108,33 +104,26 @@ pub fn lease_name(source_id: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        leader: LeaderArgs,
+    fn options(lease_duration: u64, renew_ms: u64) -> LeaderOptions {
+        LeaderOptions {
+            leader_election: true,
+            leader_election_namespace: Some("ops".into()),
+            lease_duration: Duration::from_secs(lease_duration),
+            lease_renew_interval: Duration::from_millis(renew_ms),
+        }
     }
 
     #[test]
-    fn defaults_and_flags_parse() {
-        let cli = Cli::try_parse_from(["mlsync"]).unwrap();
-        assert!(!cli.leader.leader_election);
-        assert_eq!(cli.leader.lease_duration, Duration::from_secs(15));
-        assert_eq!(cli.leader.lease_renew_interval, Duration::from_secs(5));
-        assert!(cli.leader.settings("models").unwrap().is_none());
+    fn settings_follow_the_options() {
+        let off = LeaderOptions {
+            leader_election: false,
+            ..options(15, 5000)
+        };
+        assert!(off.settings("models").unwrap().is_none());
 
-        let cli = Cli::try_parse_from([
-            "mlsync",
-            "--leader-election",
-            "--leader-election-namespace=ops",
-            "--lease-duration=2s",
-            "--lease-renew-interval=500ms",
-        ])
-        .unwrap();
-        let settings = cli.leader.settings("models").unwrap().unwrap();
+        let settings = options(2, 500).settings("models").unwrap().unwrap();
         assert_eq!(settings.namespace, "ops");
         assert_eq!(settings.lease_name, "mlsync-models");
         assert_eq!(settings.lease_duration, Duration::from_secs(2));
@@ -144,14 +133,7 @@ mod tests {
 
     #[test]
     fn rejects_a_renew_interval_not_below_the_lease_duration() {
-        let cli = Cli::try_parse_from([
-            "mlsync",
-            "--leader-election",
-            "--lease-duration=5s",
-            "--lease-renew-interval=5s",
-        ])
-        .unwrap();
-        let err = cli.leader.settings("models").unwrap_err().to_string();
+        let err = options(5, 5000).settings("models").unwrap_err().to_string();
         assert!(err.contains("renew interval"), "{err}");
     }
 

@@ -1,4 +1,4 @@
-//! Command-line flags of the git source and their resolution (flags, env, systemd credentials).
+//! Options of the git source and their resolution (options, env, systemd credentials).
 
 use std::path::{Path, PathBuf};
 
@@ -13,48 +13,40 @@ use super::state_dir::default_state_dir;
 /// Flags for `mlsync run` that choose what to follow and how to authenticate.
 ///
 /// The token itself can also come from `MLSYNC_GIT_TOKEN` (read by
-/// [`GitSourceConfig::from_args`], never shown in `--help`). Credentials not given fall back
+/// [`GitSourceConfig::from_options`], never shown in `--help`). Credentials not given fall back
 /// to systemd credentials in `$CREDENTIALS_DIRECTORY`: `ssh-key`, `known-hosts`, `git-token`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct GitArgs {
+#[derive(Debug, Clone, Default)]
+pub struct GitOptions {
     /// Branch to follow, including force-pushes (default: main).
-    #[arg(long, env = "MLSYNC_BRANCH", conflicts_with = "git_ref")]
     pub branch: Option<String>,
     /// Tag or full 40-hex commit id to pin instead of following a branch.
-    #[arg(long = "ref", env = "MLSYNC_REF", value_name = "TAG|COMMIT")]
     pub git_ref: Option<String>,
     /// Subdirectory of the repository that holds the config.
-    #[arg(long, env = "MLSYNC_PATH", value_name = "SUBDIR")]
     pub path: Option<PathBuf>,
     /// State directory (default: $STATE_DIRECTORY, /var/lib/mlsync for root, else
     /// $XDG_STATE_HOME/mlsync or ~/.local/state/mlsync).
-    #[arg(long, env = "MLSYNC_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// Private key file for ssh:// remotes.
-    #[arg(long, env = "MLSYNC_SSH_KEY_FILE")]
     pub ssh_key_file: Option<PathBuf>,
     /// known_hosts file for ssh:// remotes; unknown or changed host keys are refused.
-    #[arg(long, env = "MLSYNC_KNOWN_HOSTS")]
     pub known_hosts: Option<PathBuf>,
     /// File holding a token for https:// remotes (sent as basic-auth password).
-    #[arg(long, env = "MLSYNC_GIT_TOKEN_FILE")]
     pub git_token_file: Option<PathBuf>,
     /// Basic-auth user name sent with the token.
-    #[arg(long, env = "MLSYNC_GIT_USERNAME", default_value = "x-access-token")]
     pub git_username: String,
 }
 
 impl GitSourceConfig {
     /// Builds the configuration for `repo` from flags, `MLSYNC_GIT_TOKEN` and systemd
     /// credentials.
-    pub fn from_args(repo: &str, args: &GitArgs) -> Result<Self, SourceError> {
-        Self::from_args_env(repo, args, |name| std::env::var(name).ok())
+    pub fn from_options(repo: &str, args: &GitOptions) -> Result<Self, SourceError> {
+        Self::from_options_env(repo, args, |name| std::env::var(name).ok())
     }
 
-    /// [`GitSourceConfig::from_args`] with the environment passed in.
-    pub(crate) fn from_args_env(
+    /// [`GitSourceConfig::from_options`] with the environment passed in.
+    pub(crate) fn from_options_env(
         repo: &str,
-        args: &GitArgs,
+        args: &GitOptions,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, SourceError> {
         let target = match (&args.branch, &args.git_ref) {
@@ -104,34 +96,16 @@ impl GitSourceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::{CommandFactory as _, Parser};
-
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        git: GitArgs,
-    }
-
-    #[test]
-    fn clap_flags() {
-        Cli::command().debug_assert();
-        let cli = Cli::try_parse_from(["x", "--ref", "v1", "--path", "cfg", "--known-hosts", "/k"])
-            .unwrap();
-        assert_eq!(cli.git.git_ref.as_deref(), Some("v1"));
-        assert_eq!(cli.git.git_username, "x-access-token");
-        assert!(Cli::try_parse_from(["x", "--branch", "a", "--ref", "b"]).is_err());
-    }
-
     #[test]
     fn ref_selection_and_token_env() {
-        let args = GitArgs {
+        let args = GitOptions {
             git_ref: Some("0123456789abcdef0123456789ABCDEF01234567".into()),
             state_dir: Some("/tmp/st".into()),
             git_username: "x-access-token".into(),
-            ..GitArgs::default()
+            ..GitOptions::default()
         };
         let env = |n: &str| (n == "MLSYNC_GIT_TOKEN").then(|| "tok-secret".to_string());
-        let cfg = GitSourceConfig::from_args_env("https://h/r.git", &args, env).unwrap();
+        let cfg = GitSourceConfig::from_options_env("https://h/r.git", &args, env).unwrap();
         assert_eq!(
             cfg.target,
             GitRef::Commit("0123456789abcdef0123456789abcdef01234567".into())
@@ -139,18 +113,18 @@ mod tests {
         assert!(matches!(cfg.auth.token, Some(TokenSource::Value(_))));
         assert!(!format!("{cfg:?}").contains("tok-secret"));
 
-        let args = GitArgs {
+        let args = GitOptions {
             git_ref: Some("v1.2".into()),
             ..args
         };
-        let cfg = GitSourceConfig::from_args_env("r", &args, |_| None).unwrap();
+        let cfg = GitSourceConfig::from_options_env("r", &args, |_| None).unwrap();
         assert_eq!(cfg.target, GitRef::Tag("v1.2".into()));
-        let cfg = GitSourceConfig::from_args_env("r", &GitArgs::default(), |_| None).unwrap();
+        let cfg = GitSourceConfig::from_options_env("r", &GitOptions::default(), |_| None).unwrap();
         assert_eq!(cfg.target, GitRef::Branch("main".into()));
-        let bad = GitArgs {
+        let bad = GitOptions {
             branch: Some("a..b".into()),
-            ..GitArgs::default()
+            ..GitOptions::default()
         };
-        assert!(GitSourceConfig::from_args_env("r", &bad, |_| None).is_err());
+        assert!(GitSourceConfig::from_options_env("r", &bad, |_| None).is_err());
     }
 }

@@ -8,7 +8,7 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 
-use super::status::DaemonStatus;
+use crate::admin::status::DaemonStatus;
 
 /// How long the whole request may take before the daemon counts as unreachable.
 const TIMEOUT: Duration = Duration::from_secs(10);

@@ -13,10 +13,10 @@ use anyhow::Context;
 use clap::Subcommand;
 use zeroize::Zeroizing;
 
-use super::keys::KeyArgs;
-use super::sops::{self, yaml};
-use super::sops_config::{self, Lookup};
-use super::{SecretsError, SopsSource, validate_secret_map};
+use super::KeyArgs;
+use crate::secrets::sops::{self, yaml};
+use crate::secrets::sops_config::{self, Lookup};
+use crate::secrets::{SecretsError, SopsSource, validate_secret_map};
 
 /// The `mlsync secrets` subcommands.
 #[derive(Debug, Subcommand)]
@@ -83,7 +83,7 @@ pub fn run(cmd: SecretsCmd) -> anyhow::Result<ExitCode> {
             file,
         } => encrypt(&age, config.as_deref(), in_place, &file),
         SecretsCmd::Decrypt { keys, file } => {
-            let dec = SopsSource::from_args(&keys)?.decrypt_file(&file)?;
+            let dec = SopsSource::from_options(&keys.options())?.decrypt_file(&file)?;
             let text = yaml::emit(&dec.tree);
             std::io::stdout()
                 .write_all(text.as_bytes())
@@ -92,7 +92,7 @@ pub fn run(cmd: SecretsCmd) -> anyhow::Result<ExitCode> {
         }
         SecretsCmd::Rotate { age, keys, file } => {
             let recipients = parse_recipients(&age, "--age")?;
-            let dec = SopsSource::from_args(&keys)?.decrypt_file(&file)?;
+            let dec = SopsSource::from_options(&keys.options())?.decrypt_file(&file)?;
             let out =
                 sops::reencrypt(&dec, &recipients).map_err(|cause| SecretsError::Encrypt {
                     file: file.clone(),
