@@ -15,6 +15,7 @@ fn service(name: &str, state: ServiceState, error: Option<&str>) -> ServiceResul
         namespace: "models".to_owned(),
         state,
         error: error.map(str::to_owned),
+        cause: error.map(|_| "applyFailed"),
     }
 }
 

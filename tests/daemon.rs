@@ -203,6 +203,7 @@ async fn local_directory_edits_are_reconciled() {
                 .find(|x| x["name"] == "broken");
             let broken = broken.unwrap_or_else(|| panic!("{s}"));
             assert_eq!(broken["state"], "failed", "{s}");
+            assert_eq!(broken["lastCause"], "invalidSpec", "{s}");
             assert!(
                 broken["lastError"].as_str().unwrap().contains("invalid"),
                 "{s}"
@@ -353,6 +354,7 @@ async fn rollback_on_failure_reapplies_the_last_good_revision_without_flapping()
             .contains("rolled back")
         {
             assert_eq!(s["services"][0]["state"], "degraded", "{s}");
+            assert_eq!(s["services"][0]["lastCause"], "rolloutFailed", "{s}");
             reported = true;
             break;
         }

@@ -64,6 +64,7 @@ async fn health_that_cannot_be_read_is_unknown_never_synced() {
     let unknown = |s: &Value| s["services"][0]["state"] == "unknown";
     let s = wait_status(&mut d, "echo unknown", never_synced, unknown).await;
     assert!(proxy.refused() > 0);
+    assert_eq!(s["services"][0]["lastCause"], "healthUnknown", "{s}");
     let error = s["services"][0]["lastError"].as_str().unwrap_or_default();
     assert!(
         error.contains("failed to list Deployments in namespace"),
@@ -115,6 +116,7 @@ async fn a_refused_object_is_reported_with_the_api_servers_reason() {
     let mut d = Daemon::start(tmp.path(), cluster().kubeconfig_path(), &args, &[]);
     let failed = |s: &Value| s["services"][0]["state"] == "failed";
     let s = wait_status(&mut d, "echo failed", |_| {}, failed).await;
+    assert_eq!(s["services"][0]["lastCause"], "applyFailed", "{s}");
     let error = s["services"][0]["lastError"].as_str().unwrap_or_default();
     assert!(
         error.starts_with(&format!("failed to apply Service {ns}/echo: ")),

@@ -87,6 +87,9 @@ pub struct ServiceResult {
     pub state: ServiceState,
     /// Why it is not synced, if it is not (never containing secret values).
     pub error: Option<String>,
+    /// The cause of `error` as a stable name (`secretsUndecryptable`, `rolloutFailed`, …; see
+    /// docs/admin.md), for scripts and alerts: never parse `error`.
+    pub cause: Option<&'static str>,
 }
 
 /// Pruning that a guard refused: objects that left git were kept.
@@ -151,11 +154,17 @@ pub struct ServiceStatus {
     pub last_change: Timestamp,
     /// Its current error, if any.
     pub last_error: Option<String>,
+    /// The cause of `last_error` as a stable name (see [`ServiceResult::cause`]).
+    #[serde(default)]
+    pub last_cause: Option<String>,
 }
 
 /// The error of a service first seen after it left git, kept because pruning was refused.
 pub const KEPT: &str =
     "left git; its objects were kept because pruning was refused or is off (see pruneRefused)";
+
+/// The cause of [`KEPT`].
+pub const KEPT_CAUSE: &str = "keptAfterLeavingGit";
 
 /// The `/status` document; also the daemon's in-memory status.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,6 +228,7 @@ impl DaemonStatus {
                 applied_revision: None,
                 last_change: now,
                 last_error: Some(KEPT.to_owned()),
+                last_cause: Some(KEPT_CAUSE.to_owned()),
             }));
         }
         services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
@@ -251,6 +261,7 @@ impl DaemonStatus {
             applied_revision,
             last_change: unchanged.map_or(now, |p| p.last_change),
             last_error: r.error.clone(),
+            last_cause: r.cause.map(str::to_owned),
         }
     }
 }
@@ -269,6 +280,7 @@ mod tests {
             namespace: "ml".into(),
             state,
             error: error.map(Into::into),
+            cause: error.map(|_| "applyFailed"),
         }
     }
 

@@ -238,6 +238,7 @@ mod tests {
             applied_revision: Some("0123abc".into()),
             last_change: t(change),
             last_error: error.map(Into::into),
+            last_cause: error.map(|_| "applyFailed".into()),
         };
         let status = DaemonStatus {
             ready: true,

@@ -25,22 +25,30 @@ pub fn invalid_services(invalid: &[InvalidService]) -> Vec<Invalid> {
         .collect()
 }
 
-/// The state of one applied (or refused) service.
-fn service_state(s: &ServiceReport) -> (ServiceState, Option<String>) {
+/// `cause` of a service whose rollout failed (or was rolled back).
+pub const ROLLOUT_FAILED: &str = "rolloutFailed";
+/// `cause` of a service whose health could not be read.
+pub const HEALTH_UNKNOWN: &str = "healthUnknown";
+
+/// The state of one applied (or refused) service, with its error and the error's cause name.
+fn service_state(s: &ServiceReport) -> (ServiceState, Option<String>, Option<&'static str>) {
     if let Some(e) = &s.error {
-        return (ServiceState::Failed, Some(e.to_string()));
+        return (ServiceState::Failed, Some(e.to_string()), Some(e.as_str()));
     }
     let health = s.health.as_deref().unwrap_or("not checked");
+    let rollout = || Some(format!("rollout: {health}"));
     if s.unhealthy {
-        return (ServiceState::Degraded, Some(format!("rollout: {health}")));
+        return (ServiceState::Degraded, rollout(), Some(ROLLOUT_FAILED));
     }
     match s.health_state {
-        HealthState::Available => (ServiceState::Synced, None),
-        HealthState::Progressing => (ServiceState::Progressing, None),
-        HealthState::Failed => (ServiceState::Degraded, Some(format!("rollout: {health}"))),
-        HealthState::Unknown | HealthState::NotChecked => {
-            (ServiceState::Unknown, Some(format!("health: {health}")))
-        }
+        HealthState::Available => (ServiceState::Synced, None, None),
+        HealthState::Progressing => (ServiceState::Progressing, None, None),
+        HealthState::Failed => (ServiceState::Degraded, rollout(), Some(ROLLOUT_FAILED)),
+        HealthState::Unknown | HealthState::NotChecked => (
+            ServiceState::Unknown,
+            Some(format!("health: {health}")),
+            Some(HEALTH_UNKNOWN),
+        ),
     }
 }
 
@@ -59,12 +67,13 @@ pub fn to_status(
         .services
         .iter()
         .map(|s| {
-            let (state, error) = service_state(s);
+            let (state, error, cause) = service_state(s);
             ServiceResult {
                 name: s.name.clone(),
                 namespace: s.namespace.clone(),
                 state,
                 error,
+                cause,
             }
         })
         .collect();
@@ -73,6 +82,7 @@ pub fn to_status(
         namespace: ns.clone(),
         state: ServiceState::Failed,
         error: Some(why.clone()),
+        cause: Some(ServiceCause::InvalidSpec.as_str()),
     }));
     // A failed rollout (degraded) is the workload's problem, shown per service; the apply
     // itself worked, so it does not make the reconcile partial (nor the daemon unready).
@@ -198,6 +208,7 @@ mod tests {
         let s = to_status(&r, &[], "abc", Duration::ZERO);
         let services = s.services.unwrap();
         assert_eq!(services[0].state, ServiceState::Unknown);
+        assert_eq!(services[0].cause, Some(HEALTH_UNKNOWN));
         assert!(
             services[0]
                 .error
@@ -247,6 +258,12 @@ mod tests {
         let services = s.services.unwrap();
         assert_eq!(services[1].error.as_deref(), Some("failed to decrypt"));
         assert_eq!(services[2].state, ServiceState::Failed);
+        // The cause comes from the variant, whatever the message says.
+        let causes: Vec<_> = services.iter().map(|x| x.cause).collect();
+        assert_eq!(
+            causes,
+            [None, Some("secretsUndecryptable"), Some("invalidSpec")]
+        );
     }
 
     #[test]
@@ -270,6 +287,7 @@ mod tests {
         assert_eq!(s.outcome, Outcome::Success);
         let services = s.services.unwrap();
         assert_eq!(services[0].state, ServiceState::Degraded);
+        assert_eq!(services[0].cause, Some(ROLLOUT_FAILED));
         assert!(
             services[0]
                 .error
