@@ -14,6 +14,8 @@ pub mod json;
 pub mod live;
 pub mod plan;
 pub mod report;
+pub mod seen;
+pub mod slim;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -237,6 +239,7 @@ impl Reconciler {
             self.hpa,
             &source_id,
             &namespaces,
+            &missing,
             &keys,
             &self.all_namespaces_forbidden,
         )
@@ -337,6 +340,7 @@ impl Reconciler {
         .await;
         report.errors.extend(errors);
         report.kept_services = kept_services(&report.prune_held, &planned.live);
+        report.seen = seen::Seen::after_run(&report, &planned.live);
         let current = inv.after(&report, &planned.live);
         if current == recorded {
             // Nothing to record (a no-op run writes nothing).
@@ -355,7 +359,7 @@ impl Reconciler {
         report
     }
 
-    /// Fills in rollout health (see [`health::check`]).
+    /// Fills in rollout health (see [`health::check`]); reads again only what the run changed.
     pub async fn check_health(&self, report: &mut Report, wait: Option<std::time::Duration>) {
         health::check(&self.client, self.hpa, report, wait).await;
     }

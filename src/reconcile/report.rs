@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use super::seen::Seen;
 use crate::render::Kind;
 
 /// What happened to one object.
@@ -121,6 +122,8 @@ pub struct Report {
     pub kept_services: Vec<(String, String)>,
     /// Errors outside any service (namespace creation, inventory).
     pub errors: Vec<String>,
+    /// What the run knows of the live objects (for the health check and events).
+    pub seen: Seen,
 }
 
 impl Report {
