@@ -1,8 +1,10 @@
 //! Reconcile: make the cluster match the repo.
 //!
-//! [`plan`], [`compare`] and parts of [`health`] are pure; [`live`] reads the cluster;
-//! [`execute`] writes to it with server-side apply (field manager `mlsync`) and deletes what left
-//! git, behind the guards of [`plan::PrunePolicy`]. [`Reconciler`] ties them together.
+//! [`plan`], [`compare`] and parts of [`health`] are pure; [`live`] reads the cluster (into the
+//! [`slim`] form of live objects); [`execute`] writes to it with server-side apply (field manager
+//! `mlsync`) and deletes what left git, behind the guards of [`plan::PrunePolicy`]. What a run
+//! has read ([`seen`]) spares the health check and the events reading it again.
+//! [`Reconciler`] ties them together.
 
 pub mod compare;
 pub mod diff;
