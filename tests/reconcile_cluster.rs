@@ -1277,3 +1277,78 @@ async fn apply_makes_exactly_the_writes_its_plan_lists_in_order() {
         "the HPA took over the running replica count"
     );
 }
+
+/// Reads (`get`, `list`) mlsync sent about objects in namespace `ns` after byte `offset` of the
+/// audit log, as `verb resource/name`.
+fn reads_in_since(ns: &str, offset: usize) -> Vec<String> {
+    let log = cluster()
+        .audit_log_path()
+        .expect("the test control plane keeps an audit log");
+    let text = std::fs::read_to_string(log).unwrap();
+    text[offset..]
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| {
+            e["stage"] == "ResponseComplete"
+                && e["objectRef"]["namespace"] == ns
+                && e["objectRef"]["resource"] != "namespaces"
+                && e["userAgent"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("mlsync/"))
+                && matches!(e["verb"].as_str(), Some("get" | "list"))
+        })
+        .map(|e| {
+            format!(
+                "{} {}/{}",
+                e["verb"].as_str().unwrap_or_default(),
+                e["objectRef"]["resource"].as_str().unwrap_or_default(),
+                e["objectRef"]["name"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// Issue 11: an apply into a namespace mlsync creates reads nothing there by name (nothing can
+/// exist in a namespace that did not), its events do not read again the Deployments the run
+/// has just seen, and a no-op apply reads nothing of the namespace after its plan's
+/// cluster-wide lists (its health comes from them).
+#[tokio::test]
+async fn applies_read_objects_by_lists_not_one_by_one() {
+    let f = Fixture::new("reads").await;
+    let made = format!("{}-made", f.ns);
+    std::fs::write(
+        f.dir.path().join("mlsync.yaml"),
+        format!(
+            "defaultNamespace: {}\nsourceId: src-{}\npaths: [services]\ncreateNamespaces: true\n",
+            f.ns, f.ns
+        ),
+    )
+    .unwrap();
+    for name in ["alpha", "beta", "gamma"] {
+        f.write(
+            &format!("{name}.yaml"),
+            &in_namespace(&spec(name, HPA), &made),
+        );
+    }
+    let log = cluster().audit_log_path().unwrap();
+    let offset = std::fs::read_to_string(&log).unwrap().len();
+    let (code, out, err) = f.mlsync("apply", &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let reads = reads_in_since(&made, offset);
+    assert!(
+        reads.iter().all(|r| r.starts_with("list ")),
+        "cold apply read objects of {made} one by one: {reads:#?}"
+    );
+
+    let offset = std::fs::read_to_string(&log).unwrap().len();
+    let (code, out, err) = f.mlsync("apply", &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("health: progressing"), "{out}");
+    let reads = reads_in_since(&made, offset);
+    assert!(
+        reads.is_empty(),
+        "no-op apply read {made} again: {reads:#?}"
+    );
+    let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(cluster().client().await);
+    ns.delete(&made, &Default::default()).await.unwrap();
+}

@@ -16,8 +16,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# Debian packages the tests run as real components (the control plane's own come from ci-setup.sh).
-packages=(age git gnupg openssh-server openssh-client libssl-dev pkg-config procps systemd)
+# Debian packages the tests run as real components (the control plane's own come from ci-setup.sh);
+# `time` is the /usr/bin/time that benches/reconcile.sh measures with (tests/bench_reconcile.rs).
+packages=(age git gnupg openssh-server openssh-client libssl-dev pkg-config procps systemd time)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -188,7 +188,7 @@ pub async fn apply(args: &ApplyArgs) -> anyhow::Result<u8> {
             invalid: &repo.invalid,
         };
         Publisher::new(r.client().clone(), r.hpa_version())
-            .publish(&plan_events(&report, &ctx))
+            .publish_seen(&plan_events(&report, &ctx), &report.seen)
             .await;
     }
     match args.output {

@@ -231,7 +231,9 @@ impl Cycle {
                 source_id: source,
                 invalid: &repo.invalid,
             };
-            events.publish(&plan_events(&report, &ctx)).await;
+            events
+                .publish_seen(&plan_events(&report, &ctx), &report.seen)
+                .await;
         }
         for o in report.objects() {
             if let Some(action) = outcome::object_action(&o.outcome) {

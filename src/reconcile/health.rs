@@ -4,12 +4,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use futures::{StreamExt, stream};
 use kube::Client;
 use kube::api::ListParams;
 use serde_json::Value;
 
-use super::report::{HealthState, Report};
-use crate::cluster;
+use super::keys::ObjectRef;
+use super::live;
+use super::report::{HealthState, Outcome, Report};
+use super::seen::HEALTH_KINDS;
 use crate::render::{HpaVersion, Kind, MANAGED_BY, MANAGED_BY_LABEL};
 
 /// A Deployment's rollout state.
@@ -112,65 +115,101 @@ pub fn load_balancer(svc: &Value) -> Option<String> {
     })
 }
 
-/// Lists `kind` in `ns` (objects mlsync manages), keyed by name; or why it could not. One
-/// request per kind and namespace instead of one per object.
-async fn list(
-    client: &Client,
-    kind: Kind,
-    hpa: HpaVersion,
-    ns: &str,
-) -> Result<BTreeMap<String, Value>, String> {
+/// One list of objects by name, or why it could not be read.
+type Listed = Result<Vec<(String, Value)>, String>;
+
+/// How many health lists are in flight at once.
+const READ_CONCURRENCY: usize = 8;
+
+/// Lists `kind` in `ns` (objects mlsync manages), by name; or why it could not. One request
+/// per kind and namespace instead of one per object.
+async fn list(client: &Client, kind: Kind, hpa: HpaVersion, ns: &str) -> Listed {
     let params = ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
-    let items = cluster::api(client, kind, hpa, ns)
-        .list(&params)
+    let items = live::list_slim(client, kind, hpa, Some(ns), &params)
         .await
         .map_err(|e| format!("failed to list {kind}s in namespace {ns}: {e}"))?;
     Ok(items
-        .items
         .into_iter()
-        .filter_map(|o| Some((o.metadata.name.clone()?, serde_json::to_value(o).ok()?)))
+        .map(|o| (o.name(), o.into_value(kind, hpa)))
         .collect())
+}
+
+/// The services whose objects must be read again: on the first pass those whose Deployment,
+/// HPA or Service this run changed (or whose Deployment's state is not known), later those
+/// still rolling out.
+fn stale_namespaces(
+    report: &Report,
+    pending: Option<&BTreeSet<(String, String)>>,
+) -> BTreeSet<String> {
+    report
+        .services
+        .iter()
+        .filter(|s| s.error.is_none())
+        .filter(|s| match pending {
+            Some(p) => p.contains(&(s.namespace.clone(), s.name.clone())),
+            None => {
+                !report
+                    .seen
+                    .has_state(&ObjectRef::new(Kind::Deployment, &s.namespace, &s.name))
+                    || s.objects.iter().any(|o| {
+                        HEALTH_KINDS.contains(&o.kind) && !matches!(o.outcome, Outcome::Unchanged)
+                    })
+            }
+        })
+        .map(|s| s.namespace.clone())
+        .collect()
 }
 
 /// Fills in each applied service's health; with `wait`, polls until every rollout is available
 /// or failed, or the time is up (then the unfinished ones count as unhealthy).
+///
+/// What the run left unchanged is judged from the state its plan read ([`Report::seen`]);
+/// namespaces where it changed a Deployment, HPA or Service are listed again (3 lists per
+/// namespace, several at once), and so are, while waiting, those with rollouts in progress.
 pub async fn check(client: &Client, hpa: HpaVersion, report: &mut Report, wait: Option<Duration>) {
     let deadline = wait.map(|w| Instant::now() + w);
-    let namespaces: BTreeSet<String> = report
-        .services
-        .iter()
-        .filter(|s| s.error.is_none())
-        .map(|s| s.namespace.clone())
-        .collect();
+    let mut pending_services: Option<BTreeSet<(String, String)>> = None;
     loop {
-        let mut live: BTreeMap<(Kind, String), Result<BTreeMap<String, Value>, String>> =
-            BTreeMap::new();
-        for ns in &namespaces {
-            for kind in [
-                Kind::Deployment,
-                Kind::HorizontalPodAutoscaler,
-                Kind::Service,
-            ] {
-                live.insert((kind, ns.clone()), list(client, kind, hpa, ns).await);
+        let stale = stale_namespaces(report, pending_services.as_ref());
+        let lists: Vec<(Kind, String)> = stale
+            .iter()
+            .flat_map(|ns| HEALTH_KINDS.iter().map(move |k| (*k, ns.clone())))
+            .collect();
+        let read: Vec<(Kind, String, Listed)> = stream::iter(lists)
+            .map(|(kind, ns)| async move {
+                let got = list(client, kind, hpa, &ns).await;
+                (kind, ns, got)
+            })
+            .buffer_unordered(READ_CONCURRENCY)
+            .collect()
+            .await;
+        let mut failed: BTreeMap<(Kind, String), String> = BTreeMap::new();
+        for (kind, ns, got) in read {
+            match got {
+                Ok(objects) => report.seen.observe_all(kind, &ns, objects),
+                Err(e) => {
+                    failed.insert((kind, ns), e);
+                }
             }
         }
+        let seen = &report.seen;
         let get = |kind: Kind, ns: &str, name: &str| {
-            live.get(&(kind, ns.to_owned()))
-                .and_then(|m| m.as_ref().ok())
-                .and_then(|m| m.get(name))
-                .cloned()
+            if failed.contains_key(&(kind, ns.to_owned())) {
+                return None;
+            }
+            seen.state(&ObjectRef::new(kind, ns, name))
         };
-        let mut pending = false;
+        let mut pending = BTreeSet::new();
         for s in report.services.iter_mut().filter(|s| s.error.is_none()) {
             let Some(dep) = get(Kind::Deployment, &s.namespace, &s.name) else {
                 // Nothing is claimed about a rollout that could not be read.
-                let why = match live.get(&(Kind::Deployment, s.namespace.clone())) {
-                    Some(Err(e)) => e.clone(),
-                    _ => format!("Deployment {}/{} not found", s.namespace, s.name),
+                let why = match failed.get(&(Kind::Deployment, s.namespace.clone())) {
+                    Some(e) => e.clone(),
+                    None => format!("Deployment {}/{} not found", s.namespace, s.name),
                 };
                 s.health_state = HealthState::Unknown;
                 s.health = Some(format!("unknown ({why})"));
-                pending = true;
+                pending.insert((s.namespace.clone(), s.name.clone()));
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     s.unhealthy = true;
                     s.health = Some(format!(
@@ -179,7 +218,7 @@ pub async fn check(client: &Client, hpa: HpaVersion, report: &mut Report, wait: 
                 }
                 continue;
             };
-            let state = rollout(&dep);
+            let state = rollout(dep);
             s.health_state = match &state {
                 Rollout::Available => HealthState::Available,
                 Rollout::Progressing(_) => HealthState::Progressing,
@@ -190,33 +229,30 @@ pub async fn check(client: &Client, hpa: HpaVersion, report: &mut Report, wait: 
                 Rollout::Progressing(p) => format!("progressing ({p})"),
                 Rollout::Failed(f) => format!("failed ({f})"),
             }];
-            if let Some(h) = get(Kind::HorizontalPodAutoscaler, &s.namespace, &s.name)
-                .as_ref()
-                .and_then(hpa_problems)
+            if let Some(h) =
+                get(Kind::HorizontalPodAutoscaler, &s.namespace, &s.name).and_then(hpa_problems)
             {
                 parts.push(h);
             }
-            if let Some(lb) = get(Kind::Service, &s.namespace, &s.name)
-                .as_ref()
-                .and_then(load_balancer)
-            {
+            if let Some(lb) = get(Kind::Service, &s.namespace, &s.name).and_then(load_balancer) {
                 parts.push(lb);
             }
             s.health = Some(parts.join("; "));
             s.unhealthy = matches!(state, Rollout::Failed(_));
-            pending |= matches!(state, Rollout::Progressing(_));
-            if let Rollout::Progressing(_) = state
-                && deadline.is_some_and(|d| Instant::now() >= d)
-            {
-                s.unhealthy = true;
-                s.health = Some(format!(
-                    "{} (timed out waiting for the rollout)",
-                    s.health.clone().unwrap_or_default()
-                ));
+            if let Rollout::Progressing(_) = state {
+                pending.insert((s.namespace.clone(), s.name.clone()));
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    s.unhealthy = true;
+                    s.health = Some(format!(
+                        "{} (timed out waiting for the rollout)",
+                        s.health.clone().unwrap_or_default()
+                    ));
+                }
             }
         }
         match deadline {
-            Some(d) if pending && Instant::now() < d => {
+            Some(d) if !pending.is_empty() && Instant::now() < d => {
+                pending_services = Some(pending);
                 tokio::time::sleep(Duration::from_secs(1)).await
             }
             _ => return,

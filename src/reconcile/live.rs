@@ -1,18 +1,20 @@
 //! Reading the cluster (I/O): mlsync's own objects by label (across all namespaces when RBAC
 //! allows), same-named objects by name, which namespaces exist, and the inventory of namespaces
-//! a source has used.
+//! a source has used. Objects are decoded straight into their [`super::slim`] form.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::Client;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, DynamicObject, GetParams, ListParams};
+use kube::core::Request;
+use kube::{Client, Resource};
 use serde_json::Value;
 
 use super::ReconcileError;
 use super::keys::ObjectRef as ObjectKey;
+use super::slim::{SlimList, SlimObject};
 use crate::cluster;
 use crate::render::{
     HpaVersion, INVENTORY_NAME_PREFIX, Kind, MANAGED_BY, MANAGED_BY_LABEL, SOURCE_LABEL,
@@ -52,15 +54,52 @@ pub enum ListScope {
 /// Set once a cluster-wide LIST was refused, so the fallback is logged once per process.
 static FALLBACK_LOGGED: AtomicBool = AtomicBool::new(false);
 
+/// Lists `kind` (in `namespace`, or in all namespaces) and decodes the items straight into
+/// their slim form (see [`super::slim`]): the full objects never exist in memory at once.
+pub async fn list_slim(
+    client: &Client,
+    kind: Kind,
+    hpa: HpaVersion,
+    namespace: Option<&str>,
+    params: &ListParams,
+) -> Result<Vec<SlimObject>, kube::Error> {
+    let path = DynamicObject::url_path(&cluster::api_resource(kind, hpa), namespace);
+    let req = Request::new(path)
+        .list(params)
+        .map_err(kube::Error::BuildRequest)?;
+    Ok(client.request::<SlimList>(req).await?.items)
+}
+
+/// Reads `kind` `namespace/name` in its slim form; `None` when it does not exist.
+async fn get_slim(
+    client: &Client,
+    kind: Kind,
+    hpa: HpaVersion,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<SlimObject>, kube::Error> {
+    let path = DynamicObject::url_path(&cluster::api_resource(kind, hpa), Some(namespace));
+    let req = Request::new(path)
+        .get(name, &GetParams::default())
+        .map_err(kube::Error::BuildRequest)?;
+    match client.request::<SlimObject>(req).await {
+        Ok(o) => Ok(Some(o)),
+        Err(kube::Error::Api(s)) if s.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Lists mlsync's objects of `source_id`: per kind across all namespaces, or, where RBAC
 /// forbids that (remembered in `all_forbidden` so it is not asked again), in `namespaces`.
 /// Then fetches by name each desired object that the lists did not return (to find foreign
-/// objects with our names).
+/// objects with our names), except in namespaces that do not exist (`absent`): nothing can be
+/// there, so nothing is read there.
 pub async fn fetch(
     client: &Client,
     hpa: HpaVersion,
     source_id: &str,
     namespaces: &BTreeSet<String>,
+    absent: &BTreeSet<String>,
     desired: &[ObjectKey],
     all_forbidden: &AtomicBool,
 ) -> Result<(BTreeMap<ObjectKey, Value>, ListScope), ReconcileError> {
@@ -74,14 +113,11 @@ pub async fn fetch(
             per_namespace.push(kind);
             continue;
         }
-        match cluster::api_all(client, kind, hpa).list(&params).await {
-            Ok(list) => {
-                for item in list.items {
-                    let ns = item.metadata.namespace.clone().unwrap_or_default();
-                    let name = item.metadata.name.clone().unwrap_or_default();
-                    let mut value = serde_json::to_value(&item).map_err(ReconcileError::Decode)?;
-                    set_type_meta(&mut value, kind, hpa);
-                    live.insert(ObjectKey::new(kind, &ns, &name), value);
+        match list_slim(client, kind, hpa, None, &params).await {
+            Ok(items) => {
+                for item in items {
+                    let key = ObjectKey::new(kind, &item.namespace(), &item.name());
+                    live.insert(key, item.into_value(kind, hpa));
                 }
             }
             Err(kube::Error::Api(s)) if s.code == 403 => {
@@ -106,25 +142,25 @@ pub async fn fetch(
     };
     let lists: Vec<(Kind, String)> = namespaces
         .iter()
+        .filter(|ns| !absent.contains(*ns))
         .flat_map(|ns| per_namespace.iter().map(move |k| (*k, ns.clone())))
         .collect();
     let listed: Vec<Vec<(ObjectKey, Value)>> = stream::iter(lists)
         .map(|(kind, ns)| {
             let params = params.clone();
             async move {
-                let api = cluster::api(client, kind, hpa, &ns);
-                let list = api
-                    .list(&params)
+                let items = list_slim(client, kind, hpa, Some(&ns), &params)
                     .await
                     .map_err(read_err(format!("list {kind}s in namespace {ns}")))?;
-                let mut out = Vec::new();
-                for item in list.items {
-                    let name = item.metadata.name.clone().unwrap_or_default();
-                    let mut value = serde_json::to_value(&item).map_err(ReconcileError::Decode)?;
-                    set_type_meta(&mut value, kind, hpa);
-                    out.push((ObjectKey::new(kind, &ns, &name), value));
-                }
-                Ok::<_, ReconcileError>(out)
+                Ok::<_, ReconcileError>(
+                    items
+                        .into_iter()
+                        .map(|item| {
+                            let key = ObjectKey::new(kind, &ns, &item.name());
+                            (key, item.into_value(kind, hpa))
+                        })
+                        .collect(),
+                )
             }
         })
         .buffer_unordered(READ_CONCURRENCY)
@@ -134,24 +170,18 @@ pub async fn fetch(
 
     let missing: Vec<ObjectKey> = desired
         .iter()
-        .filter(|k| !live.contains_key(*k))
+        .filter(|k| !live.contains_key(*k) && !absent.contains(&k.namespace))
         .cloned()
         .collect();
     let found: Vec<Option<(ObjectKey, Value)>> = stream::iter(missing)
         .map(|key| async move {
-            let api = cluster::api(client, key.kind, hpa, &key.namespace);
-            let got = api
-                .get_opt(&key.name)
+            let got = get_slim(client, key.kind, hpa, &key.namespace, &key.name)
                 .await
                 .map_err(read_err(format!("get {key}")))?;
-            match got {
-                Some(obj) => {
-                    let mut value = serde_json::to_value(&obj).map_err(ReconcileError::Decode)?;
-                    set_type_meta(&mut value, key.kind, hpa);
-                    Ok::<_, ReconcileError>(Some((key, value)))
-                }
-                None => Ok(None),
-            }
+            Ok::<_, ReconcileError>(got.map(|o| {
+                let value = o.into_value(key.kind, hpa);
+                (key, value)
+            }))
         })
         .buffer_unordered(READ_CONCURRENCY)
         .try_collect()
@@ -160,35 +190,27 @@ pub async fn fetch(
     Ok((live, scope))
 }
 
-/// List items come without apiVersion/kind; put them back so objects compare like rendered ones.
-fn set_type_meta(value: &mut Value, kind: Kind, hpa: HpaVersion) {
-    if let Some(m) = value.as_object_mut() {
-        m.insert(
-            "apiVersion".into(),
-            cluster::api_resource(kind, hpa).api_version.into(),
-        );
-        m.insert("kind".into(), kind.as_str().into());
-    }
-}
-
 /// Which of `namespaces` exist.
 pub async fn existing_namespaces(
     client: &Client,
     namespaces: &BTreeSet<String>,
 ) -> Result<BTreeSet<String>, ReconcileError> {
     let api: Api<Namespace> = Api::all(client.clone());
-    let mut out = BTreeSet::new();
-    for ns in namespaces {
-        if api
-            .get_opt(ns)
-            .await
-            .map_err(read_err(format!("get namespace {ns}")))?
-            .is_some()
-        {
-            out.insert(ns.clone());
-        }
-    }
-    Ok(out)
+    let found: Vec<Option<String>> = stream::iter(namespaces)
+        .map(|ns| {
+            let api = api.clone();
+            async move {
+                let got = api
+                    .get_opt(ns)
+                    .await
+                    .map_err(read_err(format!("get namespace {ns}")))?;
+                Ok::<_, ReconcileError>(got.map(|_| ns.clone()))
+            }
+        })
+        .buffer_unordered(READ_CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(found.into_iter().flatten().collect())
 }
 
 /// The namespaces recorded in the source's inventory (empty when there is none yet).

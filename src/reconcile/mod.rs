@@ -5,6 +5,8 @@
 //! order. [`live`] reads the cluster; [`execute`] walks the writes with server-side apply (field
 //! manager `mlsync`), fenced by leadership, behind the guards of [`plan::PrunePolicy`]. Failures
 //! are the types of [`cause`] (never text to be parsed); identities are [`keys`].
+//! [`live`] reads into the [`slim`] form of live objects; what a run has read ([`seen`])
+//! spares the health check and the events reading it again.
 //! [`Reconciler`] ties them together.
 
 pub mod cause;
@@ -20,6 +22,8 @@ pub mod keys;
 pub mod live;
 pub mod plan;
 pub mod report;
+pub mod seen;
+pub mod slim;
 pub mod writes;
 
 use std::borrow::Cow;
@@ -254,6 +258,7 @@ impl Reconciler {
             self.hpa,
             &source_id,
             &namespaces,
+            &missing,
             &keys,
             &self.all_namespaces_forbidden,
         )
@@ -346,6 +351,7 @@ impl Reconciler {
         .await;
         report.errors.extend(errors);
         report.kept_services = kept_services(&report.prune_held, &planned.live);
+        report.seen = seen::Seen::after_run(&report, &planned.live);
         // What to record depends on what was deleted: a failed prune keeps its namespace.
         let current = inv.after(&report, &planned.live);
         if current == recorded {
@@ -365,7 +371,7 @@ impl Reconciler {
         report
     }
 
-    /// Fills in rollout health (see [`health::check`]).
+    /// Fills in rollout health (see [`health::check`]); reads again only what the run changed.
     pub async fn check_health(&self, report: &mut Report, wait: Option<std::time::Duration>) {
         health::check(&self.client, self.hpa, report, wait).await;
     }

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use super::cause::{ObjectFailure, PruneRefusal, RunError, ServiceCause};
 use super::keys::{ObjectRef, ServiceKey};
+use super::seen::Seen;
 use crate::render::Kind;
 
 /// What happened to one object.
@@ -130,6 +131,8 @@ pub struct Report {
     pub kept_services: Vec<ServiceKey>,
     /// Errors outside any service (namespace creation).
     pub errors: Vec<RunError>,
+    /// What the run knows of the live objects (for the health check and events).
+    pub seen: Seen,
 }
 
 impl Report {

@@ -1,6 +1,8 @@
 //! Publishing [`PlannedEvent`]s (I/O) with kube's `Recorder` (events.k8s.io/v1, reporting
-//! controller `mlsync`). Looks up each target's uid first, so that `kubectl describe` lists the
-//! event; falls back to the inventory ConfigMap when a service's Deployment does not exist.
+//! controller `mlsync`), several at once. Each event carries its target's uid, so that
+//! `kubectl describe` lists it: taken from what the run already read ([`Seen`]), read only when
+//! the run does not know it; falls back to the inventory ConfigMap when a service's Deployment
+//! does not exist.
 //!
 //! Publishing never fails a reconcile: failures (RBAC, API down) are counted and logged with
 //! one `warn!` per call.
@@ -8,6 +10,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -15,6 +18,8 @@ use tracing::{debug, warn};
 
 use super::{PlannedEvent, Target};
 use crate::cluster;
+use crate::reconcile::keys::ObjectRef;
+use crate::reconcile::seen::{Seen, Uid};
 use crate::render::HpaVersion;
 
 /// The reporting controller of every event.
@@ -23,6 +28,9 @@ pub const CONTROLLER: &str = "mlsync";
 /// The same warning (reason, object, note) is published again only after this long: a daemon
 /// that keeps failing the same way does not write an event every few seconds.
 pub const WARNING_REPEAT: Duration = Duration::from_secs(10 * 60);
+
+/// Events in flight at once.
+const PUBLISH_CONCURRENCY: usize = 8;
 
 /// Publishes events; keep one per process (it remembers recent warnings).
 ///
@@ -69,13 +77,19 @@ impl Publisher {
     }
 
     /// Publishes `events`; returns how many were published. Logs one warning when any failed.
+    /// Reads each target's uid (see [`Publisher::publish_seen`] to avoid that).
     pub async fn publish(&mut self, events: &[PlannedEvent]) -> usize {
+        self.publish_seen(events, &Seen::default()).await
+    }
+
+    /// Publishes `events` of a run that has `seen` the live objects: uids it knows are not read
+    /// again. Returns how many were published; logs one warning when any failed.
+    pub async fn publish_seen(&mut self, events: &[PlannedEvent], seen: &Seen) -> usize {
         let now = Instant::now();
         self.recent_warnings
             .retain(|_, at| now.duration_since(*at) < WARNING_REPEAT);
         let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
-        let mut published = 0;
-        let mut failures: Vec<String> = Vec::new();
+        let mut to_send: Vec<(&PlannedEvent, String)> = Vec::new();
         for ev in events {
             let key = format!(
                 "{}|{}/{}/{}|{}",
@@ -88,15 +102,30 @@ impl Publisher {
                 );
                 continue;
             }
-            let reference = self.reference(ev).await;
-            let event = Event {
-                type_: ev.type_,
-                reason: ev.reason.to_owned(),
-                note: Some(ev.note.clone()),
-                action: ev.action.to_owned(),
-                secondary: None,
-            };
-            match recorder.publish(&event, &reference).await {
+            to_send.push((ev, key));
+        }
+        let this = &*self;
+        let recorder = &recorder;
+        let results: Vec<(&PlannedEvent, String, Result<(), kube::Error>)> = stream::iter(to_send)
+            .map(|(ev, key)| async move {
+                let reference = this.reference(ev, seen).await;
+                let event = Event {
+                    type_: ev.type_,
+                    reason: ev.reason.to_owned(),
+                    note: Some(ev.note.clone()),
+                    action: ev.action.to_owned(),
+                    secondary: None,
+                };
+                let result = recorder.publish(&event, &reference).await;
+                (ev, key, result)
+            })
+            .buffered(PUBLISH_CONCURRENCY)
+            .collect()
+            .await;
+        let mut published = 0;
+        let mut failures: Vec<String> = Vec::new();
+        for (ev, key, result) in results {
+            match result {
                 Ok(()) => {
                     published += 1;
                     if ev.type_ == EventType::Warning {
@@ -128,18 +157,24 @@ impl Publisher {
 
     /// The reference of the event's target (with its uid), or of its fallback when the target
     /// does not exist; the target without uid when neither can be read (e.g. a pruned object).
-    async fn reference(&self, ev: &PlannedEvent) -> ObjectReference {
-        if let Some(uid) = self.uid(&ev.regarding).await {
+    async fn reference(&self, ev: &PlannedEvent, seen: &Seen) -> ObjectReference {
+        if let Some(uid) = self.uid(&ev.regarding, seen).await {
             return self.object_ref(&ev.regarding, Some(uid));
         }
         if let Some(fallback) = &ev.fallback {
-            let uid = self.uid(fallback).await;
+            let uid = self.uid(fallback, seen).await;
             return self.object_ref(fallback, uid);
         }
         self.object_ref(&ev.regarding, None)
     }
 
-    async fn uid(&self, t: &Target) -> Option<String> {
+    /// The uid of `t`: as the run saw it, else read (`None` when it does not exist).
+    async fn uid(&self, t: &Target, seen: &Seen) -> Option<String> {
+        match seen.uid(&ObjectRef::new(t.kind, &t.namespace, &t.name)) {
+            Uid::Known(uid) => return Some(uid),
+            Uid::Gone => return None,
+            Uid::Unknown => {}
+        }
         let api = cluster::api(&self.client, t.kind, self.hpa, &t.namespace);
         match api.get_opt(&t.name).await {
             Ok(found) => found.and_then(|o| o.metadata.uid),
