@@ -2,7 +2,7 @@
 //! config change → new ReplicaSet, no-op = zero writes (audit log), drift correction, pruning and
 //! its guards, foreign objects, replicas ↔ autoscaling, rollout health, and `kubectl diff` as a peer.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
