@@ -1,4 +1,5 @@
-//! One real Kubernetes control plane per test binary.
+//! One real Kubernetes control plane per test process (the cluster-facing tests are one binary,
+//! `tests/it`; a few other binaries start their own).
 //!
 //! On first use [`cluster`] runs `tests/cluster/build.sh` (a no-op once the binaries are cached)
 //! and `tests/cluster/start.sh` on free 127.0.0.1 ports. Teardown needs no destructors (the test
@@ -43,6 +44,13 @@ pub struct TestCluster {
     /// Control plane directory when this process started the control plane itself.
     dir: Option<PathBuf>,
 }
+
+/// Held by the tests that install `deploy/` or use its fixed namespaces (`mlsync-system`,
+/// `ml-demo`) and cluster-scoped objects (ClusterRole `mlsync-target`): every test of a process
+/// shares one control plane, so these run one at a time while the rest of the suite, each test in
+/// namespaces of its own, runs alongside. `.lock().await` in async tests, `.blocking_lock()` in
+/// plain ones; never poisoned by a failed test.
+pub static DEPLOY_NAMESPACES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 static CLUSTER: OnceLock<Result<TestCluster, String>> = OnceLock::new();
 static STARTED_DIR: OnceLock<PathBuf> = OnceLock::new();

@@ -2,7 +2,7 @@
 //! config change → new ReplicaSet, no-op = zero writes (audit log), drift correction, pruning and
 //! its guards, foreign objects, replicas ↔ autoscaling, rollout health, and `kubectl diff` as a peer.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,6 +64,14 @@ impl Fixture {
             String::from_utf8(out.stdout).unwrap(),
             String::from_utf8(out.stderr).unwrap(),
         )
+    }
+
+    /// Runs `mlsync apply --repo <fixture> <args>`, asserting it exits 0 (showing its stdout
+    /// and stderr if not); returns its stdout.
+    fn apply_ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.mlsync("apply", args);
+        assert_eq!(code, 0, "mlsync apply {args:?} failed:\n{out}{err}");
+        out
     }
 
     async fn api<K>(&self) -> Api<K>
@@ -167,7 +175,7 @@ async fn create_then_a_second_apply_makes_zero_writes() {
 async fn config_change_rolls_the_pods() {
     let f = Fixture::new("roll").await;
     f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
-    assert_eq!(f.mlsync("apply", &[]).0, 0);
+    f.apply_ok(&[]);
     let deps: Api<Deployment> = f.api().await;
     let hash = |d: &Deployment| {
         d.spec
@@ -225,7 +233,7 @@ fn kubectl(args: &[&str]) {
 async fn drift_is_reported_and_corrected() {
     let f = Fixture::new("drift").await;
     f.write("a.yaml", &spec("alpha", "  replicas: 2\n"));
-    assert_eq!(f.mlsync("apply", &[]).0, 0);
+    f.apply_ok(&[]);
     kubectl(&[
         "-n",
         &f.ns,
@@ -264,7 +272,7 @@ async fn drift_is_reported_and_corrected() {
             && diff.contains("+        image: example/alpha:1"),
         "{diff}"
     );
-    assert_eq!(f.mlsync("apply", &[]).0, 0);
+    f.apply_ok(&[]);
     let dep = f.api::<Deployment>().await.get("alpha").await.unwrap();
     assert_eq!(dep.spec.replicas, Some(2));
     assert_eq!(
@@ -283,11 +291,8 @@ async fn drift_is_reported_and_corrected() {
             .unwrap()["MODEL_NAME"],
         "alpha"
     );
-    assert_eq!(
-        f.mlsync("apply", &[]).0,
-        0,
-        "corrected: the next run has nothing to do"
-    );
+    // Corrected: the next run has nothing to do.
+    f.apply_ok(&[]);
 }
 
 #[tokio::test]
@@ -299,7 +304,7 @@ async fn prune_and_its_guards() {
             &spec(&format!("svc-{n}"), "  replicas: 1\n"),
         );
     }
-    assert_eq!(f.mlsync("apply", &[]).0, 0);
+    f.apply_ok(&[]);
     let deps: Api<Deployment> = f.api().await;
 
     // An invalid spec keeps all of its live objects.
@@ -315,8 +320,7 @@ async fn prune_and_its_guards() {
     // A service that left git is pruned (one of four is within the guard).
     f.write("a.yaml", &spec("svc-a", "  replicas: 1\n"));
     f.remove("d.yaml");
-    let (code, out, _) = f.mlsync("apply", &[]);
-    assert_eq!(code, 0, "{out}");
+    let out = f.apply_ok(&[]);
     assert!(
         out.contains(&format!("Deployment {}/svc-d pruned", f.ns)),
         "{out}"
@@ -333,8 +337,7 @@ async fn prune_and_its_guards() {
 
     // --prune=false keeps what left git.
     f.remove("c.yaml");
-    let (code, out, _) = f.mlsync("apply", &["--prune=false"]);
-    assert_eq!(code, 0, "{out}");
+    let out = f.apply_ok(&["--prune=false"]);
     assert!(out.contains("left git but was kept"), "{out}");
     assert!(deps.get_opt("svc-c").await.unwrap().is_some());
 
@@ -351,8 +354,7 @@ async fn prune_and_its_guards() {
         deps.list(&ListParams::default()).await.unwrap().items.len(),
         3
     );
-    let (code, out, _) = f.mlsync("apply", &["--allow-mass-prune"]);
-    assert_eq!(code, 0, "{out}");
+    f.apply_ok(&["--allow-mass-prune"]);
     assert!(
         deps.list(&ListParams::default())
             .await
@@ -374,8 +376,7 @@ async fn secrets_that_fail_to_decrypt_keep_the_service_and_never_leak() {
         ),
     );
     f.write("b.yaml", &spec("beta", "  replicas: 1\n"));
-    let (code, out, err) = f.mlsync("apply", &[]);
-    assert_eq!(code, 0, "{out}{err}");
+    f.apply_ok(&[]);
     let secret = f.api::<Secret>().await.get("alpha-secrets").await.unwrap();
     assert_eq!(secret.data.unwrap()["DB_PASS"].0, b"secure123");
 
@@ -461,8 +462,7 @@ async fn foreign_objects_are_left_alone_unless_adopted() {
             .is_none(),
         "nothing of the service applied"
     );
-    let (code, out, _) = f.mlsync("apply", &["--adopt"]);
-    assert_eq!(code, 0, "{out}");
+    f.apply_ok(&["--adopt"]);
     let labels = cms
         .get("alpha-config")
         .await
@@ -477,13 +477,12 @@ async fn foreign_objects_are_left_alone_unless_adopted() {
 async fn replicas_hand_over_to_the_hpa_and_back() {
     let f = Fixture::new("hpa").await;
     f.write("a.yaml", &spec("alpha", "  replicas: 3\n"));
-    assert_eq!(f.mlsync("apply", &[]).0, 0);
+    f.apply_ok(&[]);
     let deps: Api<Deployment> = f.api().await;
     assert_eq!(deps.get("alpha").await.unwrap().spec.replicas, Some(3));
 
     f.write("a.yaml", &spec("alpha", HPA));
-    let (code, out, _) = f.mlsync("apply", &[]);
-    assert_eq!(code, 0, "{out}");
+    f.apply_ok(&[]);
     let dep = deps.get("alpha").await.unwrap();
     assert_eq!(
         dep.spec.replicas,
@@ -513,17 +512,13 @@ async fn replicas_hand_over_to_the_hpa_and_back() {
     );
     // The HPA controller may now change replicas; mlsync must not reset them.
     kubectl(&["-n", &f.ns, "scale", "deployment/alpha", "--replicas=4"]);
-    assert_eq!(
-        f.mlsync("apply", &[]).0,
-        0,
-        "replicas set by others are not drift under autoscaling"
-    );
+    // Replicas set by others are not drift under autoscaling.
+    f.apply_ok(&[]);
     assert_eq!(deps.get("alpha").await.unwrap().spec.replicas, Some(4));
 
     // Back to fixed replicas: mlsync owns them again and the HPA goes.
     f.write("a.yaml", &spec("alpha", "  replicas: 2\n"));
-    let (code, out, _) = f.mlsync("apply", &[]);
-    assert_eq!(code, 0, "{out}");
+    f.apply_ok(&[]);
     assert_eq!(deps.get("alpha").await.unwrap().spec.replicas, Some(2));
     assert!(
         f.api::<HorizontalPodAutoscaler>()
@@ -552,10 +547,9 @@ async fn rollout_health_with_wait() {
 
     let g = Fixture::new("healthy").await;
     g.write("a.yaml", &spec("beta", "  replicas: 2\n"));
-    assert_eq!(g.mlsync("apply", &[]).0, 0);
+    g.apply_ok(&[]);
     pods::make_deployment_ready(&cluster().client().await, &g.ns, "beta").await;
-    let (code, out, _) = g.mlsync("apply", &["--wait=60s"]);
-    assert_eq!(code, 0, "{out}");
+    let out = g.apply_ok(&["--wait=60s"]);
     assert!(out.contains("health: available"), "{out}");
     let svc: Api<Service> = g.api().await;
     assert!(svc.get("beta").await.is_ok());
@@ -573,7 +567,7 @@ async fn kubectl_diff_agrees_after_apply() {
                 .replace("  resources:", &format!("{HPA}  resources:"))
         ),
     );
-    assert_eq!(f.mlsync("apply", &[]).0, 0);
+    f.apply_ok(&[]);
     // The HPA version the server serves (v2beta2 on 1.20, v2 on the current release).
     let hpa = mlsync::cluster::discover(&cluster().client().await)
         .await
@@ -647,8 +641,7 @@ async fn an_immutable_field_change_is_a_clear_error_and_recreate_fixes_it() {
         "{out}"
     );
     assert!(out.contains("re-run with --recreate"), "{out}");
-    let (code, out, _) = f.mlsync("apply", &["--recreate"]);
-    assert_eq!(code, 0, "{out}");
+    let out = f.apply_ok(&["--recreate"]);
     assert!(
         out.contains(&format!("Deployment {}/alpha recreated", f.ns)),
         "{out}"
@@ -678,8 +671,7 @@ async fn a_replica_that_stopped_leading_writes_nothing() {
     let f = Fixture::new("fence").await;
     f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
     f.write("b.yaml", &spec("beta", "  replicas: 1\n"));
-    let (code, out, err) = f.mlsync("apply", &[]);
-    assert_eq!(code, 0, "{out}{err}");
+    f.apply_ok(&[]);
     // Git moves on: alpha's config changes, beta leaves.
     f.write(
         "a.yaml",
@@ -841,7 +833,7 @@ async fn objects_in_a_namespace_the_inventory_misses_are_found_and_pruned() {
     let f = Fixture::new("orphan").await;
     let other = cluster().namespace("orphan-new").await;
     f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
-    assert_eq!(f.mlsync("apply", &[]).0, 0);
+    f.apply_ok(&[]);
     assert_eq!(inventory_of(&f).await, [f.ns.as_str()]);
 
     // The commit that the killed run was applying: beta in a new namespace.
@@ -883,8 +875,7 @@ async fn objects_in_a_namespace_the_inventory_misses_are_found_and_pruned() {
     ] {
         assert!(out.contains(&object), "{object} missing:\n{out}");
     }
-    let (code, out, err) = f.mlsync("apply", &[]);
-    assert_eq!(code, 0, "{out}{err}");
+    let out = f.apply_ok(&[]);
     assert!(
         out.contains(&format!("Deployment {other}/beta pruned")),
         "{out}"
@@ -903,7 +894,7 @@ async fn the_inventory_names_a_new_namespace_before_its_first_object() {
     let f = Fixture::new("ahead").await;
     let other = cluster().namespace("ahead-new").await;
     f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
-    assert_eq!(f.mlsync("apply", &[]).0, 0);
+    f.apply_ok(&[]);
     let log = cluster().audit_log_path().unwrap();
     let offset = std::fs::read_to_string(&log).unwrap().len();
 
@@ -911,8 +902,7 @@ async fn the_inventory_names_a_new_namespace_before_its_first_object() {
         "b.yaml",
         &in_namespace(&spec("beta", "  replicas: 1\n"), &other),
     );
-    let (code, out, err) = f.mlsync("apply", &[]);
-    assert_eq!(code, 0, "{out}{err}");
+    f.apply_ok(&[]);
     let text = std::fs::read_to_string(&log).unwrap();
     let writes: Vec<Value> = text[offset..]
         .lines()
@@ -965,7 +955,7 @@ async fn an_apply_killed_after_its_first_write_in_a_new_namespace_leaves_no_orph
     let f = Fixture::new("killed").await;
     let other = cluster().namespace("killed-new").await;
     f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
-    assert_eq!(f.mlsync("apply", &[]).0, 0);
+    f.apply_ok(&[]);
     for i in 0..20 {
         let name = format!("svc-{i}");
         f.write(
@@ -1033,8 +1023,7 @@ async fn an_apply_killed_after_its_first_write_in_a_new_namespace_leaves_no_orph
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains(&format!("{other}/svc-")), "{out}");
     assert!(out.contains("prune: no longer in git"), "{out}");
-    let (code, out, err) = f.mlsync("apply", &["--allow-mass-prune"]);
-    assert_eq!(code, 0, "{out}{err}");
+    f.apply_ok(&["--allow-mass-prune"]);
     assert!(cms.list(&selector).await.unwrap().items.is_empty());
     assert!(deps.list(&selector).await.unwrap().items.is_empty());
     assert!(
@@ -1146,8 +1135,7 @@ async fn apply_makes_exactly_the_writes_its_plan_lists_in_order() {
     .unwrap();
     f.write("alpha.yaml", &spec("alpha", "  replicas: 2\n"));
     f.write("gamma.yaml", &spec("gamma", "  replicas: 1\n"));
-    let (code, out, err) = f.mlsync("apply", &["--events=false"]);
-    assert_eq!(code, 0, "{out}{err}");
+    f.apply_ok(&["--events=false"]);
     // beta's Deployment as an older version left it: this source's, another selector.
     let old = json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "beta", "namespace": f.ns, "labels": {

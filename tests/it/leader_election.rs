@@ -5,11 +5,9 @@
 //!
 //! Short lease settings keep the tests quick; every wait is a bounded polling loop.
 
-#[path = "leader_election/proxy.rs"]
 mod proxy;
-#[path = "leader_election/rbac.rs"]
 mod rbac;
-mod support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! SOPS_AGE_KEY* in the environment. The test plays the service manager: it binds the notify
 //! socket, waits for READY=1 and WATCHDOG=1, sends SIGTERM and expects STOPPING=1 and exit 0.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
@@ -60,6 +60,7 @@ fn wait_for(socket: &UnixDatagram, wanted: &str, seen: &mut Vec<String>) {
 
 #[test]
 fn run_speaks_sd_notify_and_stops_cleanly_on_sigterm() {
+    let _deploy = crate::support::cluster::DEPLOY_NAMESPACES.blocking_lock();
     let admin_kubeconfig = std::fs::read(cluster().kubeconfig_path()).unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let tmp = tempfile::tempdir().unwrap();

@@ -2,7 +2,7 @@
 //! objects mlsync renders, server-side defaulting, the controller-manager's work, and the
 //! pod-readiness helper driving rollouts to success and to `ProgressDeadlineExceeded`.
 
-mod support;
+use crate::support;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;

@@ -3,9 +3,9 @@
 //! event for a no-op run or with `--events=false`, `InvalidSpec` / `DecryptFailed` warnings,
 //! `Pruned`, and never a secret value.
 
-mod daemon_support;
-mod deploy_support;
-mod support;
+use crate::daemon_support;
+use crate::deploy_support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;

@@ -15,7 +15,7 @@ use super::{LEASE, Replica, holder, support, wait_for};
 
 /// The YAML block of the doc that defines the Role, for namespace `ns`.
 fn documented_rbac(ns: &str) -> (Role, RoleBinding) {
-    let doc = include_str!("../../docs/leader-election.md");
+    let doc = include_str!("../../../docs/leader-election.md");
     let block = doc
         .split("```yaml\n")
         .skip(1)

@@ -2,8 +2,8 @@
 //! defect 11), each the way a user met it: against the real control plane, a real `git daemon`
 //! and the built binary.
 
-mod daemon_support;
-mod support;
+use crate::daemon_support;
+use crate::support;
 
 use std::path::Path;
 

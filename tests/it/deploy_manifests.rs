@@ -1,8 +1,8 @@
 //! The in-cluster agent manifests in `deploy/` are accepted by a real API server
 //! (`kubectl apply --dry-run=server -k deploy/`) and meet the pod hardening the project promises.
 
-mod deploy_support;
-mod support;
+use crate::deploy_support;
+use crate::support;
 
 use std::collections::BTreeSet;
 
@@ -44,6 +44,7 @@ fn rendered() -> Vec<serde_json::Value> {
 
 #[test]
 fn server_dry_run_accepts_every_manifest() {
+    let _deploy = crate::support::cluster::DEPLOY_NAMESPACES.blocking_lock();
     let admin = cluster().kubeconfig_path();
     // A server dry run cannot create namespaced objects in a namespace that does not exist yet.
     ensure_namespaces(admin, &["mlsync-system", "ml-demo"]);
@@ -68,6 +69,7 @@ fn server_dry_run_accepts_every_manifest() {
 
 #[test]
 fn server_dry_run_rejects_an_invalid_manifest() {
+    let _deploy = crate::support::cluster::DEPLOY_NAMESPACES.blocking_lock();
     // Guards the test above: the API server really validates what the dry run sends.
     let admin = cluster().kubeconfig_path();
     ensure_namespaces(admin, &["mlsync-system"]);

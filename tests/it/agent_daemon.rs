@@ -4,8 +4,8 @@
 //! `mlsync-system/mlsync` ServiceAccount's token, reconciles the example repo, holds and then
 //! releases its Lease, and exits 0 on SIGTERM.
 
-mod deploy_support;
-mod support;
+use crate::deploy_support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -31,6 +31,7 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 
 #[test]
 fn agent_daemon_reconciles_and_leads_with_deploy_rbac() {
+    let _deploy = crate::support::cluster::DEPLOY_NAMESPACES.blocking_lock();
     let admin = cluster().kubeconfig_path();
     kubectl_ok(admin, &["apply", "-k", deploy_dir().to_str().unwrap()]);
     let tmp = tempfile::tempdir().unwrap();

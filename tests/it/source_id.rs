@@ -4,8 +4,8 @@
 //! Before the fix the id was the checkout directory's name — the commit id in git mode — so
 //! every commit after the first was a conflict with the daemon's own objects.
 
-mod daemon_support;
-mod support;
+use crate::daemon_support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! and how mlsync copes with each difference: every test asserts what this release's server does
 //! and that `mlsync apply` / `plan` behave the same on top of it (no drift, no false alarm).
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Output};

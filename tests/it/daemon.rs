@@ -1,8 +1,8 @@
 //! `mlsync run` end to end: the built binary as a child process against the real test control
 //! plane, a real `git daemon` on 127.0.0.1, real HTTP to its admin server and real signals.
 
-mod daemon_support;
-mod support;
+use crate::daemon_support;
+use crate::support;
 
 use std::path::Path;
 

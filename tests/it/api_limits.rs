@@ -2,7 +2,7 @@
 //! each limit validates and applies to a real kube-apiserver, and the objects mlsync rendered
 //! for it, pushed one step past the limit, are refused by that API server (dry-run creates).
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Output};

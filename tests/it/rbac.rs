@@ -3,11 +3,12 @@
 //! example services, while reading Secrets elsewhere or creating objects outside the granted
 //! kinds and namespaces is forbidden (HTTP 403).
 //!
-//! All tests in this binary share one control plane and the fixed names of `deploy/`
+//! These tests share the fixed names of `deploy/` with each other and, holding
+//! `support::cluster::DEPLOY_NAMESPACES`, with the other suites of `tests/it` that use them
 //! (`kubectl apply` of the same manifests is idempotent).
 
-mod deploy_support;
-mod support;
+use crate::deploy_support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -69,6 +70,7 @@ fn config_map(name: &str) -> ConfigMap {
 
 #[tokio::test]
 async fn agent_token_works_where_granted() {
+    let _deploy = crate::support::cluster::DEPLOY_NAMESPACES.lock().await;
     // Guards the 403 tests: the token is valid and the grants in ml-demo are in effect.
     let client = agent_client().await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "ml-demo");
@@ -83,6 +85,7 @@ async fn agent_token_works_where_granted() {
 
 #[tokio::test]
 async fn agent_cannot_read_secrets_in_other_namespaces() {
+    let _deploy = crate::support::cluster::DEPLOY_NAMESPACES.lock().await;
     let client = agent_client().await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "kube-system");
     assert_forbidden(
@@ -98,6 +101,7 @@ async fn agent_cannot_read_secrets_in_other_namespaces() {
 
 #[tokio::test]
 async fn agent_cannot_create_outside_its_grants() {
+    let _deploy = crate::support::cluster::DEPLOY_NAMESPACES.lock().await;
     let client = agent_client().await;
     let default_cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     assert_forbidden(
@@ -129,6 +133,7 @@ async fn agent_cannot_create_outside_its_grants() {
 
 #[tokio::test]
 async fn agent_cannot_watch_or_update() {
+    let _deploy = crate::support::cluster::DEPLOY_NAMESPACES.lock().await;
     // mlsync lists and patches; watch and update (PUT) are deliberately not granted.
     let client = agent_client().await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "ml-demo");
@@ -199,6 +204,7 @@ fn example_objects() -> Vec<String> {
 
 #[test]
 fn agent_applies_and_prunes_the_example_repo() {
+    let _deploy = crate::support::cluster::DEPLOY_NAMESPACES.blocking_lock();
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     support::example::copy_dir(
@@ -257,6 +263,7 @@ fn agent_applies_and_prunes_the_example_repo() {
 
 #[test]
 fn apply_without_the_target_binding_is_forbidden() {
+    let _deploy = crate::support::cluster::DEPLOY_NAMESPACES.blocking_lock();
     // Guards the test above: the RoleBinding from deploy/targets.yaml is what lets the agent
     // apply. A ServiceAccount with only the home Role gets a 403 naming what it lacks.
     let admin = cluster().kubeconfig_path();
@@ -294,6 +301,7 @@ fn apply_without_the_target_binding_is_forbidden() {
 
 #[tokio::test]
 async fn agent_can_hold_a_lease_in_its_home_namespace() {
+    let _deploy = crate::support::cluster::DEPLOY_NAMESPACES.lock().await;
     // What the leader elector does (docs/leader-election.md): get, create, replace with the
     // resourceVersion just read. Only in mlsync-system.
     use k8s_openapi::api::coordination::v1::Lease;

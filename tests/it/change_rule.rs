@@ -7,7 +7,7 @@
 //! a person causes with kubectl, `plan` and `diff` must give the same exit code (0 nothing to
 //! change, 1 changes) — so the two commands a user runs never disagree.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;
