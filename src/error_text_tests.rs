@@ -9,7 +9,7 @@ use regex::Regex;
 
 /// Matching on text that holds an error or an API server's message.
 const PATTERNS: [&str; 3] = [
-    // error.starts_with("conflict:"), s.message.contains("immutable"), why.find(..), …
+    // error.starts_with("clash:"), s.message.contains("immutable"), why.find(..), …
     r"\b(err|error|errors|message|msg|why|reason|cause|status)(\.as_str\(\)|\.as_deref\(\)|\.to_string\(\)|\.to_lowercase\(\)|\.to_ascii_lowercase\(\))?\.(contains|starts_with|ends_with|find|rfind|strip_prefix|strip_suffix|matches|split_once)\(",
     // e.to_string().contains(..), format!("{e}").starts_with(..)
     r#"(to_string\(\)|format!\("[^"\n]*"(, [^()\n]*)?\))\.(contains|starts_with|ends_with|find|rfind|strip_prefix)\("#,
@@ -95,7 +95,7 @@ fn is_immutable(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 422 && s.message.contains("immutable"))
 }
 fn classify(error: &str) -> (&'static str, &'static str) {
-    if error.starts_with("conflict:") {
+    if error.starts_with("clash:") {
         ("Conflict", "Apply")
     } else if SECRETS.iter().any(|p| error.starts_with(p)) {
         ("DecryptFailed", "Decrypt")
