@@ -2,109 +2,50 @@
 //! comparison (`reconcile::compare`: applied-hash + every field mlsync sets still has its value),
 //! while `diff` shows the server's dry-run of that apply. This test holds the pure rule to the
 //! server's answer over a corpus of specs whose objects the API server defaults and normalizes
-//! (quantities such as `0.5`/`1Gi`/`1e3`, LoadBalancer node ports, probes, tolerations, HPAs,
+//! (quantities such as `0.5`/`1.0`/`1Gi`/`1024Mi`, LoadBalancer node ports, probes, tolerations, HPAs,
 //! Secrets), on every supported Kubernetes version: after an apply, and after each kind of drift
 //! a person causes with kubectl, `plan` and `diff` must give the same exit code (0 nothing to
 //! change, 1 changes) — so the two commands a user runs never disagree.
 
 use crate::support;
 
-use std::path::Path;
-use std::process::Command;
-
 use support::cluster;
+use support::repo::ConfigRepo;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The corpus below in a fresh repo and namespace, with the example's encrypted secrets.
+async fn corpus_repo() -> ConfigRepo {
+    let repo = ConfigRepo::new("rule").await;
+    repo.add_example_secrets_as("db.enc.yaml");
+    for (name, parts) in CORPUS {
+        repo.write(&format!("{name}.yaml"), &spec(name, *parts));
+    }
+    repo
 }
 
-struct Repo {
-    dir: tempfile::TempDir,
-    ns: String,
+fn kubectl(repo: &ConfigRepo, args: &[&str]) {
+    let out = cluster()
+        .kubectl()
+        .args(["-n", &repo.ns])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
-impl Repo {
-    async fn new() -> Self {
-        let ns = cluster().namespace("rule").await;
-        let dir = tempfile::tempdir().unwrap();
-        for sub in ["services", "secrets"] {
-            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-        }
-        std::fs::write(
-            dir.path().join("mlsync.yaml"),
-            format!("defaultNamespace: {ns}\nsourceId: rule-{ns}\npaths: [services]\n"),
-        )
-        .unwrap();
-        std::fs::copy(
-            root().join("example-repo/secrets/iris-classifier.enc.yaml"),
-            dir.path().join("secrets/db.enc.yaml"),
-        )
-        .unwrap();
-        for (name, parts) in CORPUS {
-            std::fs::write(
-                dir.path().join("services").join(format!("{name}.yaml")),
-                spec(name, *parts),
-            )
-            .unwrap();
-        }
-        Repo { dir, ns }
-    }
-
-    /// `mlsync CMD --repo DIR ARGS` → (exit code, stdout + stderr).
-    fn mlsync(&self, cmd: &str, args: &[&str]) -> (i32, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_mlsync"))
-            .arg(cmd)
-            .arg("--repo")
-            .arg(self.dir.path())
-            .args(args)
-            .env("MLSYNC_KUBECONFIG", cluster().kubeconfig_path())
-            .env_remove("KUBECONFIG")
-            .env(
-                "SOPS_AGE_KEY",
-                std::fs::read_to_string(root().join("example-repo/demo-age-key.txt")).unwrap(),
-            )
-            .env("MLSYNC_LOG", "warn")
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code().unwrap_or(-1), text)
-    }
-
-    fn kubectl(&self, args: &[&str]) {
-        let out = cluster()
-            .kubectl()
-            .args(["-n", &self.ns])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// `plan` and `diff` agree: both exit `expected` (0 nothing to change, 1 changes).
-    fn assert_agree(&self, expected: i32, after: &str) {
-        let (plan, plan_out) = self.mlsync("plan", &[]);
-        let (diff, diff_out) = self.mlsync("diff", &[]);
-        assert_eq!(
-            (plan, diff),
-            (expected, expected),
-            "after {after}: plan exited {plan}, diff exited {diff}, expected {expected} for both\n\
-             --- plan\n{plan_out}\n--- diff\n{diff_out}"
-        );
-    }
-
-    fn apply(&self) {
-        let (code, out) = self.mlsync("apply", &[]);
-        assert_eq!(code, 0, "apply failed:\n{out}");
-    }
+/// `plan` and `diff` agree: both exit `expected` (0 nothing to change, 1 changes).
+fn assert_agree(repo: &ConfigRepo, expected: i32, after: &str) {
+    let (plan, plan_out, plan_err) = repo.mlsync("plan", &[]);
+    let (diff, diff_out, diff_err) = repo.mlsync("diff", &[]);
+    assert_eq!(
+        (plan, diff),
+        (expected, expected),
+        "after {after}: plan exited {plan}, diff exited {diff}, expected {expected} for both\n\
+         --- plan\n{plan_out}{plan_err}\n--- diff\n{diff_out}{diff_err}"
+    );
 }
 
 /// An MLService named `name` with `resources` (the lines under `resources:`) and `extra`
@@ -153,10 +94,10 @@ const CORPUS: &[(&str, (&str, &str))] = &[
 
 #[tokio::test]
 async fn plan_and_diff_agree_on_server_defaulted_objects_and_on_every_drift() {
-    let repo = Repo::new().await;
-    repo.assert_agree(1, "nothing applied yet");
-    repo.apply();
-    repo.assert_agree(0, "the first apply");
+    let repo = corpus_repo().await;
+    assert_agree(&repo, 1, "nothing applied yet");
+    repo.apply_ok(&[]);
+    assert_agree(&repo, 0, "the first apply");
 
     // Drift a person causes; each is seen by both, and one apply heals it for both.
     let drifts: &[(&str, &[&str])] = &[
@@ -190,16 +131,16 @@ async fn plan_and_diff_agree_on_server_defaulted_objects_and_on_every_drift() {
         ("kubectl delete of a Service", &["delete", "service/full"]),
     ];
     for (what, args) in drifts {
-        repo.kubectl(args);
-        repo.assert_agree(1, what);
-        repo.apply();
-        repo.assert_agree(0, &format!("the apply that healed `{what}`"));
+        kubectl(&repo, args);
+        assert_agree(&repo, 1, what);
+        repo.apply_ok(&[]);
+        assert_agree(&repo, 0, &format!("the apply that healed `{what}`"));
     }
 
     // Changes mlsync leaves alone, on both sides: replicas of an autoscaled Deployment (the
     // HPA's), a label someone else added.
-    repo.kubectl(&["scale", "deployment/lb-hpa", "--replicas=4"]);
-    repo.assert_agree(0, "kubectl scale of an autoscaled Deployment");
-    repo.kubectl(&["label", "configmap/plain-config", "team=search"]);
-    repo.assert_agree(0, "a label added by someone else");
+    kubectl(&repo, &["scale", "deployment/lb-hpa", "--replicas=4"]);
+    assert_agree(&repo, 0, "kubectl scale of an autoscaled Deployment");
+    kubectl(&repo, &["label", "configmap/plain-config", "team=search"]);
+    assert_agree(&repo, 0, "a label added by someone else");
 }

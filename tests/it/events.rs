@@ -20,37 +20,9 @@ use serde_json::Value;
 use support::example::spec;
 use support::{Upstream, cluster};
 
-/// A config repo in a temp dir, targeting a fresh namespace.
-struct Fixture {
-    dir: tempfile::TempDir,
-    ns: String,
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use support::repo::{ConfigRepo as Fixture, root};
 
 impl Fixture {
-    async fn new(prefix: &str) -> Self {
-        let ns = cluster().namespace(prefix).await;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("services")).unwrap();
-        std::fs::write(
-            dir.path().join("mlsync.yaml"),
-            format!("defaultNamespace: {ns}\nsourceId: src-{ns}\npaths: [services]\n"),
-        )
-        .unwrap();
-        Fixture { dir, ns }
-    }
-
-    fn write(&self, file: &str, text: &str) {
-        std::fs::write(self.dir.path().join("services").join(file), text).unwrap();
-    }
-
-    fn remove(&self, file: &str) {
-        std::fs::remove_file(self.dir.path().join("services").join(file)).unwrap();
-    }
-
     /// `mlsync apply --repo <fixture> <args>` with the demo key (unless `key` is false):
     /// (exit code, stdout + stderr).
     fn apply(&self, args: &[&str], key: bool) -> (i32, String) {

@@ -5,8 +5,6 @@
 
 use crate::support;
 
-use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -18,48 +16,9 @@ use serde_json::{Value, json};
 use support::cluster;
 use support::example::spec;
 
-/// A config repo in a temp dir whose services go to a fresh namespace.
-struct Repo {
-    dir: tempfile::TempDir,
-    ns: String,
-}
+use support::repo::{ConfigRepo as Repo, root};
 
 impl Repo {
-    async fn new(prefix: &str) -> Self {
-        Self::with_config(prefix, "").await
-    }
-
-    /// `extra` is appended to `mlsync.yaml`.
-    async fn with_config(prefix: &str, extra: &str) -> Self {
-        let ns = cluster().namespace(prefix).await;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("services")).unwrap();
-        std::fs::write(
-            dir.path().join("mlsync.yaml"),
-            format!("defaultNamespace: {ns}\nsourceId: src-{ns}\npaths: [services]\n{extra}"),
-        )
-        .unwrap();
-        Repo { dir, ns }
-    }
-
-    fn write(&self, file: &str, text: &str) {
-        std::fs::write(self.dir.path().join("services").join(file), text).unwrap();
-    }
-
-    fn remove(&self, file: &str) {
-        std::fs::remove_file(self.dir.path().join("services").join(file)).unwrap();
-    }
-
-    /// `mlsync <cmd> --repo <dir> <args>`: exit code, stdout and stderr.
-    fn mlsync(&self, cmd: &str, args: &[&str]) -> (i32, String, String) {
-        let out = mlsync(self.dir.path(), cmd, args);
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-        )
-    }
-
     /// Applies (exit 1: changes) and checks that a plan right after finds nothing to do on this
     /// release (exit 0): the server's own additions are not drift.
     fn apply_then_plan_is_clean(&self) -> String {
@@ -69,27 +28,6 @@ impl Repo {
         assert_eq!(code, 0, "plan after apply found changes:\n{plan}{err}");
         out
     }
-}
-
-fn mlsync(repo: &Path, cmd: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mlsync"))
-        .arg(cmd)
-        .arg("--repo")
-        .arg(repo)
-        .args(args)
-        .env("MLSYNC_KUBECONFIG", cluster().kubeconfig_path())
-        .env_remove("KUBECONFIG")
-        .env("MLSYNC_LOG", "warn")
-        .env(
-            "SOPS_AGE_KEY",
-            std::fs::read_to_string(root().join("example-repo/demo-age-key.txt")).unwrap(),
-        )
-        .output()
-        .unwrap()
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The live HPA `name` in the autoscaling version mlsync uses on this server.

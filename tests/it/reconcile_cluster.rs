@@ -5,8 +5,7 @@
 use crate::support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
@@ -17,91 +16,10 @@ use serde_json::{Value, json};
 use support::example::spec;
 use support::{cluster, pods};
 
-/// A config repo in a temp dir, targeting a fresh namespace.
-struct Fixture {
-    dir: tempfile::TempDir,
-    ns: String,
-}
+// A config repo in a temp dir, targeting a fresh namespace (shared with the other suites).
+use support::repo::{ConfigRepo as Fixture, mlsync_in};
 
 const HPA: &str = "  autoscaling:\n    minReplicas: 2\n    maxReplicas: 5\n    targetCPUUtilizationPercentage: 50\n";
-
-impl Fixture {
-    async fn new(prefix: &str) -> Self {
-        let ns = cluster().namespace(prefix).await;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("services")).unwrap();
-        std::fs::write(
-            dir.path().join("mlsync.yaml"),
-            format!("defaultNamespace: {ns}\nsourceId: src-{ns}\npaths: [services]\n"),
-        )
-        .unwrap();
-        Fixture { dir, ns }
-    }
-
-    fn write(&self, file: &str, text: &str) {
-        std::fs::write(self.dir.path().join("services").join(file), text).unwrap();
-    }
-
-    /// Copies the example's encrypted DB credentials (demo key) to `secrets/iris.enc.yaml`.
-    fn add_example_secrets(&self) {
-        std::fs::create_dir_all(self.dir.path().join("secrets")).unwrap();
-        std::fs::copy(
-            root().join("example-repo/secrets/iris-classifier.enc.yaml"),
-            self.dir.path().join("secrets/iris.enc.yaml"),
-        )
-        .unwrap();
-    }
-
-    fn remove(&self, file: &str) {
-        std::fs::remove_file(self.dir.path().join("services").join(file)).unwrap();
-    }
-
-    /// Runs `mlsync <cmd> --repo <fixture> <args>` against the test cluster.
-    fn mlsync(&self, cmd: &str, args: &[&str]) -> (i32, String, String) {
-        let out = mlsync_in(self.dir.path(), cmd, args);
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-        )
-    }
-
-    /// Runs `mlsync apply --repo <fixture> <args>`, asserting it exits 0 (showing its stdout
-    /// and stderr if not); returns its stdout.
-    fn apply_ok(&self, args: &[&str]) -> String {
-        let (code, out, err) = self.mlsync("apply", args);
-        assert_eq!(code, 0, "mlsync apply {args:?} failed:\n{out}{err}");
-        out
-    }
-
-    async fn api<K>(&self) -> Api<K>
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-    {
-        Api::namespaced(cluster().client().await, &self.ns)
-    }
-}
-
-fn mlsync_in(repo: &Path, cmd: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mlsync"))
-        .arg(cmd)
-        .arg("--repo")
-        .arg(repo)
-        .args(args)
-        .env("MLSYNC_KUBECONFIG", cluster().kubeconfig_path())
-        .env_remove("KUBECONFIG")
-        .env(
-            "SOPS_AGE_KEY",
-            std::fs::read_to_string(root().join("example-repo/demo-age-key.txt")).unwrap(),
-        )
-        .env("MLSYNC_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Write requests mlsync sent for objects in `ns`, from the apiserver audit log.
 fn writes_in(ns: &str) -> usize {
@@ -367,7 +285,7 @@ async fn prune_and_its_guards() {
 #[tokio::test]
 async fn secrets_that_fail_to_decrypt_keep_the_service_and_never_leak() {
     let f = Fixture::new("secret").await;
-    f.add_example_secrets();
+    f.add_example_secrets_as("iris.enc.yaml");
     f.write(
         "a.yaml",
         &spec(
@@ -558,7 +476,7 @@ async fn rollout_health_with_wait() {
 #[tokio::test]
 async fn kubectl_diff_agrees_after_apply() {
     let f = Fixture::new("peer").await;
-    f.add_example_secrets();
+    f.add_example_secrets_as("iris.enc.yaml");
     f.write(
         "a.yaml",
         &format!(

@@ -5,6 +5,7 @@
 //! - [`pods`]: plays the kubelet's part for Deployments (there is no kubelet in the test
 //!   control plane), so rollouts can succeed or fail on demand.
 //! - [`git`]: the `git` CLI, `git daemon` and `sshd` on 127.0.0.1 for the git source tests.
+//! - [`repo`]: a config repo targeting a fresh namespace, and running `mlsync` on it.
 //! - [`http`]: a small HTTP front for `git http-backend` (token-auth tests).
 //!
 //! Not every test binary uses every helper.
@@ -15,6 +16,7 @@ pub mod example;
 pub mod git;
 pub mod http;
 pub mod pods;
+pub mod repo;
 
 pub use cluster::cluster;
 pub use git::*;
