@@ -1041,16 +1041,8 @@ fn mlsync_writes_since(offset: usize, namespaces: &[&str]) -> Vec<Write> {
 /// new HPA, re-creates a Deployment whose selector changed, and prunes a service.
 #[tokio::test]
 async fn apply_makes_exactly_the_writes_its_plan_lists_in_order() {
-    let f = Fixture::new("writes").await;
+    let f = Fixture::with_config("writes", "createNamespaces: true\n").await;
     let source = format!("src-{}", f.ns);
-    std::fs::write(
-        f.dir.path().join("mlsync.yaml"),
-        format!(
-            "defaultNamespace: {}\nsourceId: {source}\npaths: [services]\ncreateNamespaces: true\n",
-            f.ns
-        ),
-    )
-    .unwrap();
     f.write("alpha.yaml", &spec("alpha", "  replicas: 2\n"));
     f.write("gamma.yaml", &spec("gamma", "  replicas: 1\n"));
     f.apply_ok(&["--events=false"]);
@@ -1220,16 +1212,8 @@ fn reads_in_since(ns: &str, offset: usize) -> Vec<String> {
 /// cluster-wide lists (its health comes from them).
 #[tokio::test]
 async fn applies_read_objects_by_lists_not_one_by_one() {
-    let f = Fixture::new("reads").await;
+    let f = Fixture::with_config("reads", "createNamespaces: true\n").await;
     let made = format!("{}-made", f.ns);
-    std::fs::write(
-        f.dir.path().join("mlsync.yaml"),
-        format!(
-            "defaultNamespace: {}\nsourceId: src-{}\npaths: [services]\ncreateNamespaces: true\n",
-            f.ns, f.ns
-        ),
-    )
-    .unwrap();
     for name in ["alpha", "beta", "gamma"] {
         f.write(
             &format!("{name}.yaml"),
