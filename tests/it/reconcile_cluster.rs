@@ -533,17 +533,15 @@ async fn kubectl_diff_agrees_after_apply() {
     );
 }
 
-#[tokio::test]
-async fn an_immutable_field_change_is_a_clear_error_and_recreate_fixes_it() {
-    let f = Fixture::new("immutable").await;
-    // A Deployment of this source made by an older tool version with another selector.
-    let source = format!("src-{}", f.ns);
+/// Creates Deployment `name` as an older mlsync left it: labelled as `source`'s, with another
+/// selector (`app: <name>-old`) than mlsync renders today.
+async fn old_selector_deployment(f: &Fixture, source: &str, name: &str) {
     let old = json!({"apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "alpha", "namespace": f.ns, "labels": {
-            "app.kubernetes.io/managed-by": "mlsync", "mlsync.dev/source": source, "mlsync.dev/service": "alpha"}},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "alpha-old"}},
-            "template": {"metadata": {"labels": {"app": "alpha-old"}},
-                "spec": {"containers": [{"name": "model", "image": "example/alpha:0"}]}}}});
+        "metadata": {"name": name, "namespace": f.ns, "labels": {
+            "app.kubernetes.io/managed-by": "mlsync", "mlsync.dev/source": source, "mlsync.dev/service": name}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": format!("{name}-old")}},
+            "template": {"metadata": {"labels": {"app": format!("{name}-old")}},
+                "spec": {"containers": [{"name": "model", "image": format!("example/{name}:0")}]}}}});
     let deps: Api<Deployment> = f.api().await;
     deps.create(
         &PostParams::default(),
@@ -551,6 +549,15 @@ async fn an_immutable_field_change_is_a_clear_error_and_recreate_fixes_it() {
     )
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn an_immutable_field_change_is_a_clear_error_and_recreate_fixes_it() {
+    let f = Fixture::new("immutable").await;
+    // A Deployment of this source made by an older tool version with another selector.
+    let source = format!("src-{}", f.ns);
+    old_selector_deployment(&f, &source, "alpha").await;
+    let deps: Api<Deployment> = f.api().await;
     f.write("a.yaml", &spec("alpha", "  replicas: 1\n"));
     let (code, out, _) = f.mlsync("apply", &[]);
     assert_eq!(code, 2, "{out}");
@@ -1047,19 +1054,8 @@ async fn apply_makes_exactly_the_writes_its_plan_lists_in_order() {
     f.write("gamma.yaml", &spec("gamma", "  replicas: 1\n"));
     f.apply_ok(&["--events=false"]);
     // beta's Deployment as an older version left it: this source's, another selector.
-    let old = json!({"apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "beta", "namespace": f.ns, "labels": {
-            "app.kubernetes.io/managed-by": "mlsync", "mlsync.dev/source": source, "mlsync.dev/service": "beta"}},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "beta-old"}},
-            "template": {"metadata": {"labels": {"app": "beta-old"}},
-                "spec": {"containers": [{"name": "model", "image": "example/beta:0"}]}}}});
+    old_selector_deployment(&f, &source, "beta").await;
     let deps: Api<Deployment> = f.api().await;
-    deps.create(
-        &PostParams::default(),
-        &serde_json::from_value(old).unwrap(),
-    )
-    .await
-    .unwrap();
 
     // The change: alpha gets an HPA, beta enters git, gamma leaves, delta goes to a new namespace.
     let new_ns = format!("{}-new", f.ns);
