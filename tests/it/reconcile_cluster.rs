@@ -486,6 +486,19 @@ async fn kubectl_diff_agrees_after_apply() {
         ),
     );
     f.apply_ok(&[]);
+    // Let the controllers settle first: the HPA raises the Deployment to minReplicas (2) and the
+    // Deployment controller observes it. A write of theirs between kubectl's read and its
+    // dry-run would show as a difference that is neither kubectl's nor mlsync's.
+    let deps: Api<Deployment> = f.api().await;
+    for _ in 0..300 {
+        let d = deps.get("alpha").await.unwrap();
+        let settled = d.spec.replicas == Some(2)
+            && d.status.as_ref().and_then(|s| s.observed_generation) == d.metadata.generation;
+        if settled {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     // The HPA version the server serves (v2beta2 on 1.20, v2 on the current release).
     let hpa = mlsync::cluster::discover(&cluster().client().await)
         .await
