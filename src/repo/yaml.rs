@@ -103,7 +103,8 @@ enum Frame {
 struct DocBuilder {
     positions: PositionIndex,
     stack: Vec<Frame>,
-    start_byte: usize,
+    /// Where this document's text begins: where the previous one ended (or the stream's start).
+    from_byte: usize,
     start: Pos,
     has_content: bool,
     /// The first repeated mapping key, once found.
@@ -185,6 +186,7 @@ pub fn parse_values(text: &str) -> Result<Vec<Value>, String> {
 pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
     let mut docs = Vec::new();
     let mut current: Option<DocBuilder> = None;
+    let mut previous_end = 0;
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| SyntaxError {
             pos: Pos {
@@ -199,13 +201,14 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
                 current = Some(DocBuilder {
                     positions: PositionIndex::default(),
                     stack: Vec::new(),
-                    start_byte: span.start.byte_offset().unwrap_or(0),
+                    from_byte: previous_end,
                     start: pos,
                     has_content: false,
                     duplicate: None,
                 });
             }
             Event::DocumentEnd => {
+                previous_end = span.end.byte_offset().unwrap_or(text.len()).min(text.len());
                 if let Some(b) = current.take() {
                     let end = span
                         .start
@@ -262,16 +265,13 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
 }
 
 fn finish(text: &str, b: DocBuilder, end: usize) -> Result<Document, SyntaxError> {
-    // An implicit document starts at its first token, which may be indented (`  a: 1`): read
-    // from the start of that line, or the first line would lose its indentation and no longer
-    // line up with the next (found by fuzzing, fuzz/seeds/yaml_positions/crash-indented-mapping).
-    // A lone CR ends a line too, as the parser counts lines.
-    let from = text
-        .get(..b.start_byte)
-        .and_then(|before| before.rfind(['\n', '\r']))
-        .map_or(0, |i| i + 1);
+    // A document's text runs from where the previous one ended, not from its first token: the
+    // parser places an implicit document's start at its first content, which for a top-level
+    // block scalar (`|`) is past its header, and for an indented mapping past the indentation of
+    // its first line (both found by fuzzing, fuzz/seeds/yaml_positions/crash-*).
+    let from = b.from_byte.min(end);
     let slice = text.get(from..end).unwrap_or("");
-    let line_offset = b.start.line.saturating_sub(1);
+    let line_offset = text.get(..from).map_or(0, line_breaks);
     let value: Value = serde_saphyr::from_str(slice).map_err(|e| {
         let (line, column) = e
             .location()
@@ -287,6 +287,16 @@ fn finish(text: &str, b: DocBuilder, end: usize) -> Result<Document, SyntaxError
         positions: b.positions,
         start: b.start,
     })
+}
+
+/// Line breaks in `text` as the parser counts them: CR LF, LF or a lone CR.
+fn line_breaks(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+        .count()
 }
 
 /// serde-saphyr errors carry a source snippet after the first line; keep only the message,
@@ -368,6 +378,10 @@ mod tests {
             "  a:\n    b: 1\n  c: 2\n",
             "# comment\n  a: 1\n  c: 2\n",
             "x: 1\n---\n  y: 2\n  z: 3\n",
+            // A top-level block scalar keeps its final line break(s) (found by fuzzing in CI).
+            "|\n  a\n",
+            "|\n  a\n---\n|+\n  b\n\n...\n# after\n---\nc: |\n  d\n",
+            "a\n...\n%YAML 1.2\n---\nb\n",
         ] {
             let docs = parse_documents(text).unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
             let values: Vec<Value> = docs.into_iter().map(|d| d.value).collect();
