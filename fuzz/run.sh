@@ -19,6 +19,13 @@ shift || true
 CARGO_FUZZ_VERSION=0.13.2
 sanitizer="${FUZZ_SANITIZER:-none}"
 timeout="${FUZZ_TIMEOUT:-10}"
+# FUZZ_SEED=N fixes libFuzzer's random seed (CI does, so a rehearsal replays what CI tries);
+# unset, every run draws a new one and explores new inputs.
+seed_args=()
+if [[ -n "${FUZZ_SEED:-}" ]]; then
+  [[ "$FUZZ_SEED" =~ ^[0-9]+$ ]] || { echo "FUZZ_SEED must be a number" >&2; exit 2; }
+  seed_args=(-seed="$FUZZ_SEED")
+fi
 
 say() { printf '[fuzz] %s\n' "$*" >&2; }
 
@@ -60,7 +67,7 @@ for target in "${targets[@]}"; do
   if ! TMPDIR="$scratch" cargo +nightly fuzz run -s "$sanitizer" "$target" \
     "corpus/$target" "seeds/$target" -- \
     -max_total_time="$seconds" -timeout="$timeout" -rss_limit_mb=2048 -print_final_stats=1 \
-    >"$scratch/$target.log" 2>&1; then
+    "${seed_args[@]}" >"$scratch/$target.log" 2>&1; then
     failed+=("$target")
     # The panic (or libFuzzer's report) and where the input was saved; the whole log is long.
     grep -E -A6 'panicked at|ERROR: libFuzzer' "$scratch/$target.log" | head -n 40 >&2 || true
