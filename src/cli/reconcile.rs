@@ -176,8 +176,8 @@ fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
 pub async fn apply(args: &ApplyArgs) -> anyhow::Result<u8> {
     let _ = args.once;
     let repo = args.cluster.load_repo()?;
-    let (r, planned) = args.cluster.plan(&repo).await?;
-    let mut report = r.apply(&planned).await;
+    let (r, mut planned) = args.cluster.plan(&repo).await?;
+    let mut report = r.apply(&mut planned).await;
     r.check_health(&mut report, args.wait).await;
     if args.cluster.reconcile.events {
         let (home, source) = planned.source();

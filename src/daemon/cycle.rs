@@ -174,7 +174,7 @@ impl Cycle {
             .source_id
             .resolve(repo.config.source_id.as_deref())
             .map_err(|e| e.to_string())?;
-        let planned = match r.plan_with(&repo, &source_id, &overrides).await {
+        let mut planned = match r.plan_with(&repo, &source_id, &overrides).await {
             Ok(p) => p,
             Err(e) => {
                 if matches!(e, ReconcileError::Cluster(_) | ReconcileError::Read { .. }) {
@@ -194,7 +194,7 @@ impl Cycle {
                 "failed to apply: this replica stopped leading; nothing was written".into(),
             );
         }
-        let mut report = r.apply(&planned).await;
+        let mut report = r.apply(&mut planned).await;
         r.check_health(&mut report, None).await;
         if let Some(rb) = self.rollbacks.as_mut() {
             let pins = rb.observe(rev, &planned, &report.services);
@@ -203,8 +203,8 @@ impl Cycle {
                     warn!(service = %key, revision = %rev, good = %pin.good, "rollout failed: rolling back to the last good revision");
                 }
                 let overrides = rb.overrides(rev);
-                if let Ok(again) = r.plan_with(&repo, &source_id, &overrides).await {
-                    report = r.apply(&again).await;
+                if let Ok(mut again) = r.plan_with(&repo, &source_id, &overrides).await {
+                    report = r.apply(&mut again).await;
                     r.check_health(&mut report, None).await;
                 }
             }

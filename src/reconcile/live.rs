@@ -15,6 +15,7 @@ use serde_json::Value;
 use super::ReconcileError;
 use super::keys::ObjectRef as ObjectKey;
 use super::slim::{SlimList, SlimObject};
+use super::trim::{self, Kept};
 use crate::cluster;
 use crate::render::{
     HpaVersion, INVENTORY_NAME_PREFIX, Kind, MANAGED_BY, MANAGED_BY_LABEL, SOURCE_LABEL,
@@ -41,10 +42,11 @@ fn read_err(what: String) -> impl FnOnce(kube::Error) -> ReconcileError {
 }
 
 /// Where [`fetch`] looked for a source's objects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ListScope {
     /// Every namespace: one cluster-wide LIST per kind, so objects in namespaces that neither
     /// git nor the inventory name (a run killed mid-apply) are found too.
+    #[default]
     AllNamespaces,
     /// The namespaces of git and the inventory only: RBAC does not allow cluster-wide LISTs
     /// (namespaced RBAC as in `deploy/`, which also keeps mlsync from writing anywhere else).
@@ -93,20 +95,25 @@ async fn get_slim(
 /// forbids that (remembered in `all_forbidden` so it is not asked again), in `namespaces`.
 /// Then fetches by name each desired object that the lists did not return (to find foreign
 /// objects with our names), except in namespaces that do not exist (`absent`): nothing can be
-/// there, so nothing is read there.
+/// there, so nothing is read there. Objects that compare unchanged with their `desired` body
+/// are [cut down](super::trim) as they are decoded and named in [`Fetched::unchanged`].
 pub async fn fetch(
     client: &Client,
     hpa: HpaVersion,
     source_id: &str,
     namespaces: &BTreeSet<String>,
     absent: &BTreeSet<String>,
-    desired: &[ObjectKey],
+    desired: &BTreeMap<ObjectKey, &Value>,
     all_forbidden: &AtomicBool,
-) -> Result<(BTreeMap<ObjectKey, Value>, ListScope), ReconcileError> {
+) -> Result<Fetched, ReconcileError> {
+    let keep = |key: &ObjectKey, value: Value| match desired.get(key) {
+        Some(d) => trim::keep(d, value, source_id),
+        None => Kept::Whole(value),
+    };
     let selector =
         format!("{MANAGED_BY_LABEL}={MANAGED_BY},{SOURCE_LABEL}={source_id},!{INVENTORY_LABEL}");
     let params = ListParams::default().labels(&selector);
-    let mut live: BTreeMap<ObjectKey, Value> = BTreeMap::new();
+    let mut live = Fetched::default();
     let mut per_namespace: Vec<Kind> = Vec::new();
     for kind in Kind::ALL {
         if all_forbidden.load(Ordering::Relaxed) {
@@ -117,7 +124,8 @@ pub async fn fetch(
             Ok(items) => {
                 for item in items {
                     let key = ObjectKey::new(kind, &item.namespace(), &item.name());
-                    live.insert(key, item.into_value(kind, hpa));
+                    let kept = keep(&key, item.into_value(kind, hpa));
+                    live.insert(key, kept);
                 }
             }
             Err(kube::Error::Api(s)) if s.code == 403 => {
@@ -145,9 +153,10 @@ pub async fn fetch(
         .filter(|ns| !absent.contains(*ns))
         .flat_map(|ns| per_namespace.iter().map(move |k| (*k, ns.clone())))
         .collect();
-    let listed: Vec<Vec<(ObjectKey, Value)>> = stream::iter(lists)
+    let listed: Vec<Vec<(ObjectKey, Kept)>> = stream::iter(lists)
         .map(|(kind, ns)| {
             let params = params.clone();
+            let keep = &keep;
             async move {
                 let items = list_slim(client, kind, hpa, Some(&ns), &params)
                     .await
@@ -157,7 +166,8 @@ pub async fn fetch(
                         .into_iter()
                         .map(|item| {
                             let key = ObjectKey::new(kind, &ns, &item.name());
-                            (key, item.into_value(kind, hpa))
+                            let kept = keep(&key, item.into_value(kind, hpa));
+                            (key, kept)
                         })
                         .collect(),
                 )
@@ -166,28 +176,59 @@ pub async fn fetch(
         .buffer_unordered(READ_CONCURRENCY)
         .try_collect()
         .await?;
-    live.extend(listed.into_iter().flatten());
+    for (key, kept) in listed.into_iter().flatten() {
+        live.insert(key, kept);
+    }
 
     let missing: Vec<ObjectKey> = desired
-        .iter()
-        .filter(|k| !live.contains_key(*k) && !absent.contains(&k.namespace))
+        .keys()
+        .filter(|k| !live.objects.contains_key(*k) && !absent.contains(&k.namespace))
         .cloned()
         .collect();
-    let found: Vec<Option<(ObjectKey, Value)>> = stream::iter(missing)
+    let found: Vec<Option<(ObjectKey, Kept)>> = stream::iter(missing)
         .map(|key| async move {
+            let keep = &keep;
             let got = get_slim(client, key.kind, hpa, &key.namespace, &key.name)
                 .await
                 .map_err(read_err(format!("get {key}")))?;
             Ok::<_, ReconcileError>(got.map(|o| {
-                let value = o.into_value(key.kind, hpa);
-                (key, value)
+                let kept = keep(&key, o.into_value(key.kind, hpa));
+                (key, kept)
             }))
         })
         .buffer_unordered(READ_CONCURRENCY)
         .try_collect()
         .await?;
-    live.extend(found.into_iter().flatten());
-    Ok((live, scope))
+    for (key, kept) in found.into_iter().flatten() {
+        live.insert(key, kept);
+    }
+    live.scope = scope;
+    Ok(live)
+}
+
+/// What [`fetch`] read.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    /// Every live object of the source (and every desired name taken by another owner), slim,
+    /// cut down where it compares unchanged.
+    pub objects: BTreeMap<ObjectKey, Value>,
+    /// The objects that are ours and compare unchanged with their desired body.
+    pub unchanged: BTreeSet<ObjectKey>,
+    /// Where the objects were looked for.
+    pub scope: ListScope,
+}
+
+impl Fetched {
+    fn insert(&mut self, key: ObjectKey, kept: Kept) {
+        let value = match kept {
+            Kept::Unchanged(v) => {
+                self.unchanged.insert(key.clone());
+                v
+            }
+            Kept::Whole(v) => v,
+        };
+        self.objects.insert(key, value);
+    }
 }
 
 /// Which of `namespaces` exist.

@@ -5,7 +5,8 @@
 //! order. [`live`] reads the cluster; [`execute`] walks the writes with server-side apply (field
 //! manager `mlsync`), fenced by leadership, behind the guards of [`plan::PrunePolicy`]. Failures
 //! are the types of [`cause`] (never text to be parsed); identities are [`keys`].
-//! [`live`] reads into the [`slim`] form of live objects; what a run has read ([`seen`])
+//! [`live`] reads into the [`slim`] form of live objects, cut down further where they compare
+//! unchanged ([`trim`]); what a run has read ([`seen`])
 //! spares the health check and the events reading it again.
 //! [`Reconciler`] ties them together.
 
@@ -24,6 +25,7 @@ pub mod plan;
 pub mod report;
 pub mod seen;
 pub mod slim;
+pub mod trim;
 pub mod writes;
 
 use std::borrow::Cow;
@@ -89,7 +91,7 @@ pub struct ReconcileOptions {
 }
 
 /// A plan together with the live state it was made from.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Planned {
     /// What to do.
     pub plan: Plan,
@@ -247,22 +249,27 @@ impl Reconciler {
         namespaces.extend(protected.iter().map(|k| k.namespace.clone()));
         namespaces.retain(|ns| !missing.contains(ns) || create.contains(ns));
 
-        let keys: Vec<ObjectRef> = desired
+        let bodies: BTreeMap<ObjectRef, &Value> = desired
             .iter()
             .filter_map(|d| d.objects.as_ref().ok())
             .flatten()
-            .map(ObjectRef::of)
+            .map(|o| (ObjectRef::of(o), &o.body))
             .collect();
-        let (live, scope) = live::fetch(
+        let live::Fetched {
+            objects: live,
+            unchanged,
+            scope,
+        } = live::fetch(
             &self.client,
             self.hpa,
             &source_id,
             &namespaces,
             &missing,
-            &keys,
+            &bodies,
             &self.all_namespaces_forbidden,
         )
         .await?;
+        drop(bodies);
         let plan = plan::plan(
             desired,
             &live,
@@ -274,6 +281,7 @@ impl Reconciler {
             },
             repo.prune_blocker(),
             &protected,
+            &unchanged,
         );
         let inventory = Inventory {
             home,
@@ -297,9 +305,10 @@ impl Reconciler {
     /// inventory (write-ahead: it names every namespace written to before the first write
     /// there), then each service's objects in order, then prunes, then the inventory again
     /// (shrunk to the namespaces that still hold objects). Every write checks leadership first.
-    /// Writes nothing when the plan has no changes.
+    /// Writes nothing when the plan has no changes. The live objects move into the report's
+    /// [`seen::Seen`] (`planned.live` is empty afterwards).
     #[instrument(skip_all)]
-    pub async fn apply(&self, planned: &Planned) -> Report {
+    pub async fn apply(&self, planned: &mut Planned) -> Report {
         let w = &planned.writes;
         let mut errors = Vec::new();
         for ns in &w.namespaces {
@@ -351,7 +360,6 @@ impl Reconciler {
         .await;
         report.errors.extend(errors);
         report.kept_services = kept_services(&report.prune_held, &planned.live);
-        report.seen = seen::Seen::after_run(&report, &planned.live);
         // What to record depends on what was deleted: a failed prune keeps its namespace.
         let current = inv.after(&report, &planned.live);
         if current == recorded {
@@ -368,6 +376,7 @@ impl Reconciler {
         for o in report.objects() {
             tracing::debug!(kind = %o.kind, namespace = %o.namespace, name = %o.name, outcome = o.outcome.as_str(), "object");
         }
+        report.seen = seen::Seen::after_run(&report, std::mem::take(&mut planned.live));
         report
     }
 

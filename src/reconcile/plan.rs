@@ -156,7 +156,8 @@ impl Plan {
 
 /// Builds the plan. `live` holds every live object of interest: ours (listed by label) and any
 /// object with a desired name (fetched by name). `prune_blocker` (from the repo load) disables
-/// pruning; `protected` services keep all their live objects.
+/// pruning; `protected` services keep all their live objects; `unchanged` objects were found
+/// equal to their desired body when read (and cut down since, see [`super::trim`]).
 pub fn plan(
     desired: Vec<DesiredService>,
     live: &BTreeMap<ObjectKey, Value>,
@@ -164,6 +165,7 @@ pub fn plan(
     rules: Rules,
     prune_blocker: Option<String>,
     protected: &BTreeSet<ServiceKey>,
+    unchanged: &BTreeSet<ObjectKey>,
 ) -> Plan {
     let policy = rules.prune;
     let mut protected = protected.clone();
@@ -191,6 +193,8 @@ pub fn plan(
             wanted.insert(key.clone());
             let mut action = match live.get(&key) {
                 None => Action::Create,
+                // Compared as it was read, and cut down since (see `trim`).
+                Some(_) if unchanged.contains(&key) => Action::Unchanged,
                 Some(l) => match compare::ownership(l, source_id) {
                     Ownership::Ours => {
                         let d = compare::differences(&obj.body, l);

@@ -42,25 +42,26 @@ pub const HEALTH_KINDS: [Kind; 3] = [
 ];
 
 /// The parts of a live object the health check reads: `metadata.uid` and `.generation`,
-/// `spec.replicas` and `.type`, and `status`.
-pub fn essentials(v: &Value) -> Value {
+/// `spec.replicas` and `.type`, and `status` (moved out of `v`, not copied).
+pub fn essentials(v: Value) -> Value {
+    let Value::Object(mut v) = v else {
+        return Value::Object(Map::new());
+    };
     let mut out = Map::new();
-    let pick = |section: &str, keys: &[&str]| -> Option<Value> {
-        let src = v.get(section)?.as_object()?;
+    let mut pick = |section: &str, keys: &[&str]| {
+        let Some(Value::Object(mut src)) = v.remove(section) else {
+            return;
+        };
         let m: Map<String, Value> = keys
             .iter()
-            .filter_map(|k| Some(((*k).to_owned(), src.get(*k)?.clone())))
+            .filter_map(|k| Some(((*k).to_owned(), src.remove(*k)?)))
             .collect();
-        Some(Value::Object(m))
+        out.insert(section.to_owned(), Value::Object(m));
     };
-    if let Some(m) = pick("metadata", &["uid", "generation"]) {
-        out.insert("metadata".into(), m);
-    }
-    if let Some(s) = pick("spec", &["replicas", "type"]) {
-        out.insert("spec".into(), s);
-    }
-    if let Some(s) = v.get("status") {
-        out.insert("status".into(), s.clone());
+    pick("metadata", &["uid", "generation"]);
+    pick("spec", &["replicas", "type"]);
+    if let Some(s) = v.remove("status") {
+        out.insert("status".into(), s);
     }
     Value::Object(out)
 }
@@ -72,8 +73,9 @@ fn uid_of(v: &Value) -> Option<String> {
 impl Seen {
     /// What a finished run knows, from the live objects its plan was made from and what it
     /// did to them: unchanged objects keep their state and uid, updated ones their uid,
-    /// deleted ones are gone; created and re-created ones are not known.
-    pub fn after_run(report: &Report, live: &BTreeMap<ObjectKey, Value>) -> Self {
+    /// deleted ones are gone; created and re-created ones are not known. Takes `live` over (the
+    /// plan's objects, no longer needed once the run is done) so that states move, not copy.
+    pub fn after_run(report: &Report, mut live: BTreeMap<ObjectKey, Value>) -> Self {
         let mut seen = Seen::default();
         let outcomes = report
             .services
@@ -83,19 +85,19 @@ impl Seen {
             .chain(report.prune_held.iter());
         for o in outcomes {
             let key = ObjectKey::new(o.kind, &o.namespace, &o.name);
-            let Some(l) = live.get(&key) else { continue };
+            let Some(l) = live.remove(&key) else { continue };
             match &o.outcome {
                 Outcome::Pruned => {
                     seen.uids.insert(key, None);
                 }
                 Outcome::Unchanged | Outcome::Skipped | Outcome::Held => {
+                    seen.uids.insert(key.clone(), uid_of(&l));
                     if HEALTH_KINDS.contains(&o.kind) {
-                        seen.state.insert(key.clone(), essentials(l));
+                        seen.state.insert(key, essentials(l));
                     }
-                    seen.uids.insert(key, uid_of(l));
                 }
                 Outcome::Configured => {
-                    seen.uids.insert(key, uid_of(l));
+                    seen.uids.insert(key, uid_of(&l));
                 }
                 Outcome::Created | Outcome::Recreated | Outcome::Failed(_) => {}
             }
@@ -120,7 +122,7 @@ impl Seen {
         for (name, v) in objects {
             let key = ObjectKey::new(kind, namespace, &name);
             self.uids.insert(key.clone(), uid_of(&v));
-            self.state.insert(key, essentials(&v));
+            self.state.insert(key, essentials(v));
         }
     }
 
@@ -174,7 +176,7 @@ mod tests {
             pruned: vec![outcome(Kind::ConfigMap, "old", Outcome::Pruned)],
             ..Default::default()
         };
-        let seen = Seen::after_run(&report, &live);
+        let seen = Seen::after_run(&report, live);
         assert_eq!(
             seen.state(&key(Kind::Deployment, "same")),
             Some(

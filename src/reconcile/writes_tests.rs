@@ -79,7 +79,15 @@ fn a_new_namespace_is_created_and_recorded_before_its_objects_then_prunes_and_sh
     )];
     let gone = obj(Kind::ConfigMap, "old", "b-config", "b", json!({}));
     let live = BTreeMap::from([(ObjectRef::of(&gone), gone.body.clone())]);
-    let p = plan(desired, &live, SOURCE, rules(false), None, &BTreeSet::new());
+    let p = plan(
+        desired,
+        &live,
+        SOURCE,
+        rules(false),
+        None,
+        &BTreeSet::new(),
+        &BTreeSet::new(),
+    );
     let w = writes(&p, &live, &set(&["new"]), &inventory(&["old"], &["new"]));
     assert_eq!(
         w.steps(),
@@ -113,6 +121,7 @@ fn nothing_to_do_is_no_write() {
         rules(false),
         None,
         &BTreeSet::new(),
+        &BTreeSet::new(),
     );
     let w = writes(&p, &live, &BTreeSet::new(), &inventory(&["ns"], &["ns"]));
     assert_eq!(w.steps(), []);
@@ -138,6 +147,7 @@ fn switching_to_fixed_replicas_deletes_the_hpa_first_and_only_once() {
         SOURCE,
         rules(false),
         None,
+        &BTreeSet::new(),
         &BTreeSet::new(),
     );
     let w = writes(&p, &live, &BTreeSet::new(), &inventory(&["ns"], &["ns"]));
@@ -170,6 +180,7 @@ fn replicas_are_handed_over_to_a_new_hpa_before_the_apply_drops_them() {
         SOURCE,
         rules(false),
         None,
+        &BTreeSet::new(),
         &BTreeSet::new(),
     );
     let w = writes(&p, &live, &BTreeSet::new(), &inventory(&["ns"], &["ns"]));
@@ -210,6 +221,7 @@ fn a_changed_selector_is_recreated_with_recreate_and_refused_without() {
         rules(true),
         None,
         &BTreeSet::new(),
+        &BTreeSet::new(),
     );
     let w = writes(&p, &live, &BTreeSet::new(), &inventory(&["ns"], &["ns"]));
     assert_eq!(w.steps(), [Step::Recreate(r(Kind::Deployment, "ns", "a"))]);
@@ -220,6 +232,7 @@ fn a_changed_selector_is_recreated_with_recreate_and_refused_without() {
         SOURCE,
         rules(false),
         None,
+        &BTreeSet::new(),
         &BTreeSet::new(),
     );
     assert_eq!(

@@ -640,7 +640,8 @@ async fn a_replica_that_stopped_leading_writes_nothing() {
         .resolve(repo.config.source_id.as_deref())
         .unwrap();
     let planned = r.plan(&repo, &source_id).await.unwrap();
-    let report = r.apply(&planned).await;
+    // `apply` hands the plan's live objects on to its report: keep a copy to apply again below.
+    let report = r.apply(&mut planned.clone()).await;
 
     let alpha = report.services.iter().find(|s| s.name == "alpha").unwrap();
     assert_eq!(alpha.error, Some(ServiceCause::NotLeading));
@@ -672,7 +673,7 @@ async fn a_replica_that_stopped_leading_writes_nothing() {
 
     // Leading again: the same plan is written.
     leading.send(true).unwrap();
-    let report = r.apply(&planned).await;
+    let report = r.apply(&mut planned.clone()).await;
     assert!(!report.apply_failed(), "{}", report.to_text());
     assert_eq!(
         cms.get("alpha-config").await.unwrap().data.unwrap()["MODEL_NAME"],
