@@ -24,6 +24,8 @@ pub enum TriggerReason {
     Startup,
     /// A file changed in the watched local directory (`mlsync run` in path mode).
     FileChange,
+    /// An owned object was changed or deleted in the cluster (the drift watch, `--self-heal`).
+    Drift,
 }
 
 impl TriggerReason {
@@ -36,6 +38,7 @@ impl TriggerReason {
             Self::Manual => "manual",
             Self::Startup => "startup",
             Self::FileChange => "file-change",
+            Self::Drift => "drift",
         }
     }
 }

@@ -18,6 +18,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
+use super::drift::DriftKind;
 use super::status::{Outcome, ServiceState, ServiceStatus};
 
 /// The content type of [`Metrics::encode`]'s output.
@@ -75,6 +76,17 @@ struct ObjectLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DriftLabels {
+    kind: String,
+    drift: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct WebhookLabels {
     provider: &'static str,
     result: &'static str,
@@ -95,6 +107,8 @@ pub struct Metrics {
     webhooks: Family<WebhookLabels, Counter>,
     history_rewrites: Counter,
     prune_refused: Gauge,
+    drifts: Family<DriftLabels, Counter>,
+    drift_fights: Family<KindLabels, Counter>,
 }
 
 /// `mlsync_last_applied_revision_info`: an OpenMetrics info metric whose only series is
@@ -149,6 +163,8 @@ impl Metrics {
         let webhooks = Family::default();
         let history_rewrites = Counter::default();
         let prune_refused = Gauge::default();
+        let drifts = Family::default();
+        let drift_fights = Family::default();
 
         let mut r = Registry::with_prefix("mlsync");
         let secs = Unit::Seconds;
@@ -190,6 +206,10 @@ impl Metrics {
         let pr =
             "1 while the last reconcile refused pruning (objects that left git are kept), else 0";
         r.register("prune_refused", pr, prune_refused.clone());
+        let dr = "Owned objects seen changed or deleted in the cluster (drift), by kind and drift";
+        r.register("drift_detected", dr, drifts.clone());
+        let df = "Objects someone kept changing back (DriftFight): healing paused with backoff";
+        r.register("drift_fights", df, drift_fights.clone());
         Self {
             registry: r,
             reconcile_duration,
@@ -203,6 +223,8 @@ impl Metrics {
             webhooks,
             history_rewrites,
             prune_refused,
+            drifts,
+            drift_fights,
         }
     }
 
@@ -287,6 +309,25 @@ impl Metrics {
     /// Sets whether the last reconcile refused pruning.
     pub fn set_prune_refused(&self, refused: bool) {
         self.prune_refused.set(i64::from(refused));
+    }
+
+    /// Counts one drift of an object of `kind`.
+    pub fn count_drift(&self, kind: &str, drift: DriftKind) {
+        self.drifts
+            .get_or_create(&DriftLabels {
+                kind: kind.to_owned(),
+                drift: drift.as_str(),
+            })
+            .inc();
+    }
+
+    /// Counts one fight over an object of `kind`.
+    pub fn count_drift_fight(&self, kind: &str) {
+        self.drift_fights
+            .get_or_create(&KindLabels {
+                kind: kind.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts one webhook request.

@@ -56,6 +56,7 @@
 //! ```
 
 mod conns;
+pub mod drift;
 pub mod metrics;
 mod server;
 pub mod status;
@@ -180,6 +181,38 @@ impl AdminState {
     /// Records one object handled by apply or prune.
     pub fn record_object(&self, kind: &str, action: ObjectAction) {
         self.metrics.count_object(kind, action);
+    }
+
+    /// Records whether drift is healed or only reported (`--self-heal`).
+    pub fn set_self_heal(&self, on: bool) {
+        self.status
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drift
+            .self_heal = on;
+    }
+
+    /// Records that an owned object differs from git (see [`drift::DriftStatus`]); a fight is
+    /// counted when `object.fight_until` is set and `new_fight` says this drift started it.
+    pub fn record_drift(&self, object: drift::DriftedObject, new_fight: bool) {
+        self.metrics.count_drift(&object.kind, object.drift);
+        if new_fight {
+            self.metrics.count_drift_fight(&object.kind);
+        }
+        self.status
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drift
+            .drifted(object);
+    }
+
+    /// Records that an object is equal to git again.
+    pub fn record_in_sync(&self, kind: &str, namespace: &str, name: &str) {
+        self.status
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drift
+            .in_sync(kind, namespace, name);
     }
 
     /// A copy of the current status.

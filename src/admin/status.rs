@@ -181,6 +181,9 @@ pub struct DaemonStatus {
     pub services: Vec<ServiceStatus>,
     /// Set while the last reconcile that got to pruning refused it; `null` otherwise.
     pub prune_refused: Option<PruneRefusal>,
+    /// Objects changed behind mlsync's back, as the drift watch sees them.
+    #[serde(default)]
+    pub drift: super::drift::DriftStatus,
 }
 
 impl DaemonStatus {

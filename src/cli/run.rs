@@ -47,6 +47,12 @@ pub struct RunArgs {
     /// Longest wait between retries after failed fetches or reconciles (exponential from 1s).
     #[arg(long, env = "MLSYNC_BACKOFF_MAX", default_value = "5m", value_parser = humantime::parse_duration)]
     pub backoff_max: Duration,
+    /// Watch the objects mlsync applied and re-apply, within about a second, any that someone
+    /// changes or deletes in the cluster (`--self-heal=false`: report such drift in /status,
+    /// metrics and logs, and leave it until the next commit or poll). Someone who keeps changing
+    /// an object back gets a DriftFight and mlsync stops healing that object for a while.
+    #[arg(long, env = "MLSYNC_SELF_HEAL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub self_heal: bool,
     /// When a revision's rollout of a service fails (ProgressDeadlineExceeded), re-apply that
     /// service's objects from its last good revision, until git moves to another revision.
     #[arg(long, env = "MLSYNC_ROLLBACK_ON_FAILURE")]
@@ -83,6 +89,7 @@ impl RunArgs {
             debounce: self.debounce,
             backoff_max: self.backoff_max,
             rollback_on_failure: self.rollback_on_failure,
+            self_heal: self.self_heal,
             shutdown_timeout: self.shutdown_timeout,
             git: self.git.options(),
             admin: self.admin.options(),

@@ -177,6 +177,21 @@ pub fn render_table(status: &DaemonStatus) -> String {
             one_line(&p.reason)
         );
     }
+    for d in &status.drift.objects {
+        let fight = d
+            .fight_until
+            .map(|t| format!(" (DriftFight: not healed until {t:.0})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "Drift:          {} {}/{} {}: {}{fight}",
+            d.kind,
+            d.namespace,
+            d.name,
+            d.drift.as_str(),
+            one_line(&d.changes.join(", "))
+        );
+    }
     out.push('\n');
     if status.services.is_empty() {
         out.push_str("No services.\n");
@@ -263,6 +278,7 @@ mod tests {
                 ),
             ],
             prune_refused: None,
+            drift: Default::default(),
         };
         let expected = "\
 Revision:       0123abc

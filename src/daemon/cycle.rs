@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
+use super::drift::DriftWatch;
 use super::leader::LeaderStatus;
 use super::outcome;
 use super::rollback::Rollbacks;
@@ -63,6 +64,10 @@ pub struct Cycle {
     source_id: SourceIdPolicy,
     /// The ownership id of the last plan, to log it when it is first known or changes.
     last_source_id: Option<SourceId>,
+    /// `--self-heal`.
+    self_heal: bool,
+    /// The drift watch, started with the first connection.
+    drift: Option<DriftWatch>,
 }
 
 impl Cycle {
@@ -89,12 +94,20 @@ impl Cycle {
             events: None,
             source_id,
             last_source_id: None,
+            self_heal: true,
+            drift: None,
         }
     }
 
     /// Enables `--rollback-on-failure`.
     pub fn with_rollback(mut self, enabled: bool) -> Self {
         self.rollbacks = enabled.then(Rollbacks::default);
+        self
+    }
+
+    /// Sets `--self-heal` (on by default): heal drift the watch finds, or only report it.
+    pub fn with_self_heal(mut self, on: bool) -> Self {
+        self.self_heal = on;
         self
     }
 
@@ -160,6 +173,16 @@ impl Cycle {
                 .options
                 .events
                 .then(|| Publisher::new(r.client().clone(), r.hpa_version()));
+            if self.drift.is_none() {
+                self.drift = Some(DriftWatch::spawn(
+                    r.client().clone(),
+                    r.hpa_version(),
+                    self.self_heal,
+                    self.target.options.events,
+                    self.state.clone(),
+                    self.leader.clone(),
+                ));
+            }
             self.reconciler = Some(r);
         }
         let Some(r) = self.reconciler.as_ref() else {
@@ -194,6 +217,9 @@ impl Cycle {
                 "failed to apply: this replica stopped leading; nothing was written".into(),
             );
         }
+        if let Some(drift) = &self.drift {
+            drift.want(&planned);
+        }
         let mut report = r.apply(&mut planned).await;
         r.check_health(&mut report, None).await;
         if let Some(rb) = self.rollbacks.as_mut() {
@@ -204,6 +230,9 @@ impl Cycle {
                 }
                 let overrides = rb.overrides(rev);
                 if let Ok(mut again) = r.plan_with(&repo, &source_id, &overrides).await {
+                    if let Some(drift) = &self.drift {
+                        drift.want(&again);
+                    }
                     report = r.apply(&mut again).await;
                     r.check_health(&mut report, None).await;
                 }

@@ -14,6 +14,7 @@
 //! first, then the elector releases the lease.
 
 pub mod cycle;
+pub mod drift;
 pub mod leader;
 pub mod options;
 pub mod outcome;
@@ -179,7 +180,8 @@ pub async fn run_with(
         leader.clone(),
         source_id,
     )
-    .with_rollback(args.rollback_on_failure);
+    .with_rollback(args.rollback_on_failure)
+    .with_self_heal(args.self_heal);
     if let Err(e) = notifier.ready() {
         warn!(error = %e, "sd_notify READY failed");
     }

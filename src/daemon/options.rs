@@ -38,6 +38,8 @@ pub struct RunOptions {
     pub backoff_max: Duration,
     /// Re-apply a service's last good revision when a rollout fails.
     pub rollback_on_failure: bool,
+    /// Re-apply owned objects changed or deleted in the cluster, from a watch (else report).
+    pub self_heal: bool,
     /// On SIGTERM/SIGINT, how long the reconcile in flight may still take.
     pub shutdown_timeout: Duration,
     /// Git source options (git mode only).

@@ -41,6 +41,11 @@ fn read_err(what: String) -> impl FnOnce(kube::Error) -> ReconcileError {
     }
 }
 
+/// The label selector of a source's objects (its inventory ConfigMap excluded).
+pub fn selector(source_id: &str) -> String {
+    format!("{MANAGED_BY_LABEL}={MANAGED_BY},{SOURCE_LABEL}={source_id},!{INVENTORY_LABEL}")
+}
+
 /// Where [`fetch`] looked for a source's objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ListScope {
@@ -110,9 +115,7 @@ pub async fn fetch(
         Some(d) => trim::keep(d, value, source_id),
         None => Kept::Whole(value),
     };
-    let selector =
-        format!("{MANAGED_BY_LABEL}={MANAGED_BY},{SOURCE_LABEL}={source_id},!{INVENTORY_LABEL}");
-    let params = ListParams::default().labels(&selector);
+    let params = ListParams::default().labels(&selector(source_id));
     let mut live = Fetched::default();
     let mut per_namespace: Vec<Kind> = Vec::new();
     for kind in Kind::ALL {

@@ -177,7 +177,7 @@ fn target_role_grants_only_what_mlsync_uses() {
             .collect();
         for verb in &verbs {
             assert!(
-                ["get", "list", "create", "patch", "delete"].contains(verb),
+                ["get", "list", "watch", "create", "patch", "delete"].contains(verb),
                 "unexpected verb {verb} in {rule}"
             );
         }

@@ -20,6 +20,7 @@ mod cluster_smoke;
 mod daemon;
 mod daemon_status;
 mod deploy_manifests;
+mod drift;
 mod events;
 mod k8s_versions;
 mod leader_election;

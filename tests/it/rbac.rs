@@ -132,17 +132,28 @@ async fn agent_cannot_create_outside_its_grants() {
 }
 
 #[tokio::test]
-async fn agent_cannot_watch_or_update() {
+async fn agent_watches_only_where_granted_and_cannot_update() {
     let _deploy = crate::support::cluster::DEPLOY_NAMESPACES.lock().await;
-    // mlsync lists and patches; watch and update (PUT) are deliberately not granted.
+    // The drift watch (`mlsync run --self-heal`) watches the rendered kinds in the target
+    // namespaces; nowhere else. Update (PUT) is not granted: mlsync writes by server-side apply.
     let client = agent_client().await;
+    let params = kube::api::WatchParams::default().timeout(1);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "ml-demo");
+    assert!(
+        deployments.watch(&params, "0").await.is_ok(),
+        "the agent may watch Deployments in a target namespace"
+    );
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "ml-demo");
+    assert!(secrets.watch(&params, "0").await.is_ok());
+    let elsewhere: Api<Deployment> = Api::namespaced(client.clone(), "default");
     assert_forbidden(
-        "watch deployments in ml-demo",
-        deployments
-            .watch(&kube::api::WatchParams::default().timeout(1), "0")
-            .await
-            .map(|_| ()),
+        "watch deployments in default",
+        elsewhere.watch(&params, "0").await.map(|_| ()),
+    );
+    let all: Api<Secret> = Api::all(client.clone());
+    assert_forbidden(
+        "watch secrets in all namespaces",
+        all.watch(&params, "0").await.map(|_| ()),
     );
     let cms: Api<ConfigMap> = Api::namespaced(client, "ml-demo");
     assert_forbidden(

@@ -155,6 +155,23 @@ impl Publisher {
         published
     }
 
+    /// Publishes one event about an object whose uid the caller knows (`None`: without uid);
+    /// reads nothing. Logs a warning when it fails.
+    pub async fn publish_about(&self, ev: &PlannedEvent, uid: Option<String>) {
+        let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
+        let event = Event {
+            type_: ev.type_,
+            reason: ev.reason.to_owned(),
+            note: Some(ev.note.clone()),
+            action: ev.action.to_owned(),
+            secondary: None,
+        };
+        let reference = self.object_ref(&ev.regarding, uid);
+        if let Err(e) = recorder.publish(&event, &reference).await {
+            warn!(reason = ev.reason, error = %e, "failed to publish a Kubernetes event");
+        }
+    }
+
     /// The reference of the event's target (with its uid), or of its fallback when the target
     /// does not exist; the target without uid when neither can be read (e.g. a pruned object).
     async fn reference(&self, ev: &PlannedEvent, seen: &Seen) -> ObjectReference {

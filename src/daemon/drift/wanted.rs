@@ -1,0 +1,219 @@
+//! What the cluster should hold, as the last plan said (pure): the index the drift watch
+//! compares each watched object with.
+//!
+//! Secret values are not kept: a Secret's `data` is replaced by keyed digests (HMAC-SHA256 with
+//! a key drawn once per process), and a live Secret's data is digested the same way before the
+//! comparison, so the daemon holds no decrypted value between reconciles.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use hmac::{Hmac, Mac};
+use serde_json::{Map, Value};
+use sha2::Sha256;
+
+use crate::reconcile::Planned;
+use crate::reconcile::compare::{self, Ownership};
+use crate::reconcile::keys::ObjectRef;
+use crate::render::Kind;
+
+/// How a watched object compares with what git wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not one of the objects the last plan wanted (or not ours): not drift.
+    NotWanted,
+    /// Equal to what git wants.
+    InSync,
+    /// Changed in the cluster: the fields (dotted paths) that differ.
+    Changed(Vec<String>),
+    /// Gone from the cluster.
+    Deleted,
+    /// Written by another revision than the plan's (the reconcile in flight is about to write
+    /// it, or just did under a newer plan): not drift.
+    OtherRevision,
+}
+
+/// The objects the last plan wanted, by identity.
+#[derive(Debug, Default)]
+pub struct Wanted {
+    source_id: String,
+    objects: BTreeMap<ObjectRef, Value>,
+    key: Vec<u8>,
+}
+
+impl Wanted {
+    /// The objects of every service `planned` applies (services it skips are not watched for
+    /// drift: their live objects may differ on purpose). `key` digests Secret values.
+    pub fn of(planned: &Planned, key: &[u8]) -> Self {
+        let objects = planned
+            .plan
+            .services
+            .iter()
+            .filter(|s| s.error.is_none())
+            .flat_map(|s| s.objects.iter())
+            .filter_map(|o| o.desired.as_ref())
+            .map(|o| {
+                let body = match o.kind {
+                    Kind::Secret => digest_data(&o.body, key),
+                    _ => o.body.clone(),
+                };
+                (ObjectRef::of(o), body)
+            })
+            .collect();
+        Self {
+            source_id: planned.source().1.to_owned(),
+            objects,
+            key: key.to_vec(),
+        }
+    }
+
+    /// The source id whose label selects the watched objects.
+    pub fn source_id(&self) -> &str {
+        &self.source_id
+    }
+
+    /// Whether `key` is wanted.
+    pub fn contains(&self, key: &ObjectRef) -> bool {
+        self.objects.contains_key(key)
+    }
+
+    /// Every (kind, namespace) that holds a wanted object: what to watch.
+    pub fn scopes(&self) -> BTreeSet<(Kind, String)> {
+        self.objects
+            .keys()
+            .map(|k| (k.kind, k.namespace.clone()))
+            .collect()
+    }
+
+    /// The wanted objects of `kind` in `namespace`.
+    pub fn keys_in(&self, kind: Kind, namespace: &str) -> impl Iterator<Item = &ObjectRef> {
+        self.objects
+            .keys()
+            .filter(move |k| k.kind == kind && k.namespace == namespace)
+    }
+
+    /// How `live` (the object `key` as watched, `None` once deleted) compares with git.
+    pub fn verdict(&self, key: &ObjectRef, live: Option<&Value>) -> Verdict {
+        let Some(desired) = self.objects.get(key) else {
+            return Verdict::NotWanted;
+        };
+        let Some(live) = live else {
+            return Verdict::Deleted;
+        };
+        if compare::ownership(live, &self.source_id) != Ownership::Ours {
+            return Verdict::NotWanted;
+        }
+        if let Some(hash) = compare::applied_hash(live)
+            && compare::applied_hash(desired) != Some(hash)
+        {
+            return Verdict::OtherRevision;
+        }
+        let digested;
+        let live = if key.kind == Kind::Secret {
+            digested = digest_data(live, &self.key);
+            &digested
+        } else {
+            live
+        };
+        let changes = compare::differences(desired, live);
+        if changes.is_empty() {
+            Verdict::InSync
+        } else {
+            Verdict::Changed(changes)
+        }
+    }
+}
+
+/// `obj` with each value of `data` replaced by its keyed digest (hex).
+fn digest_data(obj: &Value, key: &[u8]) -> Value {
+    let mut out = obj.clone();
+    if let Some(Value::Object(data)) = out.get_mut("data") {
+        let digested: Map<String, Value> = data
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(digest(key, v))))
+            .collect();
+        *data = digested;
+    }
+    out
+}
+
+fn digest(key: &[u8], v: &Value) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return String::new();
+    };
+    mac.update(v.as_str().unwrap_or_default().as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn wanted(objects: Vec<(ObjectRef, Value)>) -> Wanted {
+        let key = b"k".to_vec();
+        Wanted {
+            source_id: "src".into(),
+            objects: objects
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = if k.kind == Kind::Secret {
+                        digest_data(&v, &key)
+                    } else {
+                        v
+                    };
+                    (k, v)
+                })
+                .collect(),
+            key,
+        }
+    }
+
+    fn ours(extra: Value) -> Value {
+        let mut v = json!({"metadata": {"labels": {
+            "app.kubernetes.io/managed-by": "mlsync", "mlsync.dev/source": "src"}}});
+        if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
+            o.extend(e);
+        }
+        v
+    }
+
+    #[test]
+    fn verdicts() {
+        let cm = ObjectRef::new(Kind::ConfigMap, "ns", "a-config");
+        let secret = ObjectRef::new(Kind::Secret, "ns", "a-secrets");
+        let w = wanted(vec![
+            (cm.clone(), ours(json!({"data": {"K": "1"}}))),
+            (secret.clone(), ours(json!({"data": {"P": "c2VjcmV0"}}))),
+        ]);
+        let live_cm = ours(json!({"data": {"K": "1"}, "status": {}}));
+        assert_eq!(w.verdict(&cm, Some(&live_cm)), Verdict::InSync);
+        assert_eq!(
+            w.verdict(&cm, Some(&ours(json!({"data": {"K": "2"}})))),
+            Verdict::Changed(vec!["data.K changed in the cluster".into()])
+        );
+        assert_eq!(w.verdict(&cm, None), Verdict::Deleted);
+        let mut newer = ours(json!({"data": {"K": "2"}}));
+        newer["metadata"]["annotations"] = json!({"mlsync.dev/applied-hash": "h2"});
+        assert_eq!(w.verdict(&cm, Some(&newer)), Verdict::OtherRevision);
+        let other = ObjectRef::new(Kind::ConfigMap, "ns", "b-config");
+        assert_eq!(w.verdict(&other, Some(&live_cm)), Verdict::NotWanted);
+        // A Secret compares by digest: equal values are in sync, changed ones are drift, and
+        // the index holds no value.
+        let live = ours(json!({"data": {"P": "c2VjcmV0"}}));
+        assert_eq!(w.verdict(&secret, Some(&live)), Verdict::InSync);
+        let changed = ours(json!({"data": {"P": "b3RoZXI="}}));
+        assert_eq!(
+            w.verdict(&secret, Some(&changed)),
+            Verdict::Changed(vec!["data.P changed in the cluster".into()])
+        );
+        assert!(!format!("{:?}", w.objects).contains("c2VjcmV0"));
+        assert_eq!(
+            w.scopes(),
+            BTreeSet::from([
+                (Kind::ConfigMap, "ns".to_owned()),
+                (Kind::Secret, "ns".to_owned())
+            ])
+        );
+    }
+}
