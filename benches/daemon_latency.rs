@@ -7,7 +7,11 @@
 //! (the API is polled every 20 ms, so figures include up to 20 ms of polling granularity):
 //! - webhook: push, then a signed GitHub push webhook (`--interval 1h`);
 //! - file-watch: local directory mode, the spec file is rewritten (`--debounce 200ms`);
-//! - poll: push only, `--interval 2s` (±10% jitter).
+//! - poll: push only, `--interval 2s` (±10% jitter);
+//! - drift: local directory mode with 20 services and `--interval 1h`; each ConfigMap in turn is
+//!   changed by another field manager (as `kubectl edit` does), timed from the edit's response
+//!   to the value being back (the daemon's drift watch, `--self-heal`). One edit per object, so
+//!   no DriftFight pauses healing.
 //!
 //! Then it runs the daemon on the example repo (path mode, watching, default 60s interval) and
 //! reads idle CPU (utime+stime over 30 s from /proc/PID/stat) and RSS (/proc/PID/status).
@@ -25,7 +29,7 @@ use std::time::{Duration, Instant};
 use daemon_support::{Daemon, echo_spec, github_signature, repo_config};
 use git::{GitDaemon, Upstream};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
@@ -37,6 +41,7 @@ enum Trigger {
     Webhook,
     FileWatch,
     Poll,
+    Drift,
 }
 
 async fn client(kubeconfig: &Path) -> Client {
@@ -56,9 +61,13 @@ async fn namespace(client: &Client, name: &str) {
 }
 
 async fn wait_version(client: &Client, ns: &str, version: &str) {
+    wait_value(client, ns, "echo-config", version).await;
+}
+
+async fn wait_value(client: &Client, ns: &str, config_map: &str, version: &str) {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
     for _ in 0..3000 {
-        let cm = api.get_opt("echo-config").await.ok().flatten();
+        let cm = api.get_opt(config_map).await.ok().flatten();
         if cm
             .and_then(|c| c.data)
             .and_then(|d| d.get("MODEL_VERSION").cloned())
@@ -69,7 +78,7 @@ async fn wait_version(client: &Client, ns: &str, version: &str) {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("echo-config in {ns} never got {version}");
+    panic!("{config_map} in {ns} never got {version}");
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -79,7 +88,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 async fn latency(kubeconfig: &Path, dir: &Path, trigger: Trigger) -> (Duration, Duration) {
     let client = client(kubeconfig).await;
-    let ns = format!("bench-{}", ["webhook", "watch", "poll"][trigger as usize]);
+    let ns = format!(
+        "bench-{}",
+        ["webhook", "watch", "poll", "drift"][trigger as usize]
+    );
     namespace(&client, &ns).await;
     let up = Upstream::new(&dir.join(&ns));
     up.commit("mlsync.yaml", &repo_config(&ns), "config");
@@ -99,13 +111,37 @@ async fn latency(kubeconfig: &Path, dir: &Path, trigger: Trigger) -> (Duration, 
             "--webhook-secret-file",
             secret_file.to_str().unwrap(),
         ],
-        Trigger::FileWatch => vec!["--repo", &work, "--interval", "1h"],
+        Trigger::FileWatch | Trigger::Drift => vec!["--repo", &work, "--interval", "1h"],
         Trigger::Poll => vec!["--repo", &url, "--interval", "2s"],
     };
+    if trigger == Trigger::Drift {
+        for i in 0..CHANGES {
+            let spec = echo_spec("v0").replacen("name: echo\n", &format!("name: echo-{i}\n"), 1);
+            std::fs::write(up.work.join(format!("services/echo-{i}.yaml")), spec).unwrap();
+        }
+    }
     let mut d = Daemon::start(&dir.join(&ns), kubeconfig, &args, &[("MLSYNC_LOG", "info")]);
     d.wait_ready().await;
     wait_version(&client, &ns, "v0").await;
     let mut samples = Vec::new();
+    if trigger == Trigger::Drift {
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+        let by_hand = PatchParams {
+            field_manager: Some("kubectl-edit".into()),
+            ..Default::default()
+        };
+        for i in 0..CHANGES {
+            let name = format!("echo-{i}-config");
+            wait_value(&client, &ns, &name, "v0").await;
+            let edit = serde_json::json!({"data": {"MODEL_VERSION": "edited"}});
+            api.patch(&name, &by_hand, &Patch::Merge(&edit)).await.unwrap();
+            let t0 = Instant::now();
+            wait_value(&client, &ns, &name, "v0").await;
+            samples.push(t0.elapsed());
+        }
+        samples.sort();
+        return (percentile(&samples, 0.5), percentile(&samples, 0.95));
+    }
     for i in 1..=CHANGES {
         let v = format!("v{i}");
         let t0 = if trigger == Trigger::FileWatch {
@@ -209,6 +245,7 @@ fn main() {
         ("webhook", Trigger::Webhook),
         ("file-watch", Trigger::FileWatch),
         ("poll (--interval 2s)", Trigger::Poll),
+        ("drift (kubectl edit of an owned ConfigMap → restored)", Trigger::Drift),
     ] {
         let (p50, p95) = rt.block_on(latency(&kubeconfig, tmp.path(), t));
         println!(
