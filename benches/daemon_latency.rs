@@ -134,7 +134,9 @@ async fn latency(kubeconfig: &Path, dir: &Path, trigger: Trigger) -> (Duration, 
             let name = format!("echo-{i}-config");
             wait_value(&client, &ns, &name, "v0").await;
             let edit = serde_json::json!({"data": {"MODEL_VERSION": "edited"}});
-            api.patch(&name, &by_hand, &Patch::Merge(&edit)).await.unwrap();
+            api.patch(&name, &by_hand, &Patch::Merge(&edit))
+                .await
+                .unwrap();
             let t0 = Instant::now();
             wait_value(&client, &ns, &name, "v0").await;
             samples.push(t0.elapsed());
@@ -245,7 +247,10 @@ fn main() {
         ("webhook", Trigger::Webhook),
         ("file-watch", Trigger::FileWatch),
         ("poll (--interval 2s)", Trigger::Poll),
-        ("drift (kubectl edit of an owned ConfigMap → restored)", Trigger::Drift),
+        (
+            "drift (kubectl edit of an owned ConfigMap → restored)",
+            Trigger::Drift,
+        ),
     ] {
         let (p50, p95) = rt.block_on(latency(&kubeconfig, tmp.path(), t));
         println!(

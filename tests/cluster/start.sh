@@ -124,6 +124,8 @@ spawn() {
   shift
   setsid "$@" </dev/null >"$dir/$name.log" 2>&1 &
   printf '%s %s\n' "$name" "$!" >>"$dir/pids"
+  # The command line, so that restart-apiserver.sh can start it again as it was.
+  printf '%q ' "$@" >"$dir/$name.cmd"
 }
 pid_of() { awk -v n="$1" '$1 == n { print $2 }' "$dir/pids"; }
 alive() { kill -0 "$(pid_of "$1")" 2>/dev/null; }

@@ -300,3 +300,43 @@ async fn without_self_heal_drift_is_reported_and_left_alone() {
     }
     assert!(!d.log().contains("trigger=drift"), "{}", d.log());
 }
+
+#[tokio::test]
+async fn the_drift_watch_survives_an_api_server_restart() {
+    // A control plane of its own: its API server is killed and started again.
+    let cp = support::cluster::PrivateCluster::start();
+    let ns = cp.namespace("drift-restart").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo(tmp.path(), &ns);
+    let args = ["--repo", repo.to_str().unwrap(), "--interval", "1h"];
+    let mut d = Daemon::start(tmp.path(), cp.kubeconfig_path(), &args, &[]);
+    d.wait_ready().await;
+    let cms: Api<ConfigMap> = Api::namespaced(cp.client().await, &ns);
+    until(&d, "the ConfigMap applied", || async {
+        threshold(&cms).await.as_deref() == Some("0.5")
+    })
+    .await;
+
+    cp.restart_apiserver();
+    // The watch reconnects (kube's runtime, with backoff): a later edit is healed, still
+    // without a commit or a poll.
+    let cms: Api<ConfigMap> = Api::namespaced(cp.client().await, &ns);
+    cms.patch(
+        "drift-config",
+        &by_hand(),
+        &Patch::Merge(json!({"data": {"THRESHOLD": "0.9"}})),
+    )
+    .await
+    .unwrap();
+    until(
+        &d,
+        "the ConfigMap value restored after the restart",
+        || async { threshold(&cms).await.as_deref() == Some("0.5") },
+    )
+    .await;
+    let log = d.log();
+    assert!(log.contains("drift watch interrupted"), "{log}");
+    assert!(log.contains("trigger=drift"), "{log}");
+    assert!(!log.contains("trigger=poll"), "{log}");
+    assert!(d.is_running());
+}

@@ -118,6 +118,63 @@ fn unique_suffix() -> String {
     format!("{:08x}", (mixed ^ (mixed >> 29)) & 0xffff_ffff)
 }
 
+/// A control plane of this test's own, for a test that breaks it (restarts its API server):
+/// started like the shared one, stopped and removed when dropped (and by the `start.sh`
+/// watchdog if the process dies first).
+pub struct PrivateCluster(TestCluster);
+
+impl PrivateCluster {
+    /// Starts one (panics, failing the test, when it cannot start).
+    pub fn start() -> Self {
+        if std::env::var_os("MLSYNC_K8S_BIN_DIR").is_none() {
+            run_script("build.sh", &[]).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let dir = std::env::temp_dir().join(format!("mlsync-cp-{}", unique_suffix()));
+        let pid = std::process::id().to_string();
+        let args: Vec<&std::ffi::OsStr> = vec![
+            dir.as_os_str(),
+            "--watch-pid".as_ref(),
+            pid.as_ref(),
+            "--remove-on-exit".as_ref(),
+        ];
+        let kubeconfig =
+            PathBuf::from(run_script("start.sh", &args).unwrap_or_else(|e| panic!("{e}")));
+        Self(TestCluster {
+            kubeconfig,
+            dir: Some(dir),
+        })
+    }
+
+    /// Kills its kube-apiserver (SIGKILL) and starts it again on the same port and etcd
+    /// (`tests/cluster/restart-apiserver.sh`); returns once it is ready.
+    pub fn restart_apiserver(&self) {
+        let dir = self
+            .0
+            .dir
+            .as_deref()
+            .expect("a private control plane has a directory");
+        run_script("restart-apiserver.sh", &[dir.as_os_str()]).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+impl std::ops::Deref for PrivateCluster {
+    type Target = TestCluster;
+    fn deref(&self) -> &TestCluster {
+        &self.0
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0.dir {
+            let _ = Command::new(scripts_dir().join("stop.sh"))
+                .arg(dir)
+                .output();
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 impl TestCluster {
     fn start_or_connect() -> Result<TestCluster, String> {
         if let Some(path) = std::env::var_os(KUBECONFIG_ENV) {
