@@ -29,6 +29,16 @@ pub enum TriggerReason {
 }
 
 impl TriggerReason {
+    /// Whether a reconcile for this reason may be skipped when git and the cluster are known to
+    /// be as the last reconcile left them (polls and webhooks, which only say "look again");
+    /// start-up, manual and drift triggers always reconcile.
+    pub fn routine(self) -> bool {
+        matches!(
+            self,
+            Self::Poll | Self::GithubWebhook | Self::GitlabWebhook | Self::FileChange
+        )
+    }
+
     /// A short lowercase name for logs and metrics.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -109,6 +109,7 @@ pub struct Metrics {
     prune_refused: Gauge,
     drifts: Family<DriftLabels, Counter>,
     drift_fights: Family<KindLabels, Counter>,
+    skipped: Counter,
 }
 
 /// `mlsync_last_applied_revision_info`: an OpenMetrics info metric whose only series is
@@ -165,6 +166,7 @@ impl Metrics {
         let prune_refused = Gauge::default();
         let drifts = Family::default();
         let drift_fights = Family::default();
+        let skipped = Counter::default();
 
         let mut r = Registry::with_prefix("mlsync");
         let secs = Unit::Seconds;
@@ -210,6 +212,8 @@ impl Metrics {
         r.register("drift_detected", dr, drifts.clone());
         let df = "Objects someone kept changing back (DriftFight): healing paused with backoff";
         r.register("drift_fights", df, drift_fights.clone());
+        let sk = "Polls and webhooks that found git and the cluster as the last reconcile left them (drift watch): nothing planned, nothing read";
+        r.register("reconciles_skipped", sk, skipped.clone());
         Self {
             registry: r,
             reconcile_duration,
@@ -225,6 +229,7 @@ impl Metrics {
             prune_refused,
             drifts,
             drift_fights,
+            skipped,
         }
     }
 
@@ -328,6 +333,11 @@ impl Metrics {
                 kind: kind.to_owned(),
             })
             .inc();
+    }
+
+    /// Counts one reconcile skipped because nothing changed.
+    pub fn count_skipped(&self) {
+        self.skipped.inc();
     }
 
     /// Counts one webhook request.

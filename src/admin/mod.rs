@@ -178,6 +178,11 @@ impl AdminState {
         self.metrics.observe_fetch(duration, ok);
     }
 
+    /// Records a reconcile skipped because git and the cluster were unchanged.
+    pub fn record_skipped(&self) {
+        self.metrics.count_skipped();
+    }
+
     /// Records one object handled by apply or prune.
     pub fn record_object(&self, kind: &str, action: ObjectAction) {
         self.metrics.count_object(kind, action);

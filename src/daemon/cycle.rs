@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::drift::DriftWatch;
 use super::leader::LeaderStatus;
@@ -12,7 +12,7 @@ use super::outcome;
 use super::rollback::Rollbacks;
 use super::source::{Snapshot, Source};
 use crate::admin::AdminState;
-use crate::admin::status::{Outcome, ReconcileReport};
+use crate::admin::status::{Outcome, ReconcileReport, ServiceState};
 use crate::cluster::KubeOptions;
 use crate::notify::Notifier;
 use crate::reconcile::events::publish::Publisher;
@@ -68,6 +68,8 @@ pub struct Cycle {
     self_heal: bool,
     /// The drift watch, started with the first connection.
     drift: Option<DriftWatch>,
+    /// The revision of the last reconcile that succeeded with every service synced.
+    settled: Option<String>,
 }
 
 impl Cycle {
@@ -96,6 +98,7 @@ impl Cycle {
             last_source_id: None,
             self_heal: true,
             drift: None,
+            settled: None,
         }
     }
 
@@ -131,8 +134,25 @@ impl Cycle {
             self.state.record_history_rewrite();
         }
         let revision = snap.revision.clone();
+        if reason.routine()
+            && self.settled.as_deref() == Some(revision.as_str())
+            && self.drift.as_ref().is_some_and(DriftWatch::quiet)
+        {
+            debug!(revision = %revision, trigger = %reason, "git and the cluster are as the last reconcile left them (drift watch): nothing to do");
+            self.state.record_skipped();
+            return CycleResult::Done;
+        }
+        self.settled = None;
         match self.reconcile(&snap, started).await {
             Ok(report) => {
+                let synced = report.outcome == Outcome::Success
+                    && report
+                        .services
+                        .as_ref()
+                        .is_some_and(|s| s.iter().all(|s| s.state == ServiceState::Synced));
+                if synced {
+                    self.settled = Some(revision.clone());
+                }
                 let result = if report.outcome == Outcome::Failure {
                     CycleResult::Failed
                 } else {

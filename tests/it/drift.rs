@@ -340,3 +340,90 @@ async fn the_drift_watch_survives_an_api_server_restart() {
     assert!(!log.contains("trigger=poll"), "{log}");
     assert!(d.is_running());
 }
+
+/// Requests mlsync sent to the API server after line `from` of its audit log, other than the
+/// drift watch's own long-running WATCH connections.
+fn requests_since(audit: &Path, from: usize) -> Vec<String> {
+    std::fs::read_to_string(audit)
+        .unwrap()
+        .lines()
+        .skip(from)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| {
+            e["userAgent"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("mlsync/"))
+                && e["verb"] != "watch"
+        })
+        .map(|e| format!("{} {}", e["verb"], e["requestURI"]))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_poll_that_finds_git_and_the_cluster_unchanged_sends_no_request() {
+    // A control plane of its own, so that its audit log holds only this daemon's requests.
+    let cp = support::cluster::PrivateCluster::start();
+    let ns = cp.namespace("drift-noop").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("config");
+    std::fs::create_dir_all(repo.join("services")).unwrap();
+    std::fs::write(repo.join("mlsync.yaml"), repo_config(&ns)).unwrap();
+    // No replicas: the rollout completes without a kubelet, so the service is synced.
+    std::fs::write(
+        repo.join("services/drift.yaml"),
+        SPEC.replace("replicas: 2", "replicas: 0"),
+    )
+    .unwrap();
+    let args = ["--repo", repo.to_str().unwrap(), "--interval", "1s"];
+    let mut d = Daemon::start(tmp.path(), cp.kubeconfig_path(), &args, &[]);
+    d.wait_ready().await;
+    let skipped = r#"mlsync_reconciles_skipped_total"#;
+    for _ in 0..POLLS {
+        if d.metric(skipped).await >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    let s = d.status().await;
+    assert_eq!(s["services"][0]["state"], "synced", "{s}\n{}", d.log());
+    let audit = cp.audit_log_path().unwrap();
+    let from = std::fs::read_to_string(&audit).unwrap().lines().count();
+    let before = d.metric(skipped).await;
+    assert!(before >= 1.0, "{}", d.log());
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let after = d.metric(skipped).await;
+    assert!(
+        after >= before + 3.0,
+        "polls skipped: {before} -> {after}\n{}",
+        d.log()
+    );
+    assert_eq!(
+        requests_since(&audit, from),
+        Vec::<String>::new(),
+        "{}",
+        d.log()
+    );
+
+    // The cache still knows what happens: an edit is healed, and the next polls reconcile
+    // once (the heal's own events) before they skip again.
+    let cms: Api<ConfigMap> = Api::namespaced(cp.client().await, &ns);
+    cms.patch(
+        "drift-config",
+        &by_hand(),
+        &Patch::Merge(json!({"data": {"THRESHOLD": "0.9"}})),
+    )
+    .await
+    .unwrap();
+    until(&d, "the ConfigMap value restored", || async {
+        threshold(&cms).await.as_deref() == Some("0.5")
+    })
+    .await;
+    let healed = d.metric(skipped).await;
+    for _ in 0..POLLS {
+        if d.metric(skipped).await > healed {
+            return;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    d.give_up("polls skipped again after the heal")
+}

@@ -35,6 +35,7 @@ pub enum Verdict {
 /// The objects the last plan wanted, by identity.
 #[derive(Debug, Default)]
 pub struct Wanted {
+    generation: u64,
     source_id: String,
     objects: BTreeMap<ObjectRef, Value>,
     key: Vec<u8>,
@@ -59,11 +60,18 @@ impl Wanted {
                 (ObjectRef::of(o), body)
             })
             .collect();
+        static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Self {
+            generation: GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             source_id: planned.source().1.to_owned(),
             objects,
             key: key.to_vec(),
         }
+    }
+
+    /// Tells wanted sets apart (each [`Wanted::of`] has its own).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The source id whose label selects the watched objects.
@@ -153,6 +161,7 @@ mod tests {
     fn wanted(objects: Vec<(ObjectRef, Value)>) -> Wanted {
         let key = b"k".to_vec();
         Wanted {
+            generation: 1,
             source_id: "src".into(),
             objects: objects
                 .into_iter()

@@ -47,13 +47,26 @@ enum Seen {
     Deleted(String),
     /// The listing is complete.
     InitDone,
+    /// The watch broke; the runtime reconnects (and re-lists when it must).
+    Error,
 }
 
 /// The daemon's drift watch; see the [module documentation](super). Dropping it stops it.
 pub struct DriftWatch {
     wanted: tokio_watch::Sender<Option<Arc<Wanted>>>,
+    quiet: tokio_watch::Receiver<Quiet>,
     digest_key: Vec<u8>,
     task: JoinHandle<()>,
+}
+
+/// Whether the cluster is known to be as the last plan left it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Quiet {
+    /// Which [`DriftWatch::want`] this is about.
+    generation: u64,
+    /// Every scope listed and watching, and not one event about a wanted object since (other
+    /// than an HPA's own status updates, which its controller writes all the time).
+    quiet: bool,
 }
 
 impl DriftWatch {
@@ -69,6 +82,7 @@ impl DriftWatch {
         leader: LeaderStatus,
     ) -> Self {
         let (tx, rx) = tokio_watch::channel(None);
+        let (quiet_tx, quiet_rx) = tokio_watch::channel(Quiet::default());
         state.set_self_heal(self_heal);
         let publisher = events.then(|| Publisher::new(client.clone(), hpa));
         let worker = Worker {
@@ -82,9 +96,13 @@ impl DriftWatch {
             scopes: BTreeMap::new(),
             fights: Fights::default(),
             open: BTreeMap::new(),
+            generation: 0,
+            eventful: true,
+            quiet: quiet_tx,
         };
         Self {
             wanted: tx,
+            quiet: quiet_rx,
             digest_key: rand::random::<[u8; 32]>().to_vec(),
             task: tokio::spawn(worker.run(rx)),
         }
@@ -95,6 +113,16 @@ impl DriftWatch {
     pub fn want(&self, planned: &Planned) {
         let wanted = Wanted::of(planned, &self.digest_key);
         self.wanted.send_replace(Some(Arc::new(wanted)));
+    }
+
+    /// True when the cluster is known to be exactly as the last [`DriftWatch::want`] left it:
+    /// every scope is listed and watching, and nothing about a wanted object has happened since
+    /// (no drift, no status change of a Deployment). A poll that finds git unchanged then has
+    /// nothing to do and need not ask the API server anything.
+    pub fn quiet(&self) -> bool {
+        let q = *self.quiet.borrow();
+        let asked = self.wanted.borrow().as_ref().map(|w| w.generation());
+        q.quiet && asked == Some(q.generation)
     }
 }
 
@@ -113,6 +141,8 @@ struct ScopeWatch {
     listing: Option<BTreeSet<String>>,
     /// Whether a listing has completed (the first one only sets the baseline).
     listed: bool,
+    /// Whether the watch broke since its last listing (it may have missed events).
+    broken: bool,
 }
 
 impl Drop for ScopeWatch {
@@ -136,6 +166,12 @@ struct Worker {
     /// what is counted, reported and healed; the next in-sync event closes it. The value is the
     /// end of a fight's pause, when healing it resumes.
     open: BTreeMap<ObjectRef, Option<Instant>>,
+    /// The generation of the wanted set being watched.
+    generation: u64,
+    /// Whether an event about a wanted object arrived since the wanted set was last replaced.
+    eventful: bool,
+    /// Where [`DriftWatch::quiet`] reads from.
+    quiet: tokio_watch::Sender<Quiet>,
 }
 
 impl Worker {
@@ -152,12 +188,24 @@ impl Worker {
                     let next = wanted.borrow_and_update().clone();
                     if let Some(w) = next {
                         self.rescope(&w, &tx);
+                        self.generation = w.generation();
+                        self.eventful = false;
                         self.wanted = Some(w);
                     }
                 }
                 Some((scope, seen)) = rx.recv() => self.handle(scope, seen).await,
                 () = sleep_until_some(resume) => self.resume(),
             }
+            let quiet = !self.eventful
+                && self.open.is_empty()
+                && self.scopes.values().all(|s| s.listed && !s.broken);
+            self.quiet.send_if_modified(|q| {
+                let next = Quiet {
+                    generation: self.generation,
+                    quiet,
+                };
+                std::mem::replace(q, next) != next
+            });
         }
     }
 
@@ -199,6 +247,7 @@ impl Worker {
                 source_id: w.source_id().to_owned(),
                 listing: None,
                 listed: false,
+                broken: false,
             };
             self.scopes.insert(scope, watch);
         }
@@ -213,6 +262,7 @@ impl Worker {
         let (kind, namespace) = &scope;
         let mut checks: Vec<(ObjectRef, Option<Value>)> = Vec::new();
         match seen {
+            Seen::Error => watch.broken = true,
             Seen::Init => watch.listing = Some(BTreeSet::new()),
             Seen::Object {
                 name,
@@ -226,6 +276,7 @@ impl Worker {
             }
             Seen::Deleted(name) => checks.push((ObjectRef::new(*kind, namespace, &name), None)),
             Seen::InitDone => {
+                watch.broken = false;
                 let names = watch.listing.take().unwrap_or_default();
                 // The first listing is the baseline (the reconcile that asked for the watch
                 // may still be creating objects); a later one (after a reconnect) finds what
@@ -249,7 +300,13 @@ impl Worker {
     /// Compares one watched object with git and acts on drift.
     async fn check(&mut self, key: &ObjectRef, live: Option<&Value>) {
         let Some(w) = &self.wanted else { return };
-        let (drift, changes) = match w.verdict(key, live) {
+        let verdict = w.verdict(key, live);
+        if verdict != Verdict::NotWanted
+            && !(key.kind == Kind::HorizontalPodAutoscaler && verdict == Verdict::InSync)
+        {
+            self.eventful = true;
+        }
+        let (drift, changes) = match verdict {
             Verdict::NotWanted | Verdict::OtherRevision => return,
             Verdict::InSync => {
                 if self.open.remove(key).is_some() {
@@ -386,7 +443,7 @@ async fn watch_scope(
                     debug!(kind = %kind, namespace = %namespace, error = %e, "drift watch still interrupted");
                 }
                 errors = errors.saturating_add(1);
-                continue;
+                Seen::Error
             }
         };
         if tx.send((scope.clone(), seen)).await.is_err() {
