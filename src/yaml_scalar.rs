@@ -39,7 +39,10 @@ pub fn is_plain_safe(s: &str) -> bool {
 }
 
 /// Could a YAML 1.1 or 1.2 reader resolve this to a number, a timestamp or a sexagesimal?
+/// Readers differ in where they allow `_` in a number (YAML 1.1: `1_000`; serde-saphyr reads
+/// `___0___` as 0, found by fuzzing the SOPS writer in CI), so `_` is ignored here.
 fn looks_numeric(bytes: &[u8]) -> bool {
+    let bytes: Vec<u8> = bytes.iter().copied().filter(|b| *b != b'_').collect();
     let starts = bytes
         .first()
         .is_some_and(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.'));
@@ -86,6 +89,10 @@ pub(crate) mod tests {
             "0x1F",
             "0o17",
             "1_000",
+            "_______0____________",
+            "_1",
+            "_.5",
+            "__",
             "1e3",
             "1.5",
             ".5",
