@@ -37,7 +37,7 @@ pub enum Verdict {
 pub struct Wanted {
     generation: u64,
     source_id: String,
-    objects: BTreeMap<ObjectRef, Value>,
+    objects: BTreeMap<ObjectRef, Box<str>>,
     key: Vec<u8>,
 }
 
@@ -54,8 +54,8 @@ impl Wanted {
             .filter_map(|o| o.desired.as_ref())
             .map(|o| {
                 let body = match o.kind {
-                    Kind::Secret => digest_data(&o.body, key),
-                    _ => o.body.clone(),
+                    Kind::Secret => compact(&digest_data(&o.body, key)),
+                    _ => compact(&o.body),
                 };
                 (ObjectRef::of(o), body)
             })
@@ -101,7 +101,10 @@ impl Wanted {
 
     /// How `live` (the object `key` as watched, `None` once deleted) compares with git.
     pub fn verdict(&self, key: &ObjectRef, live: Option<&Value>) -> Verdict {
-        let Some(desired) = self.objects.get(key) else {
+        let Some(text) = self.objects.get(key) else {
+            return Verdict::NotWanted;
+        };
+        let Ok(desired) = serde_json::from_str::<Value>(text) else {
             return Verdict::NotWanted;
         };
         let Some(live) = live else {
@@ -111,7 +114,7 @@ impl Wanted {
             return Verdict::NotWanted;
         }
         if let Some(hash) = compare::applied_hash(live)
-            && compare::applied_hash(desired) != Some(hash)
+            && compare::applied_hash(&desired) != Some(hash)
         {
             return Verdict::OtherRevision;
         }
@@ -122,13 +125,18 @@ impl Wanted {
         } else {
             live
         };
-        let changes = compare::differences(desired, live);
+        let changes = compare::differences(&desired, live);
         if changes.is_empty() {
             Verdict::InSync
         } else {
             Verdict::Changed(changes)
         }
     }
+}
+
+/// `v` as compact JSON text.
+fn compact(v: &Value) -> Box<str> {
+    serde_json::to_string(v).unwrap_or_default().into_boxed_str()
 }
 
 /// `obj` with each value of `data` replaced by its keyed digest (hex).
@@ -171,7 +179,7 @@ mod tests {
                     } else {
                         v
                     };
-                    (k, v)
+                    (k, compact(&v))
                 })
                 .collect(),
             key,
