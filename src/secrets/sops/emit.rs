@@ -13,7 +13,9 @@ pub fn emit(doc: &Value) -> Zeroizing<String> {
         Value::Map(entries) if !entries.is_empty() => emit_map(entries, 0, &mut out),
         Value::Seq(items) if !items.is_empty() => emit_seq(items, 0, &mut out),
         other => {
-            emit_inline(other, 0, &mut out);
+            // A top-level block scalar's lines are indented too: at column 0 a line `---` or
+            // `...` would end the document (found by fuzzing, fuzz/seeds/sops/crash-top-level-marker).
+            emit_inline(other, 2, &mut out);
             out.push('\n');
         }
     }
@@ -132,6 +134,15 @@ fn scalar_text(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::secrets::sops::yaml::parse;
+
+    #[test]
+    fn a_top_level_block_scalar_keeps_document_markers_inside() {
+        for text in ["|\n  ---\n", "|\n  a\n  ...\n  b\n"] {
+            let tree = parse(text).unwrap();
+            let written = emit(&tree);
+            assert_eq!(parse(&written).unwrap(), tree, "{written:?}");
+        }
+    }
 
     #[test]
     fn emit_round_trips_tricky_values() {
