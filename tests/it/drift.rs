@@ -62,6 +62,22 @@ where
     d.give_up(what)
 }
 
+/// Sets `THRESHOLD` of `drift-config` to 0.9 by hand.
+async fn edit_threshold(cms: &Api<ConfigMap>) {
+    let edit = json!({"data": {"THRESHOLD": "0.9"}});
+    cms.patch("drift-config", &by_hand(), &Patch::Merge(edit))
+        .await
+        .unwrap();
+}
+
+/// Waits until `THRESHOLD` of `drift-config` is git's 0.5 again.
+async fn restored(d: &Daemon, cms: &Api<ConfigMap>, what: &str) {
+    until(d, what, || async {
+        threshold(cms).await.as_deref() == Some("0.5")
+    })
+    .await;
+}
+
 async fn threshold(cms: &Api<ConfigMap>) -> Option<String> {
     cms.get_opt("drift-config")
         .await
@@ -126,17 +142,8 @@ async fn changed_and_deleted_objects_come_back_without_a_commit_or_a_poll() {
     .await;
 
     // kubectl edit of a ConfigMap value
-    cms.patch(
-        "drift-config",
-        &by_hand(),
-        &Patch::Merge(json!({"data": {"THRESHOLD": "0.9"}})),
-    )
-    .await
-    .unwrap();
-    until(&d, "the ConfigMap value restored", || async {
-        threshold(&cms).await.as_deref() == Some("0.5")
-    })
-    .await;
+    edit_threshold(&cms).await;
+    restored(&d, &cms, "the ConfigMap value restored").await;
 
     // kubectl delete service
     let uid = services.get("drift").await.unwrap().metadata.uid;
@@ -194,13 +201,7 @@ async fn someone_who_keeps_changing_an_object_back_gets_a_drift_fight() {
     let mut fighting = false;
     for round in 0..200 {
         if threshold(&cms).await.as_deref() != Some("0.9") {
-            cms.patch(
-                "drift-config",
-                &by_hand(),
-                &Patch::Merge(json!({"data": {"THRESHOLD": "0.9"}})),
-            )
-            .await
-            .unwrap();
+            edit_threshold(&cms).await;
         }
         let s = d.status().await;
         let objects = s["drift"]["objects"]
@@ -219,13 +220,7 @@ async fn someone_who_keeps_changing_an_object_back_gets_a_drift_fight() {
     }
     assert!(fighting);
     // Healing pauses: the other writer's value stays.
-    cms.patch(
-        "drift-config",
-        &by_hand(),
-        &Patch::Merge(json!({"data": {"THRESHOLD": "0.9"}})),
-    )
-    .await
-    .unwrap();
+    edit_threshold(&cms).await;
     for _ in 0..20 {
         tokio::time::sleep(POLL).await;
         assert_eq!(threshold(&cms).await.as_deref(), Some("0.9"), "{}", d.log());
@@ -260,13 +255,7 @@ async fn without_self_heal_drift_is_reported_and_left_alone() {
     let tmp = tempfile::tempdir().unwrap();
     let mut d = start(tmp.path(), &ns, &["--self-heal=false"]).await;
     let cms: Api<ConfigMap> = Api::namespaced(cluster().client().await, &ns);
-    cms.patch(
-        "drift-config",
-        &by_hand(),
-        &Patch::Merge(json!({"data": {"THRESHOLD": "0.9"}})),
-    )
-    .await
-    .unwrap();
+    edit_threshold(&cms).await;
     let mut reported = serde_json::Value::Null;
     for _ in 0..POLLS {
         let s = d.status().await;
@@ -312,22 +301,13 @@ async fn the_drift_watch_survives_an_api_server_restart() {
     let mut d = Daemon::start(tmp.path(), cp.kubeconfig_path(), &args, &[]);
     d.wait_ready().await;
     let cms: Api<ConfigMap> = Api::namespaced(cp.client().await, &ns);
-    until(&d, "the ConfigMap applied", || async {
-        threshold(&cms).await.as_deref() == Some("0.5")
-    })
-    .await;
+    restored(&d, &cms, "the ConfigMap applied").await;
 
     cp.restart_apiserver();
     // The watch reconnects (kube's runtime, with backoff): a later edit is healed, still
     // without a commit or a poll.
     let cms: Api<ConfigMap> = Api::namespaced(cp.client().await, &ns);
-    cms.patch(
-        "drift-config",
-        &by_hand(),
-        &Patch::Merge(json!({"data": {"THRESHOLD": "0.9"}})),
-    )
-    .await
-    .unwrap();
+    edit_threshold(&cms).await;
     until(
         &d,
         "the ConfigMap value restored after the restart",
@@ -407,17 +387,8 @@ async fn a_poll_that_finds_git_and_the_cluster_unchanged_sends_no_request() {
     // The cache still knows what happens: an edit is healed, and the next polls reconcile
     // once (the heal's own events) before they skip again.
     let cms: Api<ConfigMap> = Api::namespaced(cp.client().await, &ns);
-    cms.patch(
-        "drift-config",
-        &by_hand(),
-        &Patch::Merge(json!({"data": {"THRESHOLD": "0.9"}})),
-    )
-    .await
-    .unwrap();
-    until(&d, "the ConfigMap value restored", || async {
-        threshold(&cms).await.as_deref() == Some("0.5")
-    })
-    .await;
+    edit_threshold(&cms).await;
+    restored(&d, &cms, "the ConfigMap value restored").await;
     let healed = d.metric(skipped).await;
     for _ in 0..POLLS {
         if d.metric(skipped).await > healed {

@@ -136,7 +136,9 @@ impl Wanted {
 
 /// `v` as compact JSON text.
 fn compact(v: &Value) -> Box<str> {
-    serde_json::to_string(v).unwrap_or_default().into_boxed_str()
+    serde_json::to_string(v)
+        .unwrap_or_default()
+        .into_boxed_str()
 }
 
 /// `obj` with each value of `data` replaced by its keyed digest (hex).

@@ -62,6 +62,17 @@ fn instance() -> Option<String> {
         .find(|h| !h.is_empty() && h.len() <= 128)
 }
 
+/// The kube event recorder's form of `ev`.
+fn event_of(ev: &PlannedEvent) -> Event {
+    Event {
+        type_: ev.type_,
+        reason: ev.reason.to_owned(),
+        note: Some(ev.note.clone()),
+        action: ev.action.to_owned(),
+        secondary: None,
+    }
+}
+
 impl Publisher {
     /// A publisher writing with `client`; `hpa` is the HPA API version the cluster serves.
     pub fn new(client: Client, hpa: HpaVersion) -> Self {
@@ -109,14 +120,7 @@ impl Publisher {
         let results: Vec<(&PlannedEvent, String, Result<(), kube::Error>)> = stream::iter(to_send)
             .map(|(ev, key)| async move {
                 let reference = this.reference(ev, seen).await;
-                let event = Event {
-                    type_: ev.type_,
-                    reason: ev.reason.to_owned(),
-                    note: Some(ev.note.clone()),
-                    action: ev.action.to_owned(),
-                    secondary: None,
-                };
-                let result = recorder.publish(&event, &reference).await;
+                let result = recorder.publish(&event_of(ev), &reference).await;
                 (ev, key, result)
             })
             .buffered(PUBLISH_CONCURRENCY)
@@ -159,15 +163,8 @@ impl Publisher {
     /// reads nothing. Logs a warning when it fails.
     pub async fn publish_about(&self, ev: &PlannedEvent, uid: Option<String>) {
         let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
-        let event = Event {
-            type_: ev.type_,
-            reason: ev.reason.to_owned(),
-            note: Some(ev.note.clone()),
-            action: ev.action.to_owned(),
-            secondary: None,
-        };
         let reference = self.object_ref(&ev.regarding, uid);
-        if let Err(e) = recorder.publish(&event, &reference).await {
+        if let Err(e) = recorder.publish(&event_of(ev), &reference).await {
             warn!(reason = ev.reason, error = %e, "failed to publish a Kubernetes event");
         }
     }
