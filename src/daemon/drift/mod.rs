@@ -17,7 +17,9 @@
 //! the reconcile in flight (or the next one) is about to write them.
 
 pub mod fights;
+mod handle;
+mod scope;
 pub mod wanted;
 mod watch;
 
-pub use watch::DriftWatch;
+pub use handle::DriftWatch;

@@ -1,135 +1,68 @@
-//! The drift watch's tasks: one kube runtime watcher per (kind, namespace), and the task that
-//! compares what they see with git and acts on drift.
+//! The drift watch's worker: it keeps one [scope watch](super::scope) per (kind, namespace)
+//! of the wanted set, compares what they see with git and acts on drift.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use futures::StreamExt;
 use kube::Client;
-use kube::api::DynamicObject;
-use kube::runtime::watcher::{self, Event};
-use kube::runtime::{WatchStreamExt, events::EventType};
+use kube::runtime::events::EventType;
 use serde_json::Value;
 use tokio::sync::{mpsc, watch as tokio_watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use super::fights::{Decision, Fights};
+use super::scope::{Scope, Seen, watch_scope};
 use super::wanted::{Verdict, Wanted};
 use crate::admin::AdminState;
 use crate::admin::drift::{DriftKind, DriftedObject};
-use crate::cluster;
 use crate::daemon::leader::LeaderStatus;
-use crate::reconcile::Planned;
 use crate::reconcile::events::publish::Publisher;
 use crate::reconcile::events::{PlannedEvent, Target};
 use crate::reconcile::keys::ObjectRef;
-use crate::reconcile::live;
 use crate::render::{HpaVersion, Kind};
 use crate::trigger::TriggerReason;
 
-/// One (kind, namespace) watched.
-type Scope = (Kind, String);
-
-/// What a scope's watcher saw.
-#[derive(Debug)]
-enum Seen {
-    /// The watch (re)starts listing.
-    Init,
-    /// An object, during the listing (`listing`) or after it.
-    Object {
-        name: String,
-        live: Value,
-        listing: bool,
-    },
-    /// An object was deleted.
-    Deleted(String),
-    /// The listing is complete.
-    InitDone,
-    /// The watch broke; the runtime reconnects (and re-lists when it must).
-    Error,
-}
-
-/// The daemon's drift watch; see the [module documentation](super). Dropping it stops it.
-pub struct DriftWatch {
-    wanted: tokio_watch::Sender<Option<Arc<Wanted>>>,
-    quiet: tokio_watch::Receiver<Quiet>,
-    digest_key: Vec<u8>,
-    task: JoinHandle<()>,
-}
-
 /// Whether the cluster is known to be as the last plan left it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Quiet {
-    /// Which [`DriftWatch::want`] this is about.
-    generation: u64,
+pub(super) struct Quiet {
+    /// Which wanted set (its generation) this is about.
+    pub(super) generation: u64,
     /// Every scope listed and watching, and not one event about a wanted object since (other
     /// than an HPA's own status updates, which its controller writes all the time).
-    quiet: bool,
+    pub(super) quiet: bool,
 }
 
-impl DriftWatch {
-    /// Starts the watch (it watches nothing until [`DriftWatch::want`]). With `self_heal`,
-    /// drift fires a reconcile through `state`'s trigger; `events` publishes `DriftFight`
-    /// Events (only while `leader` leads).
-    pub fn spawn(
-        client: Client,
-        hpa: HpaVersion,
-        self_heal: bool,
-        events: bool,
-        state: AdminState,
-        leader: LeaderStatus,
-    ) -> Self {
-        let (tx, rx) = tokio_watch::channel(None);
-        let (quiet_tx, quiet_rx) = tokio_watch::channel(Quiet::default());
-        state.set_self_heal(self_heal);
-        let publisher = events.then(|| Publisher::new(client.clone(), hpa));
-        let worker = Worker {
-            client,
-            hpa,
-            self_heal,
-            state,
-            leader,
-            publisher,
-            wanted: None,
-            scopes: BTreeMap::new(),
-            fights: Fights::default(),
-            open: BTreeMap::new(),
-            generation: 0,
-            eventful: true,
-            quiet: quiet_tx,
-        };
-        Self {
-            wanted: tx,
-            quiet: quiet_rx,
-            digest_key: rand::random::<[u8; 32]>().to_vec(),
-            task: tokio::spawn(worker.run(rx)),
-        }
-    }
-
-    /// What the cluster should hold from now on: the objects `planned` applies. Called right
-    /// after planning, so that the watch events of the apply itself compare with the new plan.
-    pub fn want(&self, planned: &Planned) {
-        let wanted = Wanted::of(planned, &self.digest_key);
-        self.wanted.send_replace(Some(Arc::new(wanted)));
-    }
-
-    /// True when the cluster is known to be exactly as the last [`DriftWatch::want`] left it:
-    /// every scope is listed and watching, and nothing about a wanted object has happened since
-    /// (no drift, no status change of a Deployment). A poll that finds git unchanged then has
-    /// nothing to do and need not ask the API server anything.
-    pub fn quiet(&self) -> bool {
-        let q = *self.quiet.borrow();
-        let asked = self.wanted.borrow().as_ref().map(|w| w.generation());
-        q.quiet && asked == Some(q.generation)
-    }
-}
-
-impl Drop for DriftWatch {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+/// Starts the worker; it watches what `wanted` names from then on. See
+/// [`super::DriftWatch::spawn`] for the settings.
+pub(super) fn start(
+    client: Client,
+    hpa: HpaVersion,
+    self_heal: bool,
+    events: bool,
+    state: AdminState,
+    leader: LeaderStatus,
+    wanted: tokio_watch::Receiver<Option<Arc<Wanted>>>,
+) -> (JoinHandle<()>, tokio_watch::Receiver<Quiet>) {
+    let (quiet_tx, quiet_rx) = tokio_watch::channel(Quiet::default());
+    let publisher = events.then(|| Publisher::new(client.clone(), hpa));
+    let worker = Worker {
+        client,
+        hpa,
+        self_heal,
+        state,
+        leader,
+        publisher,
+        wanted: None,
+        scopes: BTreeMap::new(),
+        fights: Fights::default(),
+        open: BTreeMap::new(),
+        generation: 0,
+        eventful: true,
+        quiet: quiet_tx,
+    };
+    (tokio::spawn(worker.run(wanted)), quiet_rx)
 }
 
 /// A running scope watch.
@@ -407,69 +340,4 @@ fn timestamp(at: Instant) -> jiff::Timestamp {
         .ok()
         .and_then(|d| now.checked_add(d).ok())
         .unwrap_or(now)
-}
-
-/// Watches one scope and forwards what it sees; kube's runtime reconnects with backoff.
-async fn watch_scope(
-    client: Client,
-    hpa: HpaVersion,
-    scope: Scope,
-    source_id: String,
-    tx: mpsc::Sender<(Scope, Seen)>,
-) {
-    let (kind, namespace) = &scope;
-    let api = cluster::api(&client, *kind, hpa, namespace);
-    let config = watcher::Config::default().labels(&live::selector(&source_id));
-    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
-    let mut errors: u32 = 0;
-    while let Some(item) = stream.next().await {
-        let seen = match item {
-            Ok(Event::Init) => Seen::Init,
-            Ok(Event::InitApply(o)) => object(o, *kind, hpa, true),
-            Ok(Event::Apply(o)) => object(o, *kind, hpa, false),
-            Ok(Event::Delete(o)) => Seen::Deleted(o.metadata.name.unwrap_or_default()),
-            Ok(Event::InitDone) => {
-                if errors > 0 {
-                    info!(kind = %kind, namespace = %namespace, "drift watch is back");
-                    errors = 0;
-                }
-                Seen::InitDone
-            }
-            Err(e) => {
-                // The runtime retries with backoff; say so once per outage.
-                if errors == 0 {
-                    warn!(kind = %kind, namespace = %namespace, error = %e, "drift watch interrupted; retrying (drift is still found at the next poll)");
-                } else {
-                    debug!(kind = %kind, namespace = %namespace, error = %e, "drift watch still interrupted");
-                }
-                errors = errors.saturating_add(1);
-                Seen::Error
-            }
-        };
-        if tx.send((scope.clone(), seen)).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// A watched object as the comparison reads it: JSON with `apiVersion` and `kind` set (list
-/// items come without them).
-fn object(o: DynamicObject, kind: Kind, hpa: HpaVersion, listing: bool) -> Seen {
-    let name = o.metadata.name.clone().unwrap_or_default();
-    let mut live = serde_json::to_value(&o).unwrap_or(Value::Null);
-    if let Some(m) = live.as_object_mut() {
-        m.insert(
-            "apiVersion".into(),
-            cluster::api_resource(kind, hpa).api_version.into(),
-        );
-        m.insert("kind".into(), kind.as_str().into());
-        if let Some(Value::Object(meta)) = m.get_mut("metadata") {
-            meta.remove("managedFields");
-        }
-    }
-    Seen::Object {
-        name,
-        live,
-        listing,
-    }
 }
