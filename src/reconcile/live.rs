@@ -209,8 +209,8 @@ pub async fn fetch(
     Ok(live)
 }
 
-/// What [`fetch`] read.
-#[derive(Debug, Default)]
+/// What [`fetch`] read (no `Debug`: it holds live Secrets).
+#[derive(Default)]
 pub struct Fetched {
     /// Every live object of the source (and every desired name taken by another owner), slim,
     /// cut down where it compares unchanged.

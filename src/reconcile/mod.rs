@@ -90,8 +90,9 @@ pub struct ReconcileOptions {
     pub events: bool,
 }
 
-/// A plan together with the live state it was made from.
-#[derive(Debug, Clone)]
+/// A plan together with the live state it was made from. Its `Debug` names the live objects
+/// without their contents (Secrets among them).
+#[derive(Clone)]
 pub struct Planned {
     /// What to do.
     pub plan: Plan,
@@ -108,6 +109,20 @@ pub struct Planned {
     pub scope: ListScope,
     /// The inventory as this run found it, and the namespaces of git.
     inventory: Inventory,
+}
+
+impl std::fmt::Debug for Planned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Planned")
+            .field("plan", &self.plan)
+            .field("live", &self.live.keys().collect::<Vec<_>>())
+            .field("create_namespaces", &self.create_namespaces)
+            .field("writes", &self.writes)
+            .field("source_id", &self.source_id)
+            .field("scope", &self.scope)
+            .field("inventory", &self.inventory)
+            .finish()
+    }
 }
 
 impl Planned {

@@ -13,13 +13,25 @@ use serde_json::{Map, Value};
 
 use super::compare::{self, Ownership};
 
-/// What a run keeps of one live object.
-#[derive(Debug, PartialEq)]
+/// What a run keeps of one live object. Its `Debug` shows the variant and the object's
+/// name, never its contents (it may be a Secret).
+#[derive(PartialEq)]
 pub enum Kept {
     /// Ours and equal to its desired body: only what later decisions read.
     Unchanged(Value),
     /// Anything else: the whole (slim) object.
     Whole(Value),
+}
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (variant, v) = match self {
+            Self::Unchanged(v) => ("Unchanged", v),
+            Self::Whole(v) => ("Whole", v),
+        };
+        let name = v.pointer("/metadata/name").and_then(Value::as_str);
+        f.debug_tuple(variant).field(&name).finish()
+    }
 }
 
 /// Compares `live` with `desired` as [`super::plan::plan`] would and keeps what is needed.
@@ -99,6 +111,13 @@ mod tests {
         assert_eq!(compare::applied_hash(&kept), compare::applied_hash(&live()));
         assert_eq!(kept["spec"], json!({"replicas": 2}));
         assert_eq!(kept.get("kind"), Some(&json!("Deployment")));
+    }
+
+    #[test]
+    fn debug_shows_no_contents() {
+        let secret = json!({"metadata": {"name": "s"}, "data": {"P": "c2VjcmV0"}});
+        let shown = format!("{:?}", Kept::Whole(secret));
+        assert_eq!(shown, r#"Whole(Some("s"))"#);
     }
 
     #[test]

@@ -17,8 +17,7 @@ use crate::render::{HpaVersion, Kind};
 /// One (kind, namespace) watched.
 pub type Scope = (Kind, String);
 
-/// What a scope's watcher saw.
-#[derive(Debug)]
+/// What a scope's watcher saw (no `Debug`: objects may be Secrets).
 pub enum Seen {
     /// The watch (re)starts listing.
     Init,
