@@ -4,7 +4,7 @@
 # 1.19 for v1.20.2), builds and caches the two test control planes (kube-apiserver,
 # kube-controller-manager and kubectl: the current release from the Go module proxy with the
 # machine's Go >= 1.26, and v1.20.2 from Debian's kubernetes source package; first time about
-# 50 minutes on 2 shared cores, then milliseconds), then
+# 25 minutes with sops on 2 shared cores (measured 2026-11-30), then milliseconds), then
 #   1. `cargo test` (everything) against the current release (v1.37.2), and
 #   2. the cluster-facing tests again against the oldest supported release, v1.20.2
 #      (MLSYNC_TEST_K8S_VERSION=1.20.2): the `it` binary (tests/it/, every suite that shares the

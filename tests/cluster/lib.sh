@@ -56,6 +56,13 @@ CLUSTER_RUN_DEPS=(
 
 log() { printf '[mlsync-cluster] %s\n' "$*" >&2; }
 die() { printf '[mlsync-cluster] error: %s\n' "$*" >&2; exit 1; }
+# True when the kube-apiserver of the control plane start.sh runs in DIR answers /readyz.
+apiserver_ready() { # DIR
+  local d="$1"
+  [[ -f "$d/server" && -f "$d/admin-token" ]] || return 1
+  curl -fsS --max-time 2 --cacert "$d/ca.crt" -H "Authorization: Bearer $(cat "$d/admin-token")" \
+    "$(cat "$d/server")/readyz" >/dev/null 2>&1
+}
 
 # Prints the Debian packages of the given "<cmd-or-path>:<pkg>" list that are missing.
 missing_packages() {

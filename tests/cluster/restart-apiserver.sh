@@ -28,8 +28,7 @@ setsid bash -c "exec $cmd" </dev/null >>"$dir/kube-apiserver.log" 2>&1 &
 new=$!
 sed -i "s/^kube-apiserver .*/kube-apiserver $new/" "$dir/pids"
 for ((i = 0; i < 600; i++)); do
-  if curl -fsS --max-time 2 --cacert "$dir/ca.crt" -H "Authorization: Bearer $(cat "$dir/admin-token")" \
-    "$(cat "$dir/server")/readyz" >/dev/null 2>&1; then
+  if apiserver_ready "$dir"; then
     log "kube-apiserver in $dir restarted (pid $new)"
     exit 0
   fi

@@ -50,11 +50,7 @@ server_minor="${BASH_REMATCH[1]}"
 
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
-readyz_ok() {
-  [[ -f "$dir/server" && -f "$dir/admin-token" ]] || return 1
-  curl -fsS --max-time 2 --cacert "$dir/ca.crt" -H "Authorization: Bearer $(cat "$dir/admin-token")" \
-    "$(cat "$dir/server")/readyz" >/dev/null 2>&1
-}
+readyz_ok() { apiserver_ready "$dir"; }
 if [[ -f "$dir/pids" ]]; then
   if [[ -f "$dir/kubeconfig" ]] && readyz_ok; then
     log "control plane in $dir is already running"

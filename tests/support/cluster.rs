@@ -118,6 +118,26 @@ fn unique_suffix() -> String {
     format!("{:08x}", (mixed ^ (mixed >> 29)) & 0xffff_ffff)
 }
 
+/// Builds the binaries if needed (with `MLSYNC_K8S_BIN_DIR`, start.sh takes prebuilt ones from
+/// there) and starts a control plane in a new temporary directory, watched by a watchdog that
+/// stops it (and removes the directory when `remove_on_exit`) once this process is gone.
+/// Returns the directory and the admin kubeconfig. On failure start.sh has stopped what it
+/// started and kept the directory (logs) for diagnosis.
+fn start_control_plane(remove_on_exit: bool) -> Result<(PathBuf, PathBuf), String> {
+    if std::env::var_os("MLSYNC_K8S_BIN_DIR").is_none() {
+        run_script("build.sh", &[])?;
+    }
+    let dir = std::env::temp_dir().join(format!("mlsync-cp-{}", unique_suffix()));
+    let pid = std::process::id().to_string();
+    let mut args: Vec<&std::ffi::OsStr> =
+        vec![dir.as_os_str(), "--watch-pid".as_ref(), pid.as_ref()];
+    if remove_on_exit {
+        args.push("--remove-on-exit".as_ref());
+    }
+    let kubeconfig = PathBuf::from(run_script("start.sh", &args)?);
+    Ok((dir, kubeconfig))
+}
+
 /// A control plane of this test's own, for a test that breaks it (restarts its API server):
 /// started like the shared one, stopped and removed when dropped (and by the `start.sh`
 /// watchdog if the process dies first).
@@ -126,19 +146,7 @@ pub struct PrivateCluster(TestCluster);
 impl PrivateCluster {
     /// Starts one (panics, failing the test, when it cannot start).
     pub fn start() -> Self {
-        if std::env::var_os("MLSYNC_K8S_BIN_DIR").is_none() {
-            run_script("build.sh", &[]).unwrap_or_else(|e| panic!("{e}"));
-        }
-        let dir = std::env::temp_dir().join(format!("mlsync-cp-{}", unique_suffix()));
-        let pid = std::process::id().to_string();
-        let args: Vec<&std::ffi::OsStr> = vec![
-            dir.as_os_str(),
-            "--watch-pid".as_ref(),
-            pid.as_ref(),
-            "--remove-on-exit".as_ref(),
-        ];
-        let kubeconfig =
-            PathBuf::from(run_script("start.sh", &args).unwrap_or_else(|e| panic!("{e}")));
+        let (dir, kubeconfig) = start_control_plane(true).unwrap_or_else(|e| panic!("{e}"));
         Self(TestCluster {
             kubeconfig,
             dir: Some(dir),
@@ -190,19 +198,7 @@ impl TestCluster {
                 dir: None,
             });
         }
-        // With MLSYNC_K8S_BIN_DIR, start.sh takes prebuilt binaries from there: nothing to build.
-        if std::env::var_os("MLSYNC_K8S_BIN_DIR").is_none() {
-            run_script("build.sh", &[])?;
-        }
-        let dir = std::env::temp_dir().join(format!("mlsync-cp-{}", unique_suffix()));
-        let pid = std::process::id().to_string();
-        let mut args: Vec<&std::ffi::OsStr> =
-            vec![dir.as_os_str(), "--watch-pid".as_ref(), pid.as_ref()];
-        if std::env::var_os(KEEP_ENV).is_none() {
-            args.push("--remove-on-exit".as_ref());
-        }
-        // On failure start.sh has stopped what it started and kept `dir` (logs) for diagnosis.
-        let kubeconfig = PathBuf::from(run_script("start.sh", &args)?);
+        let (dir, kubeconfig) = start_control_plane(std::env::var_os(KEEP_ENV).is_none())?;
         let _ = STARTED_DIR.set(dir.clone());
         // SAFETY: registers a plain function without captured state; libc runs it at exit.
         unsafe { atexit(stop_at_exit) };
