@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 use super::drift::DriftWatch;
+use super::incremental::{self, Basis};
 use super::leader::LeaderStatus;
 use super::outcome;
 use super::rollback::Rollbacks;
@@ -70,6 +71,8 @@ pub struct Cycle {
     drift: Option<DriftWatch>,
     /// The revision of the last reconcile that succeeded with every service synced.
     settled: Option<String>,
+    /// What the last successful reconcile left, for the next one to look only at what changed.
+    basis: Option<Basis>,
 }
 
 impl Cycle {
@@ -99,6 +102,7 @@ impl Cycle {
             self_heal: true,
             drift: None,
             settled: None,
+            basis: None,
         }
     }
 
@@ -174,6 +178,8 @@ impl Cycle {
         started: Instant,
     ) -> Result<ReconcileReport, String> {
         let rev = snap.revision.as_str();
+        // Whatever goes wrong below, the next reconcile is a whole one.
+        let basis = self.basis.take();
         let repo = crate::repo::load(&snap.root).map_err(|e| e.to_string())?;
         for d in &repo.diagnostics {
             warn!(revision = %rev, diagnostic = %d, "invalid config");
@@ -208,6 +214,7 @@ impl Cycle {
         let Some(r) = self.reconciler.as_ref() else {
             return Err("failed to connect to the cluster".into());
         };
+        let pinned = self.rollbacks.as_ref().is_some_and(Rollbacks::pinned);
         let overrides = self
             .rollbacks
             .as_mut()
@@ -217,7 +224,17 @@ impl Cycle {
             .source_id
             .resolve(repo.config.source_id.as_deref())
             .map_err(|e| e.to_string())?;
-        let mut planned = match r.plan_with(&repo, &source_id, &overrides).await {
+        let inputs = incremental::inputs(&repo, &source_id.id);
+        let focus = match (basis, &inputs, &self.drift) {
+            (Some(b), Some(i), Some(d)) if !pinned => d
+                .attention()
+                .and_then(|attention| b.focus(i, &attention, &d.counts())),
+            _ => None,
+        };
+        let mut planned = match r
+            .plan_with(&repo, &source_id, &overrides, focus.as_ref())
+            .await
+        {
             Ok(p) => p,
             Err(e) => {
                 if matches!(e, ReconcileError::Cluster(_) | ReconcileError::Read { .. }) {
@@ -249,7 +266,10 @@ impl Cycle {
                     warn!(service = %key, revision = %rev, good = %pin.good, "rollout failed: rolling back to the last good revision");
                 }
                 let overrides = rb.overrides(rev);
-                if let Ok(mut again) = r.plan_with(&repo, &source_id, &overrides).await {
+                if let Ok(mut again) = r
+                    .plan_with(&repo, &source_id, &overrides, focus.as_ref())
+                    .await
+                {
                     if let Some(drift) = &self.drift {
                         drift.want(&again);
                     }
@@ -300,7 +320,11 @@ impl Cycle {
         for (ns, name, why) in &invalid {
             warn!(service = %format!("{ns}/{name}"), revision = %rev, error = %why, "service not applied");
         }
-        let status = outcome::to_status(&report, &invalid, rev, started.elapsed());
+        let mut status = outcome::to_status(&report, &invalid, rev, started.elapsed());
+        if let Some(f) = &focus {
+            incremental::complete(&mut status, &repo, f);
+        }
+        self.basis = Basis::after(inputs, &status);
         let (changed, unchanged, failed) = outcome::counts(&report);
         // Services left out (conflicts, invalid specs): their objects are skipped, not failed.
         let services_not_applied =
@@ -311,6 +335,7 @@ impl Cycle {
             duration_ms = started.elapsed().as_millis() as u64,
             services = report.services.len() + invalid.len(),
             services_not_applied,
+            looked_at = focus.as_ref().map_or(report.services.len(), |f| f.services.len()),
             changed,
             unchanged,
             failed,

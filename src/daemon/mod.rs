@@ -15,6 +15,7 @@
 
 pub mod cycle;
 pub mod drift;
+pub mod incremental;
 pub mod leader;
 pub mod options;
 pub mod outcome;

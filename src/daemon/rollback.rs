@@ -76,6 +76,11 @@ impl Rollbacks {
         new_pins
     }
 
+    /// Whether any service is rolled back now.
+    pub fn pinned(&self) -> bool {
+        !self.pins.is_empty()
+    }
+
     /// The pin of a service, if it is rolled back.
     pub fn pin(&self, namespace: &str, name: &str) -> Option<&Pin> {
         self.pins.get(&Key::new(namespace, name))

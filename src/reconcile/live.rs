@@ -13,6 +13,7 @@ use kube::{Client, Resource};
 use serde_json::Value;
 
 use super::ReconcileError;
+use super::focus;
 use super::keys::ObjectRef as ObjectKey;
 use super::slim::{SlimList, SlimObject};
 use super::trim::{self, Kept};
@@ -96,34 +97,51 @@ async fn get_slim(
     }
 }
 
+/// Where [`fetch`] reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Where<'a> {
+    /// The namespaces of git and the inventory (listed when RBAC forbids cluster-wide LISTs).
+    pub namespaces: &'a BTreeSet<String>,
+    /// Namespaces that do not exist: nothing is read there.
+    pub absent: &'a BTreeSet<String>,
+    /// A [focused](super::focus) run: only these services' objects (names by namespace) are
+    /// listed, per namespace, and nothing across all namespaces.
+    pub services: Option<&'a BTreeMap<String, BTreeSet<String>>>,
+}
+
 /// Lists mlsync's objects of `source_id`: per kind across all namespaces, or, where RBAC
-/// forbids that (remembered in `all_forbidden` so it is not asked again), in `namespaces`.
+/// forbids that (remembered in `all_forbidden` so it is not asked again), in
+/// [`Where::namespaces`]; in a focused run only the focused services' objects, per namespace.
 /// Then fetches by name each desired object that the lists did not return (to find foreign
-/// objects with our names), except in namespaces that do not exist (`absent`): nothing can be
-/// there, so nothing is read there. Objects that compare unchanged with their `desired` body
-/// are [cut down](super::trim) as they are decoded and named in [`Fetched::unchanged`].
+/// objects with our names), except in namespaces that do not exist ([`Where::absent`]): nothing
+/// can be there, so nothing is read there. Objects that compare unchanged with their `desired`
+/// body are [cut down](super::trim) as they are decoded and named in [`Fetched::unchanged`].
 pub async fn fetch(
     client: &Client,
     hpa: HpaVersion,
     source_id: &str,
-    namespaces: &BTreeSet<String>,
-    absent: &BTreeSet<String>,
+    at: Where<'_>,
     desired: &BTreeMap<ObjectKey, &Value>,
     all_forbidden: &AtomicBool,
 ) -> Result<Fetched, ReconcileError> {
+    let absent = at.absent;
     let keep = |key: &ObjectKey, value: Value| match desired.get(key) {
         Some(d) => trim::keep(d, value, source_id),
         None => Kept::Whole(value),
     };
     let params = ListParams::default().labels(&selector(source_id));
+    let params = &params;
     let mut live = Fetched::default();
     let mut per_namespace: Vec<Kind> = Vec::new();
     for kind in Kind::ALL {
+        if at.services.is_some() {
+            continue;
+        }
         if all_forbidden.load(Ordering::Relaxed) {
             per_namespace.push(kind);
             continue;
         }
-        match list_slim(client, kind, hpa, None, &params).await {
+        match list_slim(client, kind, hpa, None, params).await {
             Ok(items) => {
                 for item in items {
                     let key = ObjectKey::new(kind, &item.namespace(), &item.name());
@@ -146,19 +164,39 @@ pub async fn fetch(
             }
         }
     }
-    let scope = if per_namespace.is_empty() {
-        ListScope::AllNamespaces
-    } else {
-        ListScope::KnownNamespaces
+    let source_selector = selector(source_id);
+    let (scope, lists): (ListScope, Vec<(Kind, String, ListParams)>) = match at.services {
+        Some(services) => (
+            ListScope::KnownNamespaces,
+            services
+                .iter()
+                .filter(|(ns, _)| !absent.contains(*ns))
+                .flat_map(|(ns, names)| {
+                    let params =
+                        ListParams::default().labels(&focus::selector(&source_selector, names));
+                    Kind::ALL.map(|k| (k, ns.clone(), params.clone()))
+                })
+                .collect(),
+        ),
+        None => (
+            if per_namespace.is_empty() {
+                ListScope::AllNamespaces
+            } else {
+                ListScope::KnownNamespaces
+            },
+            at.namespaces
+                .iter()
+                .filter(|ns| !absent.contains(*ns))
+                .flat_map(|ns| {
+                    per_namespace
+                        .iter()
+                        .map(move |k| (*k, ns.clone(), params.clone()))
+                })
+                .collect(),
+        ),
     };
-    let lists: Vec<(Kind, String)> = namespaces
-        .iter()
-        .filter(|ns| !absent.contains(*ns))
-        .flat_map(|ns| per_namespace.iter().map(move |k| (*k, ns.clone())))
-        .collect();
     let listed: Vec<Vec<(ObjectKey, Kept)>> = stream::iter(lists)
-        .map(|(kind, ns)| {
-            let params = params.clone();
+        .map(|(kind, ns, params)| {
             let keep = &keep;
             async move {
                 let items = list_slim(client, kind, hpa, Some(&ns), &params)

@@ -15,6 +15,7 @@ pub mod compare;
 pub mod diff;
 pub mod events;
 pub mod execute;
+pub mod focus;
 pub mod health;
 pub mod immutable;
 pub mod inventory;
@@ -43,6 +44,7 @@ use crate::repo::Repo;
 use crate::secrets::SecretSource;
 use crate::source_id::SourceId;
 use cause::{RunError, ServiceCause};
+use focus::Focus;
 use inventory::Inventory;
 use keys::{ObjectRef, ServiceKey};
 use live::ListScope;
@@ -107,6 +109,8 @@ pub struct Planned {
     /// Where the source's objects were looked for (all namespaces, or those of git and the
     /// inventory when RBAC allows no more).
     pub scope: ListScope,
+    /// Set when only some services were planned (see [`focus`]).
+    pub focus: Option<Focus>,
     /// The inventory as this run found it, and the namespaces of git.
     inventory: Inventory,
 }
@@ -120,6 +124,7 @@ impl std::fmt::Debug for Planned {
             .field("writes", &self.writes)
             .field("source_id", &self.source_id)
             .field("scope", &self.scope)
+            .field("focus", &self.focus)
             .field("inventory", &self.inventory)
             .finish()
     }
@@ -187,18 +192,21 @@ impl Reconciler {
     /// Renders every valid service (decrypting its secrets) with the ownership id `source_id`
     /// and compares with the cluster. Reads only.
     pub async fn plan(&self, repo: &Repo, source_id: &SourceId) -> Result<Planned, ReconcileError> {
-        self.plan_with(repo, source_id, &Overrides::new()).await
+        self.plan_with(repo, source_id, &Overrides::new(), None)
+            .await
     }
 
     /// Like [`Reconciler::plan`], but services named in `overrides` (namespace, name) use the
     /// given objects instead of rendering git's spec (the daemon's rollback to a last good
-    /// revision).
+    /// revision), and with a `focus` only the services it names are planned (the daemon's
+    /// incremental reconcile, see [`focus`]).
     #[instrument(skip_all, fields(repo = %repo.root.display()))]
     pub async fn plan_with(
         &self,
         repo: &Repo,
         source_id: &SourceId,
         overrides: &Overrides,
+        focus: Option<&Focus>,
     ) -> Result<Planned, ReconcileError> {
         if !repo.config_valid {
             return Err(ReconcileError::InvalidConfig(
@@ -213,10 +221,21 @@ impl Reconciler {
         };
         let home = repo.config.default_namespace().to_owned();
 
+        let in_focus = |ns: &str, name: &str| focus.is_none_or(|f| f.contains(ns, name));
         let mut namespaces: BTreeSet<String> =
             repo.services.iter().map(|s| s.namespace.clone()).collect();
-        let existing = live::existing_namespaces(&self.client, &namespaces).await?;
-        let missing: BTreeSet<String> = namespaces.difference(&existing).cloned().collect();
+        // A focused run looks only where its services are: the others' namespaces exist.
+        let asked: BTreeSet<String> = match focus {
+            Some(f) => f
+                .services
+                .iter()
+                .map(|k| k.namespace.clone())
+                .filter(|ns| namespaces.contains(ns))
+                .collect(),
+            None => namespaces.clone(),
+        };
+        let existing = live::existing_namespaces(&self.client, &asked).await?;
+        let missing: BTreeSet<String> = asked.difference(&existing).cloned().collect();
         let create = if repo.config.create_namespaces {
             missing.clone()
         } else {
@@ -226,6 +245,9 @@ impl Reconciler {
         let mut desired = Vec::new();
         for svc in &repo.services {
             let name = svc.spec.metadata.name.clone();
+            if !in_focus(&svc.namespace, &name) {
+                continue;
+            }
             let objects = if missing.contains(&svc.namespace) && !create.contains(&svc.namespace) {
                 Err(ServiceCause::NamespaceMissing {
                     namespace: svc.namespace.clone(),
@@ -259,11 +281,16 @@ impl Reconciler {
             .map(|i| ServiceKey::new(&i.namespace, &i.name))
             .collect();
         let recorded = live::inventory(&self.client, &home, &source_id).await?;
-        let inventory_now = namespaces.clone();
+        let mut inventory_now = namespaces.clone();
+        if focus.is_some() {
+            // It cannot see every namespace, so it never shrinks the inventory.
+            inventory_now.extend(recorded.iter().cloned());
+        }
         namespaces.extend(recorded.iter().cloned());
         namespaces.extend(protected.iter().map(|k| k.namespace.clone()));
         namespaces.retain(|ns| !missing.contains(ns) || create.contains(ns));
 
+        let by_namespace = focus.map(Focus::by_namespace);
         let bodies: BTreeMap<ObjectRef, &Value> = desired
             .iter()
             .filter_map(|d| d.objects.as_ref().ok())
@@ -278,8 +305,11 @@ impl Reconciler {
             &self.client,
             self.hpa,
             &source_id,
-            &namespaces,
-            &missing,
+            live::Where {
+                namespaces: &namespaces,
+                absent: &missing,
+                services: by_namespace.as_ref(),
+            },
             &bodies,
             &self.all_namespaces_forbidden,
         )
@@ -293,6 +323,7 @@ impl Reconciler {
                 adopt: self.opts.adopt,
                 recreate: self.opts.write.recreate,
                 prune: self.opts.prune,
+                managed_elsewhere: focus.map_or(0, |f| f.managed_elsewhere),
             },
             repo.prune_blocker(),
             &protected,
@@ -312,6 +343,7 @@ impl Reconciler {
             writes,
             source_id: resolved,
             scope,
+            focus: focus.cloned(),
             inventory,
         })
     }

@@ -121,6 +121,9 @@ pub struct Rules {
     pub recreate: bool,
     /// Pruning.
     pub prune: PrunePolicy,
+    /// Live objects of this source that were not read, because their services are outside a
+    /// [focused](super::focus) run: the prune guards count them as managed.
+    pub managed_elsewhere: usize,
 }
 
 /// Pruning settings.
@@ -276,20 +279,21 @@ pub fn plan(
             desired: None,
         })
         .collect();
+    let managed_count = managed.len() + rules.managed_elsewhere;
     let refused = if prune.is_empty() || !policy.enabled {
         None
     } else if let Some(b) = prune_blocker {
         Some(PruneRefusal::RepoIncomplete(b))
-    } else if !policy.allow_mass_prune && prune.len() == managed.len() {
+    } else if !policy.allow_mass_prune && prune.len() == managed_count {
         Some(PruneRefusal::WouldDeleteAll {
-            managed: managed.len(),
+            managed: managed_count,
         })
     } else if !policy.allow_mass_prune
-        && prune.len() as f64 > policy.max_fraction * managed.len() as f64
+        && prune.len() as f64 > policy.max_fraction * managed_count as f64
     {
         Some(PruneRefusal::OverFraction {
             prune: prune.len(),
-            managed: managed.len(),
+            managed: managed_count,
             max_fraction: policy.max_fraction,
         })
     } else {

@@ -27,6 +27,7 @@ fn rules(adopt: bool, prune: PrunePolicy) -> Rules {
         adopt,
         recreate: false,
         prune,
+        managed_elsewhere: 0,
     }
 }
 
@@ -214,6 +215,38 @@ fn a_service_that_failed_keeps_its_objects() {
         p.services[0].error,
         Some(ServiceCause::SecretsUndecryptable(_))
     ));
+}
+
+/// A focused run lists only the services it names; the guards count the objects it left out.
+#[test]
+fn mass_prune_guards_count_objects_outside_the_focus() {
+    let gone = obj(Kind::ConfigMap, "ns", "o0", "s0", "repo", "1");
+    let live = live_of(std::slice::from_ref(&gone));
+    let focused = |elsewhere| {
+        plan(
+            vec![],
+            &live,
+            "repo",
+            Rules {
+                managed_elsewhere: elsewhere,
+                ..rules(false, POLICY)
+            },
+            None,
+            &BTreeSet::new(),
+            &BTreeSet::new(),
+        )
+    };
+    // Alone, the one object read would be "everything": refused.
+    assert!(matches!(
+        focused(0).prune_refused,
+        Some(PruneRefusal::WouldDeleteAll { managed: 1 })
+    ));
+    // With 3 more in sync elsewhere it is 1 of 4: pruned.
+    let p = focused(3);
+    assert_eq!(p.prune_refused, None);
+    assert_eq!(p.prune.len(), 1);
+    // 1 of 2 is not over the 50% fraction: pruned.
+    assert_eq!(focused(1).prune.len(), 1);
 }
 
 #[test]

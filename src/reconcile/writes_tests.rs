@@ -41,6 +41,7 @@ fn rules(recreate: bool) -> Rules {
             allow_mass_prune: true,
             max_fraction: 1.0,
         },
+        managed_elsewhere: 0,
     }
 }
 

@@ -1,22 +1,25 @@
 //! The drift watch as the daemon holds it: hand it each plan, ask it whether all is quiet.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use kube::Client;
 use tokio::sync::watch as tokio_watch;
 use tokio::task::JoinHandle;
 
+use super::attention::Attention;
 use super::wanted::Wanted;
-use super::watch::{self, Quiet};
+use super::watch::{self, Asked};
 use crate::admin::AdminState;
 use crate::daemon::leader::LeaderStatus;
 use crate::reconcile::Planned;
+use crate::reconcile::keys::ServiceKey;
 use crate::render::HpaVersion;
 
 /// The daemon's drift watch; see the [module documentation](super). Dropping it stops it.
 pub struct DriftWatch {
-    wanted: tokio_watch::Sender<Option<Arc<Wanted>>>,
-    quiet: tokio_watch::Receiver<Quiet>,
+    wanted: tokio_watch::Sender<Option<Asked>>,
+    attention: tokio_watch::Receiver<Attention>,
     digest_key: Vec<u8>,
     task: JoinHandle<()>,
 }
@@ -35,10 +38,10 @@ impl DriftWatch {
     ) -> Self {
         let (tx, rx) = tokio_watch::channel(None);
         state.set_self_heal(self_heal);
-        let (task, quiet) = watch::start(client, hpa, self_heal, events, state, leader, rx);
+        let (task, attention) = watch::start(client, hpa, self_heal, events, state, leader, rx);
         Self {
             wanted: tx,
-            quiet,
+            attention,
             digest_key: rand::random::<[u8; 32]>().to_vec(),
             task,
         }
@@ -46,19 +49,37 @@ impl DriftWatch {
 
     /// What the cluster should hold from now on: the objects `planned` applies. Called right
     /// after planning, so that the watch events of the apply itself compare with the new plan.
+    /// A [focused](crate::reconcile::focus) plan replaces what is wanted of its services only.
     pub fn want(&self, planned: &Planned) {
-        let wanted = Wanted::of(planned, &self.digest_key);
-        self.wanted.send_replace(Some(Arc::new(wanted)));
+        let previous = self.wanted.borrow().as_ref().map(|(w, _)| Arc::clone(w));
+        let wanted = Wanted::of(planned, &self.digest_key, previous.as_deref());
+        let focus = planned.focus.as_ref().map(|f| f.services.clone());
+        self.wanted.send_replace(Some((Arc::new(wanted), focus)));
     }
 
-    /// True when the cluster is known to be exactly as the last [`DriftWatch::want`] left it:
-    /// every scope is listed and watching, and nothing about a wanted object has happened since
-    /// (no drift, no status change of a Deployment). A poll that finds git unchanged then has
-    /// nothing to do and need not ask the API server anything.
+    /// The services that need a look, when the watch can vouch for every other one: they are
+    /// exactly as the plans that last covered them left them (every scope listed and watching,
+    /// nothing about their objects happened since). `None` when it cannot vouch: then every
+    /// service needs one.
+    pub fn attention(&self) -> Option<BTreeSet<ServiceKey>> {
+        let asked = self.wanted.borrow().as_ref().map(|(w, _)| w.generation());
+        self.attention.borrow().vouched(asked).cloned()
+    }
+
+    /// How many objects of each service are wanted (what the last plans counted).
+    pub fn counts(&self) -> std::collections::BTreeMap<ServiceKey, usize> {
+        self.wanted
+            .borrow()
+            .as_ref()
+            .map(|(w, _)| w.counts())
+            .unwrap_or_default()
+    }
+
+    /// True when the cluster is known to be exactly as the last [`DriftWatch::want`] left it.
+    /// A poll that finds git unchanged then has nothing to do and need not ask the API server
+    /// anything.
     pub fn quiet(&self) -> bool {
-        let q = *self.quiet.borrow();
-        let asked = self.wanted.borrow().as_ref().map(|w| w.generation());
-        q.quiet && asked == Some(q.generation)
+        self.attention().is_some_and(|a| a.is_empty())
     }
 }
 

@@ -15,7 +15,12 @@
 //!
 //! Objects whose applied-hash annotation names another revision than the plan's are not drift:
 //! the reconcile in flight (or the next one) is about to write them.
+//!
+//! The watch also tells the daemon which services need a look ([`attention`]): those with
+//! drift or any other event since their last plan. The daemon reconciles only those (and what
+//! git changed), and nothing at all when no service needs one and git is unchanged.
 
+mod attention;
 pub mod fights;
 mod handle;
 mod scope;

@@ -13,7 +13,7 @@ use sha2::Sha256;
 
 use crate::reconcile::Planned;
 use crate::reconcile::compare::{self, Ownership};
-use crate::reconcile::keys::ObjectRef;
+use crate::reconcile::keys::{ObjectRef, ServiceKey};
 use crate::render::Kind;
 
 /// How a watched object compares with what git wants.
@@ -32,34 +32,50 @@ pub enum Verdict {
     OtherRevision,
 }
 
+/// One wanted object: its service's name and its body as compact JSON text.
+#[derive(Debug)]
+struct Entry {
+    service: Box<str>,
+    body: Box<str>,
+}
+
 /// The objects the last plan wanted, by identity.
 #[derive(Debug, Default)]
 pub struct Wanted {
     generation: u64,
     source_id: String,
-    objects: BTreeMap<ObjectRef, Box<str>>,
+    objects: BTreeMap<ObjectRef, Entry>,
     key: Vec<u8>,
 }
 
 impl Wanted {
     /// The objects of every service `planned` applies (services it skips are not watched for
-    /// drift: their live objects may differ on purpose). `key` digests Secret values.
-    pub fn of(planned: &Planned, key: &[u8]) -> Self {
-        let objects = planned
-            .plan
-            .services
-            .iter()
-            .filter(|s| s.error.is_none())
-            .flat_map(|s| s.objects.iter())
-            .filter_map(|o| o.desired.as_ref())
-            .map(|o| {
+    /// drift: their live objects may differ on purpose). `key` digests Secret values. When
+    /// `planned` is [focused](crate::reconcile::focus), the services outside its focus keep
+    /// what `previous` wanted of them.
+    pub fn of(planned: &Planned, key: &[u8], previous: Option<&Wanted>) -> Self {
+        let mut objects: BTreeMap<ObjectRef, Entry> = BTreeMap::new();
+        if let (Some(focus), Some(previous)) = (&planned.focus, previous) {
+            for (k, e) in &previous.objects {
+                if !focus.contains(&k.namespace, &e.service) {
+                    let entry = Entry {
+                        service: e.service.clone(),
+                        body: e.body.clone(),
+                    };
+                    objects.insert(k.clone(), entry);
+                }
+            }
+        }
+        for s in planned.plan.services.iter().filter(|s| s.error.is_none()) {
+            for o in s.objects.iter().filter_map(|o| o.desired.as_ref()) {
                 let body = match o.kind {
                     Kind::Secret => compact(&digest_data(&o.body, key)),
                     _ => compact(&o.body),
                 };
-                (ObjectRef::of(o), body)
-            })
-            .collect();
+                let service = s.name.as_str().into();
+                objects.insert(ObjectRef::of(o), Entry { service, body });
+            }
+        }
         static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Self {
             generation: GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -92,6 +108,22 @@ impl Wanted {
             .collect()
     }
 
+    /// The service (namespace, name) of wanted object `key`.
+    pub fn service_of(&self, key: &ObjectRef) -> Option<ServiceKey> {
+        let e = self.objects.get(key)?;
+        Some(ServiceKey::new(&key.namespace, &e.service))
+    }
+
+    /// How many objects of each service are wanted.
+    pub fn counts(&self) -> BTreeMap<ServiceKey, usize> {
+        let mut out = BTreeMap::new();
+        for (k, e) in &self.objects {
+            *out.entry(ServiceKey::new(&k.namespace, &e.service))
+                .or_default() += 1;
+        }
+        out
+    }
+
     /// The wanted objects of `kind` in `namespace`.
     pub fn keys_in(&self, kind: Kind, namespace: &str) -> impl Iterator<Item = &ObjectRef> {
         self.objects
@@ -101,10 +133,10 @@ impl Wanted {
 
     /// How `live` (the object `key` as watched, `None` once deleted) compares with git.
     pub fn verdict(&self, key: &ObjectRef, live: Option<&Value>) -> Verdict {
-        let Some(text) = self.objects.get(key) else {
+        let Some(entry) = self.objects.get(key) else {
             return Verdict::NotWanted;
         };
-        let Ok(desired) = serde_json::from_str::<Value>(text) else {
+        let Ok(desired) = serde_json::from_str::<Value>(&entry.body) else {
             return Verdict::NotWanted;
         };
         let Some(live) = live else {
@@ -181,7 +213,11 @@ mod tests {
                     } else {
                         v
                     };
-                    (k, compact(&v))
+                    let entry = Entry {
+                        service: "a".into(),
+                        body: compact(&v),
+                    };
+                    (k, entry)
                 })
                 .collect(),
             key,

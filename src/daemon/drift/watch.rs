@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use super::attention::Attention;
 use super::fights::{Decision, Fights};
 use super::scope::{Scope, Seen, watch_scope};
 use super::wanted::{Verdict, Wanted};
@@ -20,19 +21,12 @@ use crate::admin::drift::{DriftKind, DriftedObject};
 use crate::daemon::leader::LeaderStatus;
 use crate::reconcile::events::publish::Publisher;
 use crate::reconcile::events::{PlannedEvent, Target};
-use crate::reconcile::keys::ObjectRef;
+use crate::reconcile::keys::{ObjectRef, ServiceKey};
 use crate::render::{HpaVersion, Kind};
 use crate::trigger::TriggerReason;
 
-/// Whether the cluster is known to be as the last plan left it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct Quiet {
-    /// Which wanted set (its generation) this is about.
-    pub(super) generation: u64,
-    /// Every scope listed and watching, and not one event about a wanted object since (other
-    /// than an HPA's own status updates, which its controller writes all the time).
-    pub(super) quiet: bool,
-}
+/// A wanted set, and the services its plan covered (`None`: every service).
+pub(super) type Asked = (Arc<Wanted>, Option<BTreeSet<ServiceKey>>);
 
 /// Starts the worker; it watches what `wanted` names from then on. See
 /// [`super::DriftWatch::spawn`] for the settings.
@@ -43,9 +37,9 @@ pub(super) fn start(
     events: bool,
     state: AdminState,
     leader: LeaderStatus,
-    wanted: tokio_watch::Receiver<Option<Arc<Wanted>>>,
-) -> (JoinHandle<()>, tokio_watch::Receiver<Quiet>) {
-    let (quiet_tx, quiet_rx) = tokio_watch::channel(Quiet::default());
+    wanted: tokio_watch::Receiver<Option<Asked>>,
+) -> (JoinHandle<()>, tokio_watch::Receiver<Attention>) {
+    let (attention_tx, attention_rx) = tokio_watch::channel(Attention::default());
     let publisher = events.then(|| Publisher::new(client.clone(), hpa));
     let worker = Worker {
         client,
@@ -59,10 +53,11 @@ pub(super) fn start(
         fights: Fights::default(),
         open: BTreeMap::new(),
         generation: 0,
-        eventful: true,
-        quiet: quiet_tx,
+        dirty: BTreeSet::new(),
+        dirty_changed: true,
+        attention: attention_tx,
     };
-    (tokio::spawn(worker.run(wanted)), quiet_rx)
+    (tokio::spawn(worker.run(wanted)), attention_rx)
 }
 
 /// A running scope watch.
@@ -101,14 +96,17 @@ struct Worker {
     open: BTreeMap<ObjectRef, Option<Instant>>,
     /// The generation of the wanted set being watched.
     generation: u64,
-    /// Whether an event about a wanted object arrived since the wanted set was last replaced.
-    eventful: bool,
-    /// Where [`DriftWatch::quiet`] reads from.
-    quiet: tokio_watch::Sender<Quiet>,
+    /// The services with an event about a wanted object since their last plan (see
+    /// [`super::attention`]).
+    dirty: BTreeSet<ServiceKey>,
+    /// Whether `dirty` changed since it was last published.
+    dirty_changed: bool,
+    /// Where [`super::DriftWatch::attention`] reads from.
+    attention: tokio_watch::Sender<Attention>,
 }
 
 impl Worker {
-    async fn run(mut self, mut wanted: tokio_watch::Receiver<Option<Arc<Wanted>>>) {
+    async fn run(mut self, mut wanted: tokio_watch::Receiver<Option<Asked>>) {
         let (tx, mut rx) = mpsc::channel::<(Scope, Seen)>(1024);
         loop {
             let resume = self.open.values().flatten().min().copied();
@@ -119,27 +117,42 @@ impl Worker {
                         return;
                     }
                     let next = wanted.borrow_and_update().clone();
-                    if let Some(w) = next {
+                    if let Some((w, focus)) = next {
                         self.rescope(&w, &tx);
                         self.generation = w.generation();
-                        self.eventful = false;
+                        self.replanned(&w, focus.as_ref());
                         self.wanted = Some(w);
                     }
                 }
                 Some((scope, seen)) = rx.recv() => self.handle(scope, seen).await,
                 () = sleep_until_some(resume) => self.resume(),
             }
-            let quiet = !self.eventful
-                && self.open.is_empty()
-                && self.scopes.values().all(|s| s.listed && !s.broken);
-            self.quiet.send_if_modified(|q| {
-                let next = Quiet {
+            let listed = self.scopes.values().all(|s| s.listed && !s.broken);
+            let dirty_changed = std::mem::take(&mut self.dirty_changed);
+            self.attention.send_if_modified(|a| {
+                if a.generation == self.generation && a.listed == listed && !dirty_changed {
+                    return false;
+                }
+                *a = Attention {
                     generation: self.generation,
-                    quiet,
+                    listed,
+                    services: self.dirty.clone(),
                 };
-                std::mem::replace(q, next) != next
+                true
             });
         }
+    }
+
+    /// A new plan covered the services of `focus` (every service when `None`): what happened
+    /// to them before is dealt with, except drift that is still open.
+    fn replanned(&mut self, w: &Wanted, focus: Option<&BTreeSet<ServiceKey>>) {
+        match focus {
+            Some(f) => self.dirty.retain(|k| !f.contains(k)),
+            None => self.dirty.clear(),
+        }
+        self.dirty
+            .extend(self.open.keys().filter_map(|k| w.service_of(k)));
+        self.dirty_changed = true;
     }
 
     /// Fights whose pause is over: heal those objects again (a reconcile; if the other writer
@@ -236,8 +249,10 @@ impl Worker {
         let verdict = w.verdict(key, live);
         if verdict != Verdict::NotWanted
             && !(key.kind == Kind::HorizontalPodAutoscaler && verdict == Verdict::InSync)
+            && let Some(service) = w.service_of(key)
+            && self.dirty.insert(service)
         {
-            self.eventful = true;
+            self.dirty_changed = true;
         }
         let (drift, changes) = match verdict {
             Verdict::NotWanted | Verdict::OtherRevision => return,
