@@ -10,9 +10,9 @@ use kube::api::ListParams;
 use serde_json::Value;
 
 use super::keys::ObjectRef;
-use super::live;
 use super::report::{HealthState, Outcome, Report};
 use super::seen::HEALTH_KINDS;
+use super::{focus, live};
 use crate::render::{HpaVersion, Kind, MANAGED_BY, MANAGED_BY_LABEL};
 
 /// A Deployment's rollout state.
@@ -121,10 +121,17 @@ type Listed = Result<Vec<(String, Value)>, String>;
 /// How many health lists are in flight at once.
 const READ_CONCURRENCY: usize = 8;
 
-/// Lists `kind` in `ns` (objects mlsync manages), by name; or why it could not. One request
-/// per kind and namespace instead of one per object.
-async fn list(client: &Client, kind: Kind, hpa: HpaVersion, ns: &str) -> Listed {
-    let params = ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+/// Lists `kind` in `ns` (objects mlsync manages for services `names`), by name; or why it could
+/// not. One request per kind and namespace instead of one per object.
+async fn list(
+    client: &Client,
+    kind: Kind,
+    hpa: HpaVersion,
+    ns: &str,
+    names: &BTreeSet<String>,
+) -> Listed {
+    let selector = focus::selector(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"), names);
+    let params = ListParams::default().labels(&selector);
     let items = live::list_slim(client, kind, hpa, Some(ns), &params)
         .await
         .map_err(|e| format!("failed to list {kind}s in namespace {ns}: {e}"))?;
@@ -134,14 +141,15 @@ async fn list(client: &Client, kind: Kind, hpa: HpaVersion, ns: &str) -> Listed 
         .collect())
 }
 
-/// The services whose objects must be read again: on the first pass those whose Deployment,
-/// HPA or Service this run changed (or whose Deployment's state is not known), later those
-/// still rolling out.
-fn stale_namespaces(
+/// The services whose objects must be read again, by namespace: on the first pass those whose
+/// Deployment, HPA or Service this run changed (or whose Deployment's state is not known),
+/// later those still rolling out.
+fn stale_services(
     report: &Report,
     pending: Option<&BTreeSet<(String, String)>>,
-) -> BTreeSet<String> {
-    report
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for s in report
         .services
         .iter()
         .filter(|s| s.error.is_none())
@@ -156,8 +164,12 @@ fn stale_namespaces(
                     })
             }
         })
-        .map(|s| s.namespace.clone())
-        .collect()
+    {
+        out.entry(s.namespace.clone())
+            .or_default()
+            .insert(s.name.clone());
+    }
+    out
 }
 
 /// Fills in each applied service's health; with `wait`, polls until every rollout is available
@@ -170,15 +182,18 @@ pub async fn check(client: &Client, hpa: HpaVersion, report: &mut Report, wait: 
     let deadline = wait.map(|w| Instant::now() + w);
     let mut pending_services: Option<BTreeSet<(String, String)>> = None;
     loop {
-        let stale = stale_namespaces(report, pending_services.as_ref());
-        let lists: Vec<(Kind, String)> = stale
-            .iter()
-            .flat_map(|ns| HEALTH_KINDS.iter().map(move |k| (*k, ns.clone())))
+        let stale = stale_services(report, pending_services.as_ref());
+        let lists: Vec<(Kind, &String)> = stale
+            .keys()
+            .flat_map(|ns| HEALTH_KINDS.iter().map(move |k| (*k, ns)))
             .collect();
         let read: Vec<(Kind, String, Listed)> = stream::iter(lists)
-            .map(|(kind, ns)| async move {
-                let got = list(client, kind, hpa, &ns).await;
-                (kind, ns, got)
+            .map(|(kind, ns)| {
+                let names = &stale[ns];
+                async move {
+                    let got = list(client, kind, hpa, ns, names).await;
+                    (kind, ns.clone(), got)
+                }
             })
             .buffer_unordered(READ_CONCURRENCY)
             .collect()
@@ -186,7 +201,7 @@ pub async fn check(client: &Client, hpa: HpaVersion, report: &mut Report, wait: 
         let mut failed: BTreeMap<(Kind, String), String> = BTreeMap::new();
         for (kind, ns, got) in read {
             match got {
-                Ok(objects) => report.seen.observe_all(kind, &ns, objects),
+                Ok(objects) => report.seen.observe(kind, &ns, &stale[&ns], objects),
                 Err(e) => {
                     failed.insert((kind, ns), e);
                 }

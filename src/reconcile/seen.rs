@@ -5,7 +5,7 @@
 //! Filled by [`super::Reconciler::apply`] from the plan's live objects and the report; the
 //! health check adds what it re-reads (the objects the run changed).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
@@ -115,10 +115,18 @@ impl Seen {
         self.state.contains_key(key)
     }
 
-    /// Replaces what is known of `kind` in `namespace` by a fresh read of all of them.
-    pub fn observe_all(&mut self, kind: Kind, namespace: &str, objects: Vec<(String, Value)>) {
-        self.state
-            .retain(|k, _| !(k.kind == kind && k.namespace == namespace));
+    /// Replaces what is known of the objects of `kind` named `names` in `namespace` by a fresh
+    /// read of them (`objects`: those that exist).
+    pub fn observe(
+        &mut self,
+        kind: Kind,
+        namespace: &str,
+        names: &BTreeSet<String>,
+        objects: Vec<(String, Value)>,
+    ) {
+        self.state.retain(|k, _| {
+            !(k.kind == kind && k.namespace == namespace && names.contains(&k.name))
+        });
         for (name, v) in objects {
             let key = ObjectKey::new(kind, namespace, &name);
             self.uids.insert(key.clone(), uid_of(&v));
@@ -192,7 +200,13 @@ mod tests {
         assert_eq!(seen.uid(&key(Kind::ConfigMap, "old")), Uid::Gone);
 
         let mut seen = seen;
-        seen.observe_all(Kind::Deployment, "ns", vec![("new".into(), obj("u4"))]);
+        let names = ["new".to_owned(), "same".to_owned()].into();
+        seen.observe(
+            Kind::Deployment,
+            "ns",
+            &names,
+            vec![("new".into(), obj("u4"))],
+        );
         assert!(!seen.has_state(&key(Kind::Deployment, "same")));
         assert_eq!(
             seen.uid(&key(Kind::Deployment, "new")),

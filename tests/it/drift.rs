@@ -323,7 +323,7 @@ async fn the_drift_watch_survives_an_api_server_restart() {
 
 /// Requests mlsync sent to the API server after line `from` of its audit log, other than the
 /// drift watch's own long-running WATCH connections.
-fn requests_since(audit: &Path, from: usize) -> Vec<String> {
+pub(crate) fn requests_since(audit: &Path, from: usize) -> Vec<String> {
     std::fs::read_to_string(audit)
         .unwrap()
         .lines()

@@ -22,6 +22,7 @@ mod daemon_status;
 mod deploy_manifests;
 mod drift;
 mod events;
+mod incremental;
 mod k8s_versions;
 mod leader_election;
 mod rbac;
