@@ -21,17 +21,19 @@ mod daemon_support;
 #[allow(dead_code)]
 #[path = "../tests/support/git.rs"]
 mod git;
+#[allow(dead_code)]
+mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use daemon_support::{Daemon, echo_spec, github_signature, repo_config};
 use git::{GitDaemon, Upstream};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
+use support::{client, cpu_ticks, percentile, start_cluster, status_kb};
 
 const CHANGES: usize = 20;
 const SECRET: &str = "bench-webhook-secret";
@@ -42,14 +44,6 @@ enum Trigger {
     FileWatch,
     Poll,
     Drift,
-}
-
-async fn client(kubeconfig: &Path) -> Client {
-    let kc = Kubeconfig::read_from(kubeconfig).unwrap();
-    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    Client::try_from(config).unwrap()
 }
 
 async fn namespace(client: &Client, name: &str) {
@@ -79,11 +73,6 @@ async fn wait_value(client: &Client, ns: &str, config_map: &str, version: &str) 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("{config_map} in {ns} never got {version}");
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 async fn latency(kubeconfig: &Path, dir: &Path, trigger: Trigger) -> (Duration, Duration) {
@@ -172,20 +161,6 @@ async fn latency(kubeconfig: &Path, dir: &Path, trigger: Trigger) -> (Duration, 
     (percentile(&samples, 0.5), percentile(&samples, 0.95))
 }
 
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    // Fields 14 and 15 (utime, stime) are at 11 and 12 after the ")".
-    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
-}
-
-fn status_kb(pid: u32, key: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = s.lines().find(|l| l.starts_with(key)).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 async fn idle(kubeconfig: &Path, dir: &Path) -> (f64, u64, u64) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let repo = dir.join("example-repo");
@@ -211,26 +186,6 @@ async fn idle(kubeconfig: &Path, dir: &Path) -> (f64, u64, u64) {
         cpu,
         status_kb(d.pid(), "VmRSS:"),
         status_kb(d.pid(), "VmHWM:"),
-    )
-}
-
-fn start_cluster(dir: &Path) -> (PathBuf, bool) {
-    if let Some(k) = std::env::var_os("MLSYNC_TEST_KUBECONFIG") {
-        return (PathBuf::from(k), false);
-    }
-    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cluster");
-    let out = Command::new(scripts.join("start.sh"))
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()),
-        true,
     )
 }
 

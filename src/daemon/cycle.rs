@@ -13,7 +13,7 @@ use super::outcome;
 use super::rollback::Rollbacks;
 use super::source::{Snapshot, Source};
 use crate::admin::AdminState;
-use crate::admin::status::{Outcome, ReconcileReport, ServiceState};
+use crate::admin::status::{Outcome, ReconcileReport};
 use crate::cluster::KubeOptions;
 use crate::notify::Notifier;
 use crate::reconcile::events::publish::Publisher;
@@ -69,8 +69,6 @@ pub struct Cycle {
     self_heal: bool,
     /// The drift watch, started with the first connection.
     drift: Option<DriftWatch>,
-    /// The revision of the last reconcile that succeeded with every service synced.
-    settled: Option<String>,
     /// What the last successful reconcile left, for the next one to look only at what changed.
     basis: Option<Basis>,
 }
@@ -101,7 +99,6 @@ impl Cycle {
             last_source_id: None,
             self_heal: true,
             drift: None,
-            settled: None,
             basis: None,
         }
     }
@@ -139,24 +136,15 @@ impl Cycle {
         }
         let revision = snap.revision.clone();
         if reason.routine()
-            && self.settled.as_deref() == Some(revision.as_str())
+            && self.basis.as_ref().is_some_and(|b| b.is_of(&revision))
             && self.drift.as_ref().is_some_and(DriftWatch::quiet)
         {
             debug!(revision = %revision, trigger = %reason, "git and the cluster are as the last reconcile left them (drift watch): nothing to do");
             self.state.record_skipped();
             return CycleResult::Done;
         }
-        self.settled = None;
         match self.reconcile(&snap, started).await {
             Ok(report) => {
-                let synced = report.outcome == Outcome::Success
-                    && report
-                        .services
-                        .as_ref()
-                        .is_some_and(|s| s.iter().all(|s| s.state == ServiceState::Synced));
-                if synced {
-                    self.settled = Some(revision.clone());
-                }
                 let result = if report.outcome == Outcome::Failure {
                     CycleResult::Failed
                 } else {
@@ -225,7 +213,7 @@ impl Cycle {
             .resolve(repo.config.source_id.as_deref())
             .map_err(|e| e.to_string())?;
         let inputs = incremental::inputs(&repo, &source_id.id);
-        let focus = match (basis, &inputs, &self.drift) {
+        let focus = match (&basis, &inputs, &self.drift) {
             (Some(b), Some(i), Some(d)) if !pinned => d
                 .attention()
                 .and_then(|attention| b.focus(i, &attention, &d.counts())),
@@ -321,8 +309,8 @@ impl Cycle {
             warn!(service = %format!("{ns}/{name}"), revision = %rev, error = %why, "service not applied");
         }
         let mut status = outcome::to_status(&report, &invalid, rev, started.elapsed());
-        if let Some(f) = &focus {
-            incremental::complete(&mut status, &repo, f);
+        if let (Some(f), Some(b)) = (&focus, &basis) {
+            incremental::complete(&mut status, &incremental::in_git(&repo), f, b);
         }
         self.basis = Basis::after(inputs, &status);
         let (changed, unchanged, failed) = outcome::counts(&report);
@@ -333,7 +321,7 @@ impl Cycle {
             revision = %rev,
             outcome = status.outcome.as_str(),
             duration_ms = started.elapsed().as_millis() as u64,
-            services = report.services.len() + invalid.len(),
+            services = status.services.as_ref().map_or(0, Vec::len),
             services_not_applied,
             looked_at = focus.as_ref().map_or(report.services.len(), |f| f.services.len()),
             changed,

@@ -3,10 +3,11 @@
 //!
 //! After a reconcile that succeeded, the daemon keeps a [`Basis`]: a digest of what each
 //! service is rendered from (its parsed spec, namespace and encrypted secrets file) and of what
-//! every service shares (`mlsync.yaml`, the ownership id). The next reconcile looks only at the
-//! services whose digest changed, that left git, that were not yet synced, or that the drift
-//! watch reports something about; every other service is exactly as a plan of the same inputs
-//! left it. A change to the shared inputs, a watch that cannot vouch for the cluster, a pinned
+//! every service shares (`mlsync.yaml`, the ownership id), and each service's result. The next
+//! reconcile looks only at the services whose digest changed, that left git, or that the drift
+//! watch reports something about (drift, or any status change, such as a rollout progressing),
+//! or whose health could not be read last time:
+//! every other service is exactly as a plan of the same inputs left it, and keeps its result. A change to the shared inputs, a watch that cannot vouch for the cluster, a pinned
 //! rollback, or a focus of more than half the services makes it a whole reconcile.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -57,12 +58,13 @@ pub fn inputs(repo: &Repo, source_id: &str) -> Option<Inputs> {
     })
 }
 
-/// What the last successful reconcile left: its inputs, and the services it did not find
-/// synced (still rolling out, degraded or unknown: they need a look next time).
+/// What the last successful reconcile left: its revision, its inputs and each service's
+/// result.
 #[derive(Debug, Clone)]
 pub struct Basis {
+    revision: String,
     inputs: Inputs,
-    unsynced: BTreeSet<ServiceKey>,
+    results: BTreeMap<ServiceKey, ServiceResult>,
 }
 
 impl Basis {
@@ -77,13 +79,18 @@ impl Basis {
             return None;
         }
         Some(Basis {
+            revision: status.revision.clone()?,
             inputs: inputs?,
-            unsynced: services
+            results: services
                 .iter()
-                .filter(|s| s.state != ServiceState::Synced)
-                .map(|s| ServiceKey::new(&s.namespace, &s.name))
+                .map(|s| (ServiceKey::new(&s.namespace, &s.name), s.clone()))
                 .collect(),
         })
+    }
+
+    /// Whether this basis is of `revision`.
+    pub fn is_of(&self, revision: &str) -> bool {
+        self.revision == revision
     }
 
     /// The focus of a reconcile of `next`, where the drift watch vouches for every service but
@@ -113,7 +120,13 @@ impl Basis {
                 .cloned(),
         );
         services.extend(attention.iter().filter(|k| known(k)).cloned());
-        services.extend(self.unsynced.iter().filter(|k| known(k)).cloned());
+        // A health that could not be read is not something the watch would report changing.
+        services.extend(
+            self.results
+                .iter()
+                .filter(|(k, r)| r.state == ServiceState::Unknown && known(k))
+                .map(|(k, _)| k.clone()),
+        );
         if services.len() * 2 > next.services.len() {
             return None;
         }
@@ -129,24 +142,25 @@ impl Basis {
     }
 }
 
-/// Completes the status of a focused reconcile: the services of `repo` outside `focus` were
-/// synced before it and nothing happened to them since, so they are synced now too.
-pub fn complete(status: &mut ReconcileReport, repo: &Repo, focus: &Focus) {
+/// Completes the status of a reconcile that looked at the services of `focus` only: nothing
+/// happened to the other services in git (`in_git`) since `basis`, so their results stand.
+pub fn complete(status: &mut ReconcileReport, in_git: &[ServiceKey], focus: &Focus, basis: &Basis) {
     let Some(services) = status.services.as_mut() else {
         return;
     };
-    for svc in &repo.services {
-        let name = &svc.spec.metadata.name;
-        if !focus.contains(&svc.namespace, name) {
-            services.push(ServiceResult {
-                name: name.clone(),
-                namespace: svc.namespace.clone(),
-                state: ServiceState::Synced,
-                error: None,
-                cause: None,
-            });
+    for key in in_git.iter().filter(|k| !focus.services.contains(*k)) {
+        if let Some(r) = basis.results.get(key) {
+            services.push(r.clone());
         }
     }
+}
+
+/// The services of `repo`, by key.
+pub fn in_git(repo: &Repo) -> Vec<ServiceKey> {
+    repo.services
+        .iter()
+        .map(|s| ServiceKey::new(&s.namespace, &s.spec.metadata.name))
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,3 +1,4 @@
+use crate::admin::status::ServiceState;
 use std::time::Duration;
 
 use super::*;
@@ -77,7 +78,7 @@ fn unchanged_git_and_a_quiet_watch_focus_on_nothing() {
 }
 
 #[test]
-fn removed_services_drift_and_unsynced_services_are_in_focus() {
+fn removed_services_and_what_the_watch_saw_are_in_focus() {
     let b = basis(
         &[
             ("a", 1),
@@ -95,10 +96,12 @@ fn removed_services_drift_and_unsynced_services_are_in_focus() {
             ("d", ServiceState::Synced),
             ("e", ServiceState::Synced),
             ("f", ServiceState::Synced),
-            ("g", ServiceState::Synced),
+            ("g", ServiceState::Unknown),
         ],
     );
-    // "a" left git; "c" drifted; "gone" is in neither load and is ignored.
+    // "a" left git; "c" drifted; "gone" is in neither load and is ignored; "b" still rolls
+    // out, but the watch saw nothing happen to it: its last result stands; the health of "g"
+    // could not be read: it is read again.
     let next = inputs(
         1,
         &[("b", 1), ("c", 1), ("d", 1), ("e", 1), ("f", 1), ("g", 1)],
@@ -111,8 +114,29 @@ fn removed_services_drift_and_unsynced_services_are_in_focus() {
             &counts(&["a", "b", "c", "d", "e", "f", "g"]),
         )
         .expect("focused");
-    assert_eq!(f.services, [key("a"), key("b"), key("c")].into());
+    assert_eq!(f.services, [key("a"), key("c"), key("g")].into());
     assert_eq!(f.managed_elsewhere, 20);
+    // The status of that run: its own results, then those that stand.
+    let in_git: Vec<ServiceKey> = ["b", "c", "d", "e", "f", "g"].map(key).into();
+    let mut s = status(Outcome::Success, vec![result("c", ServiceState::Synced)]);
+    complete(&mut s, &in_git, &f, &b);
+    let states: Vec<(String, ServiceState)> = s
+        .services
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.name, r.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("c", ServiceState::Synced),
+            ("b", ServiceState::Progressing),
+            ("d", ServiceState::Synced),
+            ("e", ServiceState::Synced),
+            ("f", ServiceState::Synced),
+        ]
+        .map(|(n, s)| (n.to_owned(), s))
+    );
 }
 
 #[test]

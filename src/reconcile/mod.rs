@@ -7,8 +7,8 @@
 //! are the types of [`cause`] (never text to be parsed); identities are [`keys`].
 //! [`live`] reads into the [`slim`] form of live objects, cut down further where they compare
 //! unchanged ([`trim`]); what a run has read ([`seen`])
-//! spares the health check and the events reading it again.
-//! [`Reconciler`] ties them together.
+//! spares the health check and the events reading it again. A [`focus`] limits a plan to some
+//! services (the daemon's incremental reconciles). [`Reconciler`] ties them together.
 
 pub mod cause;
 pub mod compare;
