@@ -57,7 +57,9 @@ async fn health_that_cannot_be_read_is_unknown_never_synced() {
 
     // From now on the reads of rollout health fail (the plan's reads still work), and git
     // changes the Deployment, whose health must then be read again.
-    proxy.refuse_lists(Some(("deployments", "app.kubernetes.io/managed-by=mlsync")));
+    // (The health check's LIST: mlsync's Deployments of the services it checks.)
+    let health = "app.kubernetes.io/managed-by=mlsync,mlsync.dev/service in (echo)";
+    proxy.refuse_lists(Some(("deployments", health)));
     std::fs::write(repo.join("services/echo.yaml"), echo_spec("v2")).unwrap();
     let never_synced = |s: &Value| {
         assert_ne!(
