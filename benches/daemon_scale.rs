@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use daemon_support::Daemon;
+use daemon_support::{Daemon, requests_since};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
@@ -117,22 +117,6 @@ fn audit_lines(audit: &Path) -> usize {
     std::fs::read_to_string(audit).unwrap().lines().count()
 }
 
-/// The daemon's requests after line `from` of the audit log, other than its long-running WATCHes.
-fn requests_since(audit: &Path, from: usize) -> usize {
-    std::fs::read_to_string(audit)
-        .unwrap()
-        .lines()
-        .skip(from)
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| {
-            e["userAgent"]
-                .as_str()
-                .is_some_and(|u| u.starts_with("mlsync/"))
-                && e["verb"] != "watch"
-        })
-        .count()
-}
-
 /// Resets the peak RSS (VmHWM) of `pid` to its current RSS.
 fn reset_peak(pid: u32) {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
@@ -213,7 +197,7 @@ async fn run(kubeconfig: &Path, audit: &Path, dir: &Path, n: usize) {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let noop_cpu = (cpu_ticks(d.pid()) - c0) * 10;
     let noop_peak = status_kb(d.pid(), "VmHWM:");
-    let noop_requests = requests_since(audit, from);
+    let noop_requests = requests_since(audit, from).len();
 
     let c0 = cpu_ticks(d.pid());
     let t0 = Instant::now();

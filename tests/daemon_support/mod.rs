@@ -231,3 +231,21 @@ pub async fn wait_version(daemon: &Daemon, client: &kube::Client, ns: &str, vers
         "ConfigMap echo-config in {ns} getting MODEL_VERSION {version}"
     ))
 }
+
+/// Requests mlsync sent to the API server after line `from` of its audit log, other than the
+/// drift watch's own long-running WATCH connections.
+pub fn requests_since(audit: &Path, from: usize) -> Vec<String> {
+    std::fs::read_to_string(audit)
+        .unwrap()
+        .lines()
+        .skip(from)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| {
+            e["userAgent"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("mlsync/"))
+                && e["verb"] != "watch"
+        })
+        .map(|e| format!("{} {}", e["verb"], e["requestURI"]))
+        .collect()
+}

@@ -8,7 +8,7 @@ use crate::support;
 
 use std::path::{Path, PathBuf};
 
-use daemon_support::{Daemon, POLL, POLLS, repo_config};
+use daemon_support::{Daemon, POLL, POLLS, repo_config, requests_since};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::Api;
@@ -319,24 +319,6 @@ async fn the_drift_watch_survives_an_api_server_restart() {
     assert!(log.contains("trigger=drift"), "{log}");
     assert!(!log.contains("trigger=poll"), "{log}");
     assert!(d.is_running());
-}
-
-/// Requests mlsync sent to the API server after line `from` of its audit log, other than the
-/// drift watch's own long-running WATCH connections.
-pub(crate) fn requests_since(audit: &Path, from: usize) -> Vec<String> {
-    std::fs::read_to_string(audit)
-        .unwrap()
-        .lines()
-        .skip(from)
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| {
-            e["userAgent"]
-                .as_str()
-                .is_some_and(|u| u.starts_with("mlsync/"))
-                && e["verb"] != "watch"
-        })
-        .map(|e| format!("{} {}", e["verb"], e["requestURI"]))
-        .collect()
 }
 
 #[tokio::test]

@@ -5,10 +5,9 @@
 //! reads only its objects, and the prune guards still count every other service.
 
 use crate::daemon_support;
-use crate::drift::requests_since;
 use crate::support;
 
-use daemon_support::{Daemon, POLL, POLLS};
+use daemon_support::{Daemon, POLL, POLLS, requests_since};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 
