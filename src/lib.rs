@@ -27,7 +27,8 @@
 //!   GitHub/GitLab webhooks).
 //! - [`trigger`]: coalescing reconcile triggers (one running, at most one queued).
 //! - [`daemon`]: `mlsync run`: the reconcile loop, its sources (git or a watched directory),
-//!   triggers, backoff, signals, leader election and rollback on failed rollouts.
+//!   triggers, backoff, signals, leader election, drift healing from watches, incremental
+//!   reconciles (only the services that changed) and rollback on failed rollouts.
 //! - [`notify`]: systemd `sd_notify` (READY, STATUS, WATCHDOG, STOPPING).
 //! - [`yaml_scalar`]: the one rule for plain YAML scalars, shared by the rendered-object and
 //!   SOPS-file writers (pure).

@@ -4,7 +4,8 @@
 //! [`run`] binds the admin server, starts the source (git fetches on blocking threads, or an
 //! inotify watch in path mode), then loops: triggers (startup, poll timer with jitter, webhooks,
 //! file changes, retries with exponential backoff) coalesce into at most one queued reconcile;
-//! each reconcile is [`cycle::Cycle::run`]. Shutdown is a future passed in, so tests and `main`
+//! each reconcile is [`cycle::Cycle::run`], which looks only at the services that need it
+//! ([`incremental`], fed by the [`drift`] watch). Shutdown is a future passed in, so tests and `main`
 //! drive it the same way: when it completes, the reconcile in flight may finish within
 //! `--shutdown-timeout`, then the server stops and [`run`] returns.
 //!
