@@ -213,10 +213,16 @@ impl Cycle {
             .resolve(repo.config.source_id.as_deref())
             .map_err(|e| e.to_string())?;
         let inputs = incremental::inputs(&repo, &source_id.id);
-        let focus = match (&basis, &inputs, &self.drift) {
-            (Some(b), Some(i), Some(d)) if !pinned => d
-                .attention()
-                .and_then(|attention| b.focus(i, &attention, &d.counts())),
+        // Taken before the plan reads the cluster: what happens after it is looked at next time.
+        let look = self
+            .drift
+            .as_ref()
+            .map(DriftWatch::look)
+            .unwrap_or_default();
+        let focus = match (&basis, &inputs, &self.drift, &look.services) {
+            (Some(b), Some(i), Some(d), Some(attention)) if !pinned => {
+                b.focus(i, attention, &d.counts())
+            }
             _ => None,
         };
         let mut planned = match r
@@ -243,7 +249,7 @@ impl Cycle {
             );
         }
         if let Some(drift) = &self.drift {
-            drift.want(&planned);
+            drift.want(&planned, &look);
         }
         let mut report = r.apply(&mut planned).await;
         r.check_health(&mut report, None).await;
@@ -259,7 +265,7 @@ impl Cycle {
                     .await
                 {
                     if let Some(drift) = &self.drift {
-                        drift.want(&again);
+                        drift.want(&again, &look);
                     }
                     report = r.apply(&mut again).await;
                     r.check_health(&mut report, None).await;

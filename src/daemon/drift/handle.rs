@@ -50,20 +50,28 @@ impl DriftWatch {
     /// What the cluster should hold from now on: the objects `planned` applies. Called right
     /// after planning, so that the watch events of the apply itself compare with the new plan.
     /// A [focused](crate::reconcile::focus) plan replaces what is wanted of its services only.
-    pub fn want(&self, planned: &Planned) {
-        let previous = self.wanted.borrow().as_ref().map(|(w, _)| Arc::clone(w));
+    /// `look` is what the watch said before the plan read the cluster: what happened after it
+    /// still needs a look next time.
+    pub fn want(&self, planned: &Planned, look: &Look) {
+        let previous = self.wanted.borrow().as_ref().map(|(w, _, _)| Arc::clone(w));
         let wanted = Wanted::of(planned, &self.digest_key, previous.as_deref());
         let focus = planned.focus.as_ref().map(|f| f.services.clone());
-        self.wanted.send_replace(Some((Arc::new(wanted), focus)));
+        self.wanted
+            .send_replace(Some((Arc::new(wanted), focus, look.mark)));
     }
 
-    /// The services that need a look, when the watch can vouch for every other one: they are
-    /// exactly as the plans that last covered them left them (every scope listed and watching,
-    /// nothing about their objects happened since). `None` when it cannot vouch: then every
-    /// service needs one.
-    pub fn attention(&self) -> Option<BTreeSet<ServiceKey>> {
-        let asked = self.wanted.borrow().as_ref().map(|(w, _)| w.generation());
-        self.attention.borrow().vouched(asked).cloned()
+    /// What the watch can say now, to be taken before a reconcile reads the cluster.
+    pub fn look(&self) -> Look {
+        let asked = self
+            .wanted
+            .borrow()
+            .as_ref()
+            .map(|(w, _, _)| w.generation());
+        let a = self.attention.borrow();
+        Look {
+            mark: a.mark,
+            services: a.vouched(asked).cloned(),
+        }
     }
 
     /// How many objects of each service are wanted (what the last plans counted).
@@ -71,7 +79,7 @@ impl DriftWatch {
         self.wanted
             .borrow()
             .as_ref()
-            .map(|(w, _)| w.counts())
+            .map(|(w, _, _)| w.counts())
             .unwrap_or_default()
     }
 
@@ -79,8 +87,20 @@ impl DriftWatch {
     /// A poll that finds git unchanged then has nothing to do and need not ask the API server
     /// anything.
     pub fn quiet(&self) -> bool {
-        self.attention().is_some_and(|a| a.is_empty())
+        self.look().services.is_some_and(|s| s.is_empty())
     }
+}
+
+/// What the drift watch said at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Look {
+    /// The last event it had counted (see [`super::attention`]).
+    pub mark: u64,
+    /// The services that need a look, when the watch can vouch for every other one: they are
+    /// exactly as the plans that last covered them left them (every scope listed and watching,
+    /// nothing about their objects happened since). `None` when it cannot vouch: then every
+    /// service needs one.
+    pub services: Option<BTreeSet<ServiceKey>>,
 }
 
 impl Drop for DriftWatch {

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use super::attention::Attention;
+use super::attention::{Attention, Marks};
 use super::fights::{Decision, Fights};
 use super::scope::{Scope, Seen, watch_scope};
 use super::wanted::{Verdict, Wanted};
@@ -25,8 +25,9 @@ use crate::reconcile::keys::{ObjectRef, ServiceKey};
 use crate::render::{HpaVersion, Kind};
 use crate::trigger::TriggerReason;
 
-/// A wanted set, and the services its plan covered (`None`: every service).
-pub(super) type Asked = (Arc<Wanted>, Option<BTreeSet<ServiceKey>>);
+/// A wanted set, the services its plan covered (`None`: every service), and the last mark the
+/// plan had seen before it read the cluster (see [`super::attention`]).
+pub(super) type Asked = (Arc<Wanted>, Option<BTreeSet<ServiceKey>>, u64);
 
 /// Starts the worker; it watches what `wanted` names from then on. See
 /// [`super::DriftWatch::spawn`] for the settings.
@@ -53,8 +54,7 @@ pub(super) fn start(
         fights: Fights::default(),
         open: BTreeMap::new(),
         generation: 0,
-        dirty: BTreeSet::new(),
-        dirty_changed: true,
+        marks: Marks::default(),
         attention: attention_tx,
     };
     (tokio::spawn(worker.run(wanted)), attention_rx)
@@ -98,9 +98,7 @@ struct Worker {
     generation: u64,
     /// The services with an event about a wanted object since their last plan (see
     /// [`super::attention`]).
-    dirty: BTreeSet<ServiceKey>,
-    /// Whether `dirty` changed since it was last published.
-    dirty_changed: bool,
+    marks: Marks,
     /// Where [`super::DriftWatch::attention`] reads from.
     attention: tokio_watch::Sender<Attention>,
 }
@@ -117,10 +115,12 @@ impl Worker {
                         return;
                     }
                     let next = wanted.borrow_and_update().clone();
-                    if let Some((w, focus)) = next {
+                    if let Some((w, focus, read_after)) = next {
                         self.rescope(&w, &tx);
                         self.generation = w.generation();
-                        self.replanned(&w, focus.as_ref());
+                        let open: Vec<ServiceKey> =
+                            self.open.keys().filter_map(|k| w.service_of(k)).collect();
+                        self.marks.settle(focus.as_ref(), read_after, open);
                         self.wanted = Some(w);
                     }
                 }
@@ -128,31 +128,22 @@ impl Worker {
                 () = sleep_until_some(resume) => self.resume(),
             }
             let listed = self.scopes.values().all(|s| s.listed && !s.broken);
-            let dirty_changed = std::mem::take(&mut self.dirty_changed);
+            let marks = &mut self.marks;
+            let generation = self.generation;
             self.attention.send_if_modified(|a| {
-                if a.generation == self.generation && a.listed == listed && !dirty_changed {
+                let force = a.generation != generation || a.listed != listed;
+                let Some((mark, services)) = marks.publish(force) else {
                     return false;
-                }
+                };
                 *a = Attention {
-                    generation: self.generation,
+                    generation,
                     listed,
-                    services: self.dirty.clone(),
+                    mark,
+                    services,
                 };
                 true
             });
         }
-    }
-
-    /// A new plan covered the services of `focus` (every service when `None`): what happened
-    /// to them before is dealt with, except drift that is still open.
-    fn replanned(&mut self, w: &Wanted, focus: Option<&BTreeSet<ServiceKey>>) {
-        match focus {
-            Some(f) => self.dirty.retain(|k| !f.contains(k)),
-            None => self.dirty.clear(),
-        }
-        self.dirty
-            .extend(self.open.keys().filter_map(|k| w.service_of(k)));
-        self.dirty_changed = true;
     }
 
     /// Fights whose pause is over: heal those objects again (a reconcile; if the other writer
@@ -250,9 +241,8 @@ impl Worker {
         if verdict != Verdict::NotWanted
             && !(key.kind == Kind::HorizontalPodAutoscaler && verdict == Verdict::InSync)
             && let Some(service) = w.service_of(key)
-            && self.dirty.insert(service)
         {
-            self.dirty_changed = true;
+            self.marks.mark(service);
         }
         let (drift, changes) = match verdict {
             Verdict::NotWanted | Verdict::OtherRevision => return,
