@@ -237,10 +237,12 @@ async fn run(kubeconfig: &Path, audit: &Path, dir: &Path, n: usize) {
 }
 
 fn main() {
-    let n: usize = std::env::var("MLSYNC_BENCH_SERVICES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
+    let n: usize = match std::env::var("MLSYNC_BENCH_SERVICES") {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("MLSYNC_BENCH_SERVICES must be a number, not {v:?}")),
+        Err(_) => 1000,
+    };
     assert!(
         n >= 2 * SAMPLES,
         "MLSYNC_BENCH_SERVICES must be at least {}",

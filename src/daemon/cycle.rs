@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
-use super::drift::DriftWatch;
+use super::drift::{self, DriftWatch};
 use super::incremental::{self, Basis};
 use super::leader::LeaderStatus;
 use super::outcome;
@@ -188,14 +188,14 @@ impl Cycle {
                 .events
                 .then(|| Publisher::new(r.client().clone(), r.hpa_version()));
             if self.drift.is_none() {
-                self.drift = Some(DriftWatch::spawn(
-                    r.client().clone(),
-                    r.hpa_version(),
-                    self.self_heal,
-                    self.target.options.events,
-                    self.state.clone(),
-                    self.leader.clone(),
-                ));
+                self.drift = Some(DriftWatch::spawn(drift::Settings {
+                    client: r.client().clone(),
+                    hpa: r.hpa_version(),
+                    self_heal: self.self_heal,
+                    events: self.target.options.events,
+                    state: self.state.clone(),
+                    leader: self.leader.clone(),
+                }));
             }
             self.reconciler = Some(r);
         }

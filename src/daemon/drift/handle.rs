@@ -24,21 +24,28 @@ pub struct DriftWatch {
     task: JoinHandle<()>,
 }
 
+/// How the drift watch reaches the cluster and what it does about drift.
+pub struct Settings {
+    /// The daemon's client.
+    pub client: Client,
+    /// The HPA API version in use.
+    pub hpa: HpaVersion,
+    /// `--self-heal`: drift fires a reconcile through `state`'s trigger.
+    pub self_heal: bool,
+    /// `--events`: publish `DriftFight` Events (only while `leader` leads).
+    pub events: bool,
+    /// Where drift is recorded (`/status`, metrics) and reconciles are triggered.
+    pub state: AdminState,
+    /// Whether this replica leads.
+    pub leader: LeaderStatus,
+}
+
 impl DriftWatch {
-    /// Starts the watch (it watches nothing until [`DriftWatch::want`]). With `self_heal`,
-    /// drift fires a reconcile through `state`'s trigger; `events` publishes `DriftFight`
-    /// Events (only while `leader` leads).
-    pub fn spawn(
-        client: Client,
-        hpa: HpaVersion,
-        self_heal: bool,
-        events: bool,
-        state: AdminState,
-        leader: LeaderStatus,
-    ) -> Self {
+    /// Starts the watch (it watches nothing until [`DriftWatch::want`]).
+    pub fn spawn(settings: Settings) -> Self {
         let (tx, rx) = tokio_watch::channel(None);
-        state.set_self_heal(self_heal);
-        let (task, attention) = watch::start(client, hpa, self_heal, events, state, leader, rx);
+        settings.state.set_self_heal(settings.self_heal);
+        let (task, attention) = watch::start(settings, rx);
         Self {
             wanted: tx,
             attention,

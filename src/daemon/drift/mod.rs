@@ -27,4 +27,4 @@ mod scope;
 pub mod wanted;
 mod watch;
 
-pub use handle::{DriftWatch, Look};
+pub use handle::{DriftWatch, Look, Settings};

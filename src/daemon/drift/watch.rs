@@ -14,6 +14,7 @@ use tracing::{info, warn};
 
 use super::attention::{Attention, Marks};
 use super::fights::{Decision, Fights};
+use super::handle::Settings;
 use super::scope::{Scope, Seen, watch_scope};
 use super::wanted::{Verdict, Wanted};
 use crate::admin::AdminState;
@@ -29,17 +30,19 @@ use crate::trigger::TriggerReason;
 /// plan had seen before it read the cluster (see [`super::attention`]).
 pub(super) type Asked = (Arc<Wanted>, Option<BTreeSet<ServiceKey>>, u64);
 
-/// Starts the worker; it watches what `wanted` names from then on. See
-/// [`super::DriftWatch::spawn`] for the settings.
+/// Starts the worker; it watches what `wanted` names from then on.
 pub(super) fn start(
-    client: Client,
-    hpa: HpaVersion,
-    self_heal: bool,
-    events: bool,
-    state: AdminState,
-    leader: LeaderStatus,
+    settings: Settings,
     wanted: tokio_watch::Receiver<Option<Asked>>,
 ) -> (JoinHandle<()>, tokio_watch::Receiver<Attention>) {
+    let Settings {
+        client,
+        hpa,
+        self_heal,
+        events,
+        state,
+        leader,
+    } = settings;
     let (attention_tx, attention_rx) = tokio_watch::channel(Attention::default());
     let publisher = events.then(|| Publisher::new(client.clone(), hpa));
     let worker = Worker {
