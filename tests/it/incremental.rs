@@ -1,8 +1,9 @@
 //! Incremental reconciles of the daemon, end to end against the real control plane, with the
 //! shortest setup a user writes: no `mlsync.yaml` (so no `sourceId`, default paths, home
 //! namespace `default`), specs naming their namespace. A commit that changes one service reads
-//! and writes only that service's objects; a service removed from git is pruned by a run that
-//! reads only its objects, and the prune guards still count every other service.
+//! and writes only that service's objects, and so does the heal of one drifted service; a service
+//! removed from git is pruned by a run that reads only its objects, and the prune guards still
+//! count every other service.
 
 use crate::daemon_support;
 use crate::support;
@@ -10,6 +11,7 @@ use crate::support;
 use daemon_support::{Daemon, POLL, POLLS, requests_since};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
+use kube::api::{Patch, PatchParams};
 
 const SERVICES: [&str; 5] = ["ant", "bee", "cat", "dog", "eel"];
 
@@ -64,7 +66,7 @@ fn check_reads(requests: &[String], service: &str, log: &str) {
 }
 
 #[tokio::test]
-async fn a_commit_that_changes_one_service_reads_and_writes_only_that_service() {
+async fn a_service_changed_in_git_drifted_or_removed_is_the_only_one_read_and_written() {
     // A control plane of its own, so that its audit log holds only this daemon's requests.
     let cp = support::cluster::PrivateCluster::start();
     let ns = cp.namespace("incremental").await;
@@ -112,6 +114,41 @@ async fn a_commit_that_changes_one_service_reads_and_writes_only_that_service() 
     let services = s["services"].as_array().unwrap();
     assert_eq!(services.len(), 5, "{s}");
     assert!(services.iter().all(|s| s["state"] == "synced"), "{s}");
+
+    // Drift of one service: the heal reads and writes only that service.
+    let from = std::fs::read_to_string(&audit).unwrap().lines().count();
+    let by_hand = PatchParams {
+        field_manager: Some("kubectl-edit".into()),
+        ..Default::default()
+    };
+    let edit = serde_json::json!({"data": {"MODEL_VERSION": "edited"}});
+    cms.patch("cat-config", &by_hand, &Patch::Merge(&edit))
+        .await
+        .unwrap();
+    for _ in 0..POLLS {
+        if model_version(&cms, "cat").await.as_deref() == Some("v1") {
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    assert_eq!(model_version(&cms, "cat").await.as_deref(), Some("v1"));
+    until_skipped_again(&mut d, "polls skipped again after the heal").await;
+    let requests = requests_since(&audit, from);
+    let writes: Vec<String> = requests.iter().filter_map(|r| written(r)).collect();
+    assert_eq!(
+        writes,
+        ["configmaps/cat-config"],
+        "{requests:#?}\n{}",
+        d.log()
+    );
+    check_reads(&requests, "cat", &d.log());
+    let log = d.log();
+    let heal = log
+        .lines()
+        .skip_while(|l| !l.contains("trigger=drift"))
+        .find(|l| l.contains("reconciled "))
+        .unwrap_or_else(|| panic!("no heal: {log}"));
+    assert!(heal.contains("looked_at=1"), "{heal}");
 
     // One service leaves git: a run that reads only its objects prunes it (1 service of 5
     // is within the prune guards, which count the four it did not read).
