@@ -8,6 +8,7 @@ pub mod checks;
 pub mod limits;
 pub mod names;
 pub mod quantity;
+pub mod rollout;
 pub mod schema;
 
 use std::collections::BTreeMap;
@@ -84,6 +85,8 @@ pub struct ServiceSpec {
     /// Pod tolerations.
     #[serde(default)]
     pub tolerations: Vec<Toleration>,
+    /// How a new version replaces the running one (default: a rolling update).
+    pub rollout: Option<rollout::Rollout>,
 }
 
 fn default_port() -> u16 {
