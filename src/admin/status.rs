@@ -90,6 +90,8 @@ pub struct ServiceResult {
     /// The cause of `error` as a stable name (`secretsUndecryptable`, `rolloutFailed`, …; see
     /// docs/admin.md), for scripts and alerts: never parse `error`.
     pub cause: Option<&'static str>,
+    /// Its canary rollout, in words (`canary step 2/3 at 50% …`), when one runs or was aborted.
+    pub rollout: Option<String>,
 }
 
 /// Pruning that a guard refused: objects that left git were kept.
@@ -157,6 +159,9 @@ pub struct ServiceStatus {
     /// The cause of `last_error` as a stable name (see [`ServiceResult::cause`]).
     #[serde(default)]
     pub last_cause: Option<String>,
+    /// Its canary rollout, in words, when one runs or was aborted (see docs/rollouts.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<String>,
 }
 
 /// The error of a service first seen after it left git, kept because pruning was refused.
@@ -232,6 +237,7 @@ impl DaemonStatus {
                 last_change: now,
                 last_error: Some(KEPT.to_owned()),
                 last_cause: Some(KEPT_CAUSE.to_owned()),
+                rollout: None,
             }));
         }
         services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
@@ -265,6 +271,7 @@ impl DaemonStatus {
             last_change: unchanged.map_or(now, |p| p.last_change),
             last_error: r.error.clone(),
             last_cause: r.cause.map(str::to_owned),
+            rollout: r.rollout.clone(),
         }
     }
 }
@@ -284,6 +291,7 @@ mod tests {
             state,
             error: error.map(Into::into),
             cause: error.map(|_| "applyFailed"),
+            rollout: None,
         }
     }
 

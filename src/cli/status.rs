@@ -254,6 +254,7 @@ mod tests {
             last_change: t(change),
             last_error: error.map(Into::into),
             last_cause: error.map(|_| "applyFailed".into()),
+            rollout: None,
         };
         let status = DaemonStatus {
             ready: true,

@@ -21,6 +21,7 @@ fn result(name: &str, state: ServiceState) -> ServiceResult {
         state,
         error: None,
         cause: None,
+        rollout: None,
     }
 }
 

@@ -27,6 +27,8 @@ pub fn invalid_services(invalid: &[InvalidService]) -> Vec<Invalid> {
 
 /// `cause` of a service whose rollout failed (or was rolled back).
 pub const ROLLOUT_FAILED: &str = "rolloutFailed";
+/// `cause` of a service whose canary rollout was aborted: the stable version serves.
+pub const ROLLOUT_ABORTED: &str = "rolloutAborted";
 /// `cause` of a service whose health could not be read.
 pub const HEALTH_UNKNOWN: &str = "healthUnknown";
 
@@ -67,13 +69,26 @@ pub fn to_status(
         .services
         .iter()
         .map(|s| {
-            let (state, error, cause) = service_state(s);
+            let rollout = report
+                .rollouts
+                .iter()
+                .find(|r| r.key.namespace == s.namespace && r.key.name == s.name);
+            let (state, error, cause) = match rollout {
+                // The stable version serves; git's version was given up and is not retried.
+                Some(r) if r.aborted() && s.error.is_none() => (
+                    ServiceState::Degraded,
+                    r.summary(),
+                    Some(ROLLOUT_ABORTED),
+                ),
+                _ => service_state(s),
+            };
             ServiceResult {
                 name: s.name.clone(),
                 namespace: s.namespace.clone(),
                 state,
                 error,
                 cause,
+                rollout: rollout.and_then(|r| r.summary()),
             }
         })
         .collect();
@@ -83,6 +98,7 @@ pub fn to_status(
         state: ServiceState::Failed,
         error: Some(why.clone()),
         cause: Some(ServiceCause::InvalidSpec.as_str()),
+        rollout: None,
     }));
     // A failed rollout (degraded) is the workload's problem, shown per service; the apply
     // itself worked, so it does not make the reconcile partial (nor the daemon unready).

@@ -24,6 +24,7 @@ pub mod keys;
 pub mod live;
 pub mod plan;
 pub mod report;
+pub mod rollout;
 pub mod seen;
 pub mod slim;
 pub mod trim;
@@ -113,6 +114,8 @@ pub struct Planned {
     pub focus: Option<Focus>,
     /// The inventory as this run found it, and the namespaces of git.
     inventory: Inventory,
+    /// What the rollout stage decided for each canary-strategy service.
+    pub rollouts: Vec<rollout::stage::RolloutReport>,
 }
 
 impl std::fmt::Debug for Planned {
@@ -126,6 +129,7 @@ impl std::fmt::Debug for Planned {
             .field("scope", &self.scope)
             .field("focus", &self.focus)
             .field("inventory", &self.inventory)
+            .field("rollouts", &self.rollouts)
             .finish()
     }
 }
@@ -269,11 +273,7 @@ impl Reconciler {
             if let Err(e) = &objects {
                 warn!(service = %name, namespace = %svc.namespace, error = %e, "service not applied");
             }
-            desired.push(DesiredService {
-                namespace: svc.namespace.clone(),
-                name,
-                objects,
-            });
+            desired.push(DesiredService::new(svc.namespace.clone(), name, objects));
         }
         let protected: BTreeSet<ServiceKey> = repo
             .invalid
@@ -315,6 +315,7 @@ impl Reconciler {
         )
         .await?;
         drop(bodies);
+        let rollouts = self.stage_rollouts(repo, &mut desired, &live).await;
         let plan = plan::plan(
             desired,
             &live,
@@ -345,7 +346,43 @@ impl Reconciler {
             scope,
             focus: focus.cloned(),
             inventory,
+            rollouts,
         })
+    }
+
+    /// Runs the [rollout stage](rollout::stage) for every canary-strategy service that
+    /// rendered: its objects are shaped for the decision.
+    async fn stage_rollouts(
+        &self,
+        repo: &Repo,
+        desired: &mut [DesiredService],
+        live: &BTreeMap<ObjectRef, Value>,
+    ) -> Vec<rollout::stage::RolloutReport> {
+        let now = jiff::Timestamp::now();
+        let mut reports = Vec::new();
+        for d in desired.iter_mut() {
+            let Some(spec) = repo
+                .services
+                .iter()
+                .find(|s| s.namespace == d.namespace && s.spec.metadata.name == d.name)
+                .and_then(|s| s.spec.spec.rollout.as_ref())
+                .filter(|r| r.is_canary())
+            else {
+                continue;
+            };
+            let Ok(objects) = &mut d.objects else {
+                continue;
+            };
+            let key = ServiceKey::new(&d.namespace, &d.name);
+            let rendered = std::mem::take(objects);
+            let (shaped, report) =
+                rollout::stage::stage(spec, &key, rendered, live, None, now).await;
+            *objects = shaped.objects;
+            d.keep = shaped.keep;
+            d.retire = shaped.retire;
+            reports.push(report);
+        }
+        reports
     }
 
     /// Applies a plan by walking its writes ([`Planned::writes`]): namespaces, then the
@@ -396,6 +433,15 @@ impl Reconciler {
             }
             None => (Cow::Borrowed(&planned.plan), Cow::Borrowed(w)),
         };
+        // Write-ahead: a rollout's next state is kept before its canary moves, so a crash in
+        // between repeats the step instead of skipping it.
+        for r in planned.rollouts.iter().filter(|r| r.decision.changed) {
+            if let Some(state) = r.state()
+                && r.stable_exists
+            {
+                self.record_rollout(r, Some(state), &mut errors).await;
+            }
+        }
         let mut report = execute::execute(
             &self.client,
             self.hpa,
@@ -405,6 +451,17 @@ impl Reconciler {
             &self.opts.write,
         )
         .await;
+        // A promotion (or a return to the stable version) forgets the state once applied.
+        for r in planned.rollouts.iter().filter(|r| r.decision.changed) {
+            let applied = report
+                .services
+                .iter()
+                .any(|s| s.namespace == r.key.namespace && s.name == r.key.name && s.error.is_none());
+            if r.state().is_none() && r.stable_exists && applied {
+                self.record_rollout(r, None, &mut errors).await;
+            }
+        }
+        report.rollouts = planned.rollouts.clone();
         report.errors.extend(errors);
         report.kept_services = kept_services(&report.prune_held, &planned.live);
         // What to record depends on what was deleted: a failed prune keeps its namespace.
@@ -425,6 +482,26 @@ impl Reconciler {
         }
         report.seen = seen::Seen::after_run(&report, std::mem::take(&mut planned.live));
         report
+    }
+
+    /// Keeps (or with `None` forgets) a rollout's state on its stable Deployment.
+    async fn record_rollout(
+        &self,
+        r: &rollout::stage::RolloutReport,
+        state: Option<&rollout::state::State>,
+        errors: &mut Vec<RunError>,
+    ) {
+        if !self.opts.write.may_write() {
+            return;
+        }
+        if let Err(e) =
+            rollout::record::write_state(&self.client, &r.key.namespace, &r.key.name, state).await
+        {
+            errors.push(RunError::RolloutState {
+                service: r.key.clone(),
+                api: cause::ApiFailure::from_kube(&e),
+            });
+        }
     }
 
     /// Fills in rollout health (see [`health::check`]); reads again only what the run changed.

@@ -110,6 +110,29 @@ pub struct DesiredService {
     pub name: String,
     /// Rendered objects, or the reason the service cannot be applied.
     pub objects: Result<Vec<Object>, ServiceCause>,
+    /// Live objects of the service to leave as they are, neither written nor pruned (the
+    /// stable version during a [canary rollout](super::rollout)).
+    pub keep: Vec<ObjectRef>,
+    /// Live objects of earlier versions to delete whatever the prune guards say: they are
+    /// replaced, not removed from git (a finished canary, config no version reads).
+    pub retire: Vec<ObjectRef>,
+}
+
+impl DesiredService {
+    /// A service with its rendered objects (or why there are none), nothing kept or retired.
+    pub fn new(
+        namespace: String,
+        name: String,
+        objects: Result<Vec<Object>, ServiceCause>,
+    ) -> Self {
+        Self {
+            namespace,
+            name,
+            objects,
+            keep: Vec::new(),
+            retire: Vec::new(),
+        }
+    }
 }
 
 /// What the planner may do besides creating and updating.
@@ -174,7 +197,12 @@ pub fn plan(
     let mut protected = protected.clone();
     let mut wanted: BTreeSet<ObjectKey> = BTreeSet::new();
     let mut services = Vec::new();
+    let mut retire: BTreeSet<ObjectKey> = BTreeSet::new();
     for svc in desired {
+        wanted.extend(svc.keep);
+        if svc.objects.is_ok() {
+            retire.extend(svc.retire);
+        }
         let objects = match svc.objects {
             Ok(o) => o,
             Err(e) => {
@@ -269,7 +297,9 @@ pub fn plan(
                 .and_then(|l| l.get(SERVICE_LABEL))
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            !wanted.contains(*k) && !protected.contains(&ServiceKey::new(&k.namespace, service))
+            !wanted.contains(*k)
+                && !retire.contains(*k)
+                && !protected.contains(&ServiceKey::new(&k.namespace, service))
         })
         .map(|(k, _)| ObjectPlan {
             kind: k.kind,
@@ -303,6 +333,19 @@ pub fn plan(
     if refused.is_some() || !policy.enabled {
         held = std::mem::take(&mut prune);
     }
+    // Replaced by a newer version of a service still in git: not what the guards are for.
+    prune.extend(
+        managed
+            .iter()
+            .filter(|(k, _)| retire.contains(*k) && !wanted.contains(*k))
+            .map(|(k, _)| ObjectPlan {
+                kind: k.kind,
+                namespace: k.namespace.clone(),
+                name: k.name.clone(),
+                action: Action::Prune,
+                desired: None,
+            }),
+    );
     Plan {
         services,
         prune,

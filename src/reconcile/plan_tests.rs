@@ -38,11 +38,7 @@ const POLICY: PrunePolicy = PrunePolicy {
 };
 
 fn svc(name: &str, objects: Vec<Object>) -> DesiredService {
-    DesiredService {
-        namespace: "ns".into(),
-        name: name.into(),
-        objects: Ok(objects),
-    }
+    DesiredService::new("ns".into(), name.into(), Ok(objects))
 }
 
 #[test]
@@ -194,13 +190,13 @@ fn a_service_that_failed_keeps_its_objects() {
     let a = obj(Kind::Secret, "ns", "a-secrets", "a", "repo", "1");
     let other = obj(Kind::ConfigMap, "ns", "z", "z", "repo", "1");
     let live = live_of(&[a, other.clone()]);
-    let failed = DesiredService {
-        namespace: "ns".into(),
-        name: "a".into(),
-        objects: Err(ServiceCause::SecretsUndecryptable(
+    let failed = DesiredService::new(
+        "ns".into(),
+        "a".into(),
+        Err(ServiceCause::SecretsUndecryptable(
             "failed to decrypt".into(),
         )),
-    };
+    );
     let p = plan(
         vec![failed, svc("z", vec![other])],
         &live,

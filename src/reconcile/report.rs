@@ -131,6 +131,8 @@ pub struct Report {
     pub kept_services: Vec<ServiceKey>,
     /// Errors outside any service (namespace creation).
     pub errors: Vec<RunError>,
+    /// What the rollout stage decided for each canary-strategy service.
+    pub rollouts: Vec<super::rollout::stage::RolloutReport>,
     /// What the run knows of the live objects (for the health check and events).
     pub seen: Seen,
 }

@@ -25,11 +25,7 @@ fn obj(kind: Kind, ns: &str, name: &str, service: &str, spec: Value) -> Object {
 }
 
 fn svc(ns: &str, name: &str, objects: Vec<Object>) -> DesiredService {
-    DesiredService {
-        namespace: ns.into(),
-        name: name.into(),
-        objects: Ok(objects),
-    }
+    DesiredService::new(ns.into(), name.into(), Ok(objects))
 }
 
 fn rules(recreate: bool) -> Rules {

@@ -30,6 +30,12 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// The value of [`MANAGED_BY_LABEL`].
 pub const MANAGED_BY: &str = "mlsync";
 
+/// Label on the pods of a canary-strategy service: `stable` or `canary` (its track).
+pub const TRACK_LABEL: &str = "mlsync.dev/track";
+/// Annotation on a canary-strategy Deployment: a digest of its pod template, so a rollout can
+/// tell which version the stable Deployment runs (equal digests, same version).
+pub const TEMPLATE_ANNOTATION: &str = "mlsync.dev/template";
+
 /// The HorizontalPodAutoscaler API to emit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HpaVersion {

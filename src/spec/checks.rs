@@ -102,6 +102,7 @@ pub fn check(svc: &MLService) -> Vec<Violation> {
             );
         }
     }
+    out.extend(super::rollout_checks::check(svc));
     out.extend(super::limits::check(svc));
     out
 }

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod names;
 pub mod quantity;
 pub mod rollout;
+mod rollout_checks;
 pub mod schema;
 
 use std::collections::BTreeMap;

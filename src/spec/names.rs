@@ -61,6 +61,16 @@ pub fn secret_name(service: &str) -> String {
     format!("{service}-secrets")
 }
 
+/// The name of a canary-strategy service's ConfigMap or Secret: `base` and the first 10
+/// characters of the config hash, so each version's pods read their own values.
+pub fn versioned(base: &str, hash: &str) -> String {
+    let short: String = hash.chars().take(VERSION_SUFFIX_LEN).collect();
+    format!("{base}-{short}")
+}
+
+/// Characters of the config hash in a versioned name.
+pub const VERSION_SUFFIX_LEN: usize = 10;
+
 /// Escapes one JSON pointer segment (RFC 6901).
 pub fn escape_segment(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")

@@ -112,7 +112,8 @@ fn three() -> u32 {
     3
 }
 
-/// Placeholders a metric query may use.
+/// Placeholders a metric query may use, written `{{service}}` (no spaces); `validate` refuses
+/// any other `{{…}}`.
 pub const PLACEHOLDERS: [&str; 3] = ["service", "namespace", "track"];
 
 /// Parses a duration as written in a spec (`30s`, `2m`, `1h30m`).

@@ -7,6 +7,8 @@
 //! - [`git`]: the `git` CLI, `git daemon` and `sshd` on 127.0.0.1 for the git source tests.
 //! - [`repo`]: a config repo targeting a fresh namespace, and running `mlsync` on it.
 //! - [`http`]: a small HTTP front for `git http-backend` (token-auth tests).
+//! - [`prometheus`]: a real Prometheus scraping a fake model server's two tracks (canary
+//!   analysis tests).
 //!
 //! Not every test binary uses every helper.
 #![allow(dead_code, unused_imports)]
@@ -16,6 +18,7 @@ pub mod example;
 pub mod git;
 pub mod http;
 pub mod pods;
+pub mod prometheus;
 pub mod repo;
 
 pub use cluster::cluster;

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::{ApiFailure, NOT_LEADING};
+use crate::reconcile::keys::ServiceKey;
 
 /// A failure outside any service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +20,13 @@ pub enum RunError {
         /// The namespace.
         namespace: String,
     },
+    /// A rollout's state could not be kept on its stable Deployment.
+    RolloutState {
+        /// The service.
+        service: ServiceKey,
+        /// What the API server said.
+        api: ApiFailure,
+    },
 }
 
 impl fmt::Display for RunError {
@@ -29,6 +37,9 @@ impl fmt::Display for RunError {
             }
             RunError::NamespaceNotLeading { namespace } => {
                 write!(f, "failed to create namespace {namespace}: {NOT_LEADING}")
+            }
+            RunError::RolloutState { service, api } => {
+                write!(f, "failed to record the rollout state of {service}: {api}")
             }
         }
     }

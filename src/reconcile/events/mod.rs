@@ -16,6 +16,7 @@ use crate::repo::InvalidService;
 use super::cause::ServiceCause;
 use super::live::inventory_name;
 use super::report::{ObjectOutcome, Outcome, Report, ServiceReport};
+use super::rollout::stage as rollout;
 
 pub use kube::runtime::events::EventType;
 
@@ -105,6 +106,29 @@ pub fn plan_events(report: &Report, ctx: &Context<'_>) -> Vec<PlannedEvent> {
     let mut out = Vec::new();
     for s in &report.services {
         out.extend(service_event(s, ctx, &rev));
+    }
+    for r in &report.rollouts {
+        let Some(event) = &r.decision.event else {
+            continue;
+        };
+        let (regarding, fallback) = ctx.service(&r.key.namespace, &r.key.name);
+        out.push(PlannedEvent {
+            type_: if rollout::warns(event) {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: rollout::reason(event),
+            action: "Rollout",
+            note: note(format!(
+                "{}/{}: {} ({rev})",
+                r.key.namespace,
+                r.key.name,
+                rollout::note(event, r)
+            )),
+            regarding,
+            fallback,
+        });
     }
     for i in ctx.invalid {
         let (regarding, fallback) = ctx.service(&i.namespace, &i.name);

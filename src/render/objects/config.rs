@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 
 use super::MetaBuilder;
 use crate::render::hash::CONFIG_HASH_ANNOTATION;
-use crate::render::{Kind, Object, RenderError, config_map_name, secret_name};
+use crate::render::{Kind, Object, RenderError};
 use crate::secrets::SecretData;
 
 /// Builds the `<service>-config` ConfigMap.
@@ -25,7 +25,7 @@ impl<'a> ConfigMapBuilder<'a> {
 
     /// The object.
     pub fn build(self) -> Result<Object, RenderError> {
-        let name = config_map_name(self.meta.name());
+        let name = self.meta.config_map_name();
         let cm = ConfigMap {
             metadata: self.meta.build(&name),
             data: Some(self.data.clone()),
@@ -61,7 +61,7 @@ impl<'a> SecretBuilder<'a> {
 
     /// The object.
     pub fn build(self) -> Result<Object, RenderError> {
-        let name = secret_name(self.meta.name());
+        let name = self.meta.secret_name();
         let mut metadata = self.meta.build(&name);
         if let Some(hash) = self.config_hash {
             metadata

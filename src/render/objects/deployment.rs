@@ -15,8 +15,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{MetaBuilder, non_empty};
 use crate::render::hash::CONFIG_HASH_ANNOTATION;
-use crate::render::{Kind, Object, RenderError, config_map_name, secret_name, selector_labels};
-use crate::repo::LoadedService;
+use crate::render::{
+    Kind, Object, RenderError, TEMPLATE_ANNOTATION, TRACK_LABEL, selector_labels,
+};
 use crate::spec::{Probe, ResourceList};
 
 /// The container's name in the pod template.
@@ -52,6 +53,10 @@ impl<'a> DeploymentBuilder<'a> {
         let template_annotations = self
             .config_hash
             .map(|h| BTreeMap::from([(CONFIG_HASH_ANNOTATION.to_owned(), h.to_owned())]));
+        let mut pod_labels = self.meta.labels().clone();
+        if self.meta.canary_strategy() {
+            pod_labels.insert(TRACK_LABEL.to_owned(), "stable".to_owned());
+        }
         let deployment = Deployment {
             metadata: self.meta.build(name),
             spec: DeploymentSpec {
@@ -68,28 +73,40 @@ impl<'a> DeploymentBuilder<'a> {
                 },
                 template: PodTemplateSpec {
                     metadata: Some(ObjectMeta {
-                        labels: Some(self.meta.labels().clone()),
+                        labels: Some(pod_labels),
                         annotations: template_annotations,
                         ..Default::default()
                     }),
-                    spec: Some(pod_spec(svc)),
+                    spec: Some(pod_spec(self.meta)),
                 },
                 ..Default::default()
             },
             ..Default::default()
         };
-        self.meta.object(Kind::Deployment, name, &deployment)
+        let mut object = self.meta.object(Kind::Deployment, name, &deployment)?;
+        if self.meta.canary_strategy() {
+            let digest = template_digest(&object.body);
+            if let Some(meta) = object.body.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+                let annotations = meta
+                    .entry("annotations")
+                    .or_insert_with(|| serde_json::Value::Object(Default::default()));
+                if let Some(a) = annotations.as_object_mut() {
+                    a.insert(TEMPLATE_ANNOTATION.to_owned(), digest.into());
+                }
+            }
+        }
+        Ok(object)
     }
 }
 
-fn pod_spec(svc: &LoadedService) -> PodSpec {
+fn pod_spec(meta: &MetaBuilder<'_>) -> PodSpec {
+    let svc = meta.service();
     let spec = &svc.spec.spec;
-    let name = svc.spec.metadata.name.as_str();
     let mut env_from = Vec::new();
     if !spec.config.is_empty() {
         env_from.push(EnvFromSource {
             config_map_ref: Some(ConfigMapEnvSource {
-                name: config_map_name(name),
+                name: meta.config_map_name(),
                 ..Default::default()
             }),
             ..Default::default()
@@ -98,7 +115,7 @@ fn pod_spec(svc: &LoadedService) -> PodSpec {
     if spec.secrets.is_some() {
         env_from.push(EnvFromSource {
             secret_ref: Some(SecretEnvSource {
-                name: secret_name(name),
+                name: meta.secret_name(),
                 ..Default::default()
             }),
             ..Default::default()
@@ -153,6 +170,17 @@ fn pod_spec(svc: &LoadedService) -> PodSpec {
         }),
         ..Default::default()
     }
+}
+
+/// Digest (32 hex characters) of a Deployment body's pod template.
+pub fn template_digest(deployment: &serde_json::Value) -> String {
+    use sha2::{Digest, Sha256};
+    let template = deployment.pointer("/spec/template").cloned().unwrap_or_default();
+    let text = serde_json::to_string(&template).unwrap_or_default();
+    Sha256::digest(text.as_bytes())[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn env_var(name: &str, value: &str) -> EnvVar {

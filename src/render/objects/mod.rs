@@ -18,7 +18,7 @@ use crate::repo::LoadedService;
 use crate::secrets::SecretData;
 
 pub use config::{ConfigMapBuilder, SecretBuilder};
-pub use deployment::{CONTAINER_NAME, DeploymentBuilder};
+pub use deployment::{CONTAINER_NAME, DeploymentBuilder, template_digest};
 pub use hpa::HpaBuilder;
 pub use service::ServiceBuilder;
 
@@ -30,7 +30,7 @@ pub(super) fn render(
     opts: &RenderOptions,
 ) -> Result<Vec<Object>, RenderError> {
     let spec = &svc.spec.spec;
-    let meta = MetaBuilder::new(svc, opts);
+    let canary = spec.rollout.as_ref().is_some_and(|r| r.is_canary());
     let secret_data = match (&spec.secrets, secrets) {
         (None, _) => None,
         (Some(_), Some(data)) => Some(data),
@@ -43,6 +43,8 @@ pub(super) fn render(
         }
     };
     let hash = config_hash(&spec.config, secret_data);
+    let meta = MetaBuilder::new(svc, opts);
+    let meta = if canary { meta.versioned(&hash) } else { meta };
     let mut out = Vec::new();
     if !spec.config.is_empty() {
         out.push(ConfigMapBuilder::new(&meta, &spec.config).build()?);
@@ -66,6 +68,8 @@ pub(super) fn render(
 pub struct MetaBuilder<'a> {
     svc: &'a LoadedService,
     labels: BTreeMap<String, String>,
+    /// Set for canary-strategy services: the config hash that names the ConfigMap and Secret.
+    version: Option<String>,
 }
 
 impl<'a> MetaBuilder<'a> {
@@ -74,7 +78,38 @@ impl<'a> MetaBuilder<'a> {
         Self {
             svc,
             labels: common_labels(svc, opts),
+            version: None,
         }
+    }
+
+    /// Names the ConfigMap and Secret after `config_hash` (canary strategy: each version's
+    /// pods read their own values, and the stable ones keep theirs during a rollout).
+    pub fn versioned(mut self, config_hash: &str) -> Self {
+        self.version = Some(config_hash.to_owned());
+        self
+    }
+
+    /// The ConfigMap's name.
+    pub fn config_map_name(&self) -> String {
+        let base = crate::render::config_map_name(self.name());
+        match &self.version {
+            Some(h) => crate::spec::names::versioned(&base, h),
+            None => base,
+        }
+    }
+
+    /// The Secret's name.
+    pub fn secret_name(&self) -> String {
+        let base = crate::render::secret_name(self.name());
+        match &self.version {
+            Some(h) => crate::spec::names::versioned(&base, h),
+            None => base,
+        }
+    }
+
+    /// True for a canary-strategy service (its pods carry a track label).
+    pub fn canary_strategy(&self) -> bool {
+        self.version.is_some()
     }
 
     /// The service rendered.
