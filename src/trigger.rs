@@ -26,6 +26,8 @@ pub enum TriggerReason {
     FileChange,
     /// An owned object was changed or deleted in the cluster (the drift watch, `--self-heal`).
     Drift,
+    /// A canary rollout is due a look (a check, the end of a pause), or its canary changed.
+    Rollout,
 }
 
 impl TriggerReason {
@@ -49,6 +51,7 @@ impl TriggerReason {
             Self::Startup => "startup",
             Self::FileChange => "file-change",
             Self::Drift => "drift",
+            Self::Rollout => "rollout",
         }
     }
 }

@@ -16,6 +16,7 @@ fn service(name: &str, state: ServiceState, error: Option<&str>) -> ServiceResul
         state,
         error: error.map(str::to_owned),
         cause: error.map(|_| "applyFailed"),
+        rollout: None,
     }
 }
 

@@ -179,7 +179,7 @@ async fn a_track_without_traffic_has_no_data_after_the_window() {
     target.stop_traffic("canary");
     let stopped = Instant::now();
     // rate() over a window without increase is 0 for both sums: 0/0 is NaN, no data.
-    poll(
+    let _no_data = poll(
         &server,
         "canary error rate without traffic",
         async || client.query(&canary_query).await,
@@ -327,6 +327,25 @@ async fn https_to_a_plain_http_prometheus_fails_with_the_tls_reason() {
         Err(error) => panic!("{error:?}"),
     };
     let error = client.query("vector(1)").await.unwrap_err();
-    assert_eq!(error.metric_label(), "unreachable", "{error:?}");
-    eprintln!("{error}");
+    assert!(matches!(error, PrometheusError::Tls { .. }), "{error:?}");
+    assert_eq!(error.metric_label(), "tls");
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "failed to query Prometheus at {address}: TLS failed: "
+        )),
+        "{message}"
+    );
+    // With nothing listening, https is unreachable like http.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nothing = Prometheus::new(&format!("https://127.0.0.1:{port}")).unwrap();
+    let error = nothing.query("vector(1)").await.unwrap_err();
+    assert!(
+        matches!(error, PrometheusError::Unreachable { .. }),
+        "{error:?}"
+    );
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs mlsync's whole test suite on a fresh Debian bookworm machine, on both supported Kubernetes
-# releases: installs what the tests use as real peers (age, git daemon, sshd, etcd, bookworm's Go
-# 1.19 for v1.20.2), builds and caches the two test control planes (kube-apiserver,
+# releases: installs what the tests use as real peers (age, git daemon, sshd, etcd, Prometheus,
+# bookworm's Go 1.19 for v1.20.2), builds and caches the two test control planes (kube-apiserver,
 # kube-controller-manager and kubectl: the current release from the Go module proxy with the
 # machine's Go >= 1.26, and v1.20.2 from Debian's kubernetes source package; first time about
 # 25 minutes with sops on 2 shared cores (measured 2026-11-30), then milliseconds), then
@@ -19,7 +19,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Debian packages the tests run as real components (the control plane's own come from ci-setup.sh);
 # `time` is the /usr/bin/time that benches/reconcile.sh measures with (tests/bench_reconcile.rs).
-packages=(age git gnupg openssh-server openssh-client libssl-dev pkg-config procps systemd time)
+# `prometheus` (bookworm: 2.42) is the /usr/bin/prometheus the canary analysis tests start on free
+# 127.0.0.1 ports with their own config and storage (tests/support/prometheus.rs); the package's
+# own service (where systemd starts it, on :9090) plays no part in them.
+packages=(age git gnupg openssh-server openssh-client libssl-dev pkg-config procps prometheus systemd time)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

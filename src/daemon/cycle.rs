@@ -12,6 +12,7 @@ use super::leader::LeaderStatus;
 use super::outcome;
 use super::rollback::Rollbacks;
 use super::source::{Snapshot, Source};
+use super::wakes::Wakes;
 use crate::admin::AdminState;
 use crate::admin::status::{Outcome, ReconcileReport};
 use crate::cluster::KubeOptions;
@@ -71,6 +72,8 @@ pub struct Cycle {
     drift: Option<DriftWatch>,
     /// What the last successful reconcile left, for the next one to look only at what changed.
     basis: Option<Basis>,
+    /// When canary rollouts want their next look.
+    wakes: Wakes,
 }
 
 impl Cycle {
@@ -100,6 +103,7 @@ impl Cycle {
             self_heal: true,
             drift: None,
             basis: None,
+            wakes: Wakes::default(),
         }
     }
 
@@ -113,6 +117,16 @@ impl Cycle {
     pub fn with_self_heal(mut self, on: bool) -> Self {
         self.self_heal = on;
         self
+    }
+
+    /// When the next canary rollout wants a look (fire [`TriggerReason::Rollout`] then).
+    pub fn next_rollout_look(&self) -> Option<Instant> {
+        self.wakes.next()
+    }
+
+    /// The loop fired a [`TriggerReason::Rollout`] for the looks due now.
+    pub fn rollout_looks_fired(&mut self) {
+        self.wakes.fire(Instant::now());
     }
 
     /// Runs one reconcile and records it.
@@ -221,7 +235,9 @@ impl Cycle {
             .unwrap_or_default();
         let focus = match (&basis, &inputs, &self.drift, &look.services) {
             (Some(b), Some(i), Some(d), Some(attention)) if !pinned => {
-                b.focus(i, attention, &d.counts())
+                let mut attention = attention.clone();
+                attention.extend(self.wakes.due(Instant::now()));
+                b.focus(i, &attention, &d.counts())
             }
             _ => None,
         };
@@ -253,6 +269,11 @@ impl Cycle {
         }
         let mut report = r.apply(&mut planned).await;
         r.check_health(&mut report, None).await;
+        self.wakes.after(
+            focus.as_ref().map(|f| &f.services),
+            &report.rollouts,
+            Instant::now(),
+        );
         if let Some(rb) = self.rollbacks.as_mut() {
             let pins = rb.observe(rev, &planned, &report.services);
             if !pins.is_empty() {

@@ -24,6 +24,7 @@ pub mod rollback;
 pub mod schedule;
 pub mod signals;
 pub mod source;
+pub mod wakes;
 pub mod watch;
 
 pub use options::{Mode, RunOptions, SourceKind};
@@ -253,6 +254,10 @@ pub async fn run_with(
                 triggers.fire(TriggerReason::Poll);
                 due = Instant::now() + schedule.next_poll(draw());
             }
+            () = sleep_until_some(cycle.next_rollout_look().map(Instant::from_std)) => {
+                triggers.fire(TriggerReason::Rollout);
+                cycle.rollout_looks_fired();
+            }
         }
     }
     if let Err(e) = notifier.stopping() {
@@ -283,6 +288,14 @@ fn log_source_id(policy: &SourceIdPolicy) {
             error = %e,
             "no default ownership source id: reconciles fail unless mlsync.yaml sets sourceId"
         ),
+    }
+}
+
+/// Sleeps until `at`, or for ever without one.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The drift watch's worker: it keeps one [scope watch](super::scope) per (kind, namespace)
 //! of the wanted set, compares what they see with git and acts on drift.
 
+use crate::reconcile::rollout::CANARY_SUFFIX;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -246,6 +247,10 @@ impl Worker {
             && let Some(service) = w.service_of(key)
         {
             self.marks.mark(service);
+            // A canary's pods becoming ready, or an operator's intent on it: its rollout moves.
+            if key.kind == Kind::Deployment && key.name.ends_with(CANARY_SUFFIX) {
+                self.state.trigger().fire(TriggerReason::Rollout);
+            }
         }
         let (drift, changes) = match verdict {
             Verdict::NotWanted | Verdict::OtherRevision => return,

@@ -55,8 +55,9 @@ pub enum PrometheusError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The TLS set-up for an `https://` address failed (e.g. no root certificates).
-    #[error("failed to query Prometheus at {address}: TLS set-up failed: {reason}")]
+    /// TLS for an `https://` address failed: its set-up (e.g. no root certificates) or the
+    /// handshake (e.g. a certificate that is not trusted, a server that does not speak TLS).
+    #[error("failed to query Prometheus at {address}: TLS failed: {reason}")]
     Tls {
         /// The address, without credentials.
         address: String,
@@ -294,7 +295,16 @@ impl Prometheus {
         };
         let response = sent.map_err(|e| {
             let reason = causes(&e);
-            if e.is_connect() {
+            // The TLS connector fails the handshake with an io::Error of its own; a TCP connect
+            // failure comes wrapped in the client's connect error.
+            let handshake = matches!(self.transport, Transport::Https(_))
+                && e.source().is_some_and(|s| s.is::<std::io::Error>());
+            if e.is_connect() && handshake {
+                PrometheusError::Tls {
+                    address: self.address.clone(),
+                    reason,
+                }
+            } else if e.is_connect() {
                 PrometheusError::Unreachable {
                     address: self.address.clone(),
                     reason,
@@ -665,6 +675,15 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn the_client_and_its_queries_can_move_between_threads() {
+        fn send_sync<T: Send + Sync>(_: &T) {}
+        fn send<T: Send>(_: T) {}
+        let prometheus = Prometheus::new("http://prom.example:9090").unwrap();
+        send_sync(&prometheus);
+        send(prometheus.query("vector(1)"));
     }
 
     #[test]

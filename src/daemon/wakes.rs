@@ -1,0 +1,116 @@
+//! When the daemon looks at its canary rollouts again (pure bookkeeping): each reconcile
+//! records, for the services it looked at, when their rollout wants its next look (a metric
+//! check, the end of a pause); the loop fires a [`crate::trigger::TriggerReason::Rollout`] at
+//! the earliest, and that reconcile looks at the services that are due.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use crate::reconcile::keys::ServiceKey;
+use crate::reconcile::rollout::stage::RolloutReport;
+
+/// The next look of each service whose rollout wants one.
+#[derive(Debug, Default)]
+pub struct Wakes {
+    due: BTreeMap<ServiceKey, Instant>,
+    /// Services whose look was fired and has not happened yet.
+    fired: BTreeSet<ServiceKey>,
+}
+
+/// A fired look that no reconcile took (a failed fetch, say) is fired again after this.
+const RETRY: Duration = Duration::from_secs(10);
+
+impl Wakes {
+    /// Records a reconcile that looked at `looked_at` (`None`: every service) and decided
+    /// `rollouts`, at `now`.
+    pub fn after(
+        &mut self,
+        looked_at: Option<&BTreeSet<ServiceKey>>,
+        rollouts: &[RolloutReport],
+        now: Instant,
+    ) {
+        match looked_at {
+            Some(keys) => {
+                self.due.retain(|k, _| !keys.contains(k));
+                self.fired.retain(|k| !keys.contains(k));
+            }
+            None => {
+                self.due.clear();
+                self.fired.clear();
+            }
+        }
+        for r in rollouts {
+            if let Some(wake) = r.decision.wake {
+                self.due.insert(r.key.clone(), now + wake);
+            }
+        }
+    }
+
+    /// The earliest look wanted.
+    pub fn next(&self) -> Option<Instant> {
+        self.due.values().min().copied()
+    }
+
+    /// Marks the services due at `now` as fired (the loop fires a trigger): they wait for
+    /// their look, and are fired again after [`RETRY`] should no reconcile take them.
+    pub fn fire(&mut self, now: Instant) {
+        for (k, at) in self.due.iter_mut() {
+            if *at <= now {
+                self.fired.insert(k.clone());
+                *at = now + RETRY;
+            }
+        }
+    }
+
+    /// The services due a look at `now`: fired, or due.
+    pub fn due(&self, now: Instant) -> BTreeSet<ServiceKey> {
+        self.due
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(k, _)| k.clone())
+            .chain(self.fired.iter().cloned())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::rollout::decide::{Decision, Shape};
+
+    fn report(name: &str, wake: Option<u64>) -> RolloutReport {
+        RolloutReport {
+            key: ServiceKey::new("ns", name),
+            decision: Decision {
+                shape: Shape::Stable,
+                state: None,
+                changed: false,
+                event: None,
+                wake: wake.map(Duration::from_secs),
+            },
+            stable_exists: true,
+        }
+    }
+
+    #[test]
+    fn each_look_replaces_the_wakes_of_the_services_it_looked_at() {
+        let t0 = Instant::now();
+        let mut w = Wakes::default();
+        w.after(None, &[report("a", Some(30)), report("b", Some(10))], t0);
+        assert_eq!(w.next(), Some(t0 + Duration::from_secs(10)));
+        assert!(w.due(t0).is_empty());
+        let later = t0 + Duration::from_secs(10);
+        assert_eq!(w.due(later), BTreeSet::from([ServiceKey::new("ns", "b")]));
+        // Fired: due until looked at, and fired again only after the retry time.
+        w.fire(later);
+        assert_eq!(w.due(later), BTreeSet::from([ServiceKey::new("ns", "b")]));
+        assert_eq!(w.next(), Some(later + RETRY));
+        // A focused look at b only: b is promoted (no wake), a keeps its own.
+        let looked = BTreeSet::from([ServiceKey::new("ns", "b")]);
+        w.after(Some(&looked), &[report("b", None)], later);
+        assert_eq!(w.next(), Some(t0 + Duration::from_secs(30)));
+        // A whole look forgets services without a rollout.
+        w.after(None, &[], later);
+        assert_eq!(w.next(), None);
+    }
+}
