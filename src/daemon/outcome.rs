@@ -75,11 +75,9 @@ pub fn to_status(
                 .find(|r| r.key.namespace == s.namespace && r.key.name == s.name);
             let (state, error, cause) = match rollout {
                 // The stable version serves; git's version was given up and is not retried.
-                Some(r) if r.aborted() && s.error.is_none() => (
-                    ServiceState::Degraded,
-                    r.summary(),
-                    Some(ROLLOUT_ABORTED),
-                ),
+                Some(r) if r.aborted() && s.error.is_none() => {
+                    (ServiceState::Degraded, r.summary(), Some(ROLLOUT_ABORTED))
+                }
                 _ => service_state(s),
             };
             ServiceResult {

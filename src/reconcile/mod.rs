@@ -453,10 +453,9 @@ impl Reconciler {
         .await;
         // A promotion (or a return to the stable version) forgets the state once applied.
         for r in planned.rollouts.iter().filter(|r| r.decision.changed) {
-            let applied = report
-                .services
-                .iter()
-                .any(|s| s.namespace == r.key.namespace && s.name == r.key.name && s.error.is_none());
+            let applied = report.services.iter().any(|s| {
+                s.namespace == r.key.namespace && s.name == r.key.name && s.error.is_none()
+            });
             if r.state().is_none() && r.stable_exists && applied {
                 self.record_rollout(r, None, &mut errors).await;
             }

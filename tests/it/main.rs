@@ -15,6 +15,7 @@ mod support;
 
 mod agent_daemon;
 mod api_limits;
+mod canary;
 mod change_rule;
 mod cluster_smoke;
 mod daemon;

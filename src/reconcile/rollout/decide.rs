@@ -199,13 +199,7 @@ pub fn decide(rollout: &Rollout, o: &Observed, check: Option<Vec<MetricResult>>)
                 cause: None,
                 intent_seen: None,
             };
-            return finish(
-                rollout,
-                o,
-                &kept,
-                st,
-                Some(Event::Started { superseded }),
-            );
+            return finish(rollout, o, &kept, st, Some(Event::Started { superseded }));
         }
     };
     if st.phase == Phase::Aborted {
@@ -343,8 +337,7 @@ fn canary_ready(rollout: &Rollout, o: &Observed, st: &State) -> bool {
 }
 
 fn step_done(rollout: &Rollout, o: &Observed, st: &State) -> bool {
-    if !canary_ready(rollout, o, st) || since(o.now, st.step_started) < pause_at(rollout, st.step)
-    {
+    if !canary_ready(rollout, o, st) || since(o.now, st.step_started) < pause_at(rollout, st.step) {
         return false;
     }
     let metrics = rollout

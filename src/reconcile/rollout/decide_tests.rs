@@ -105,7 +105,9 @@ fn a_first_deploy_and_the_same_version_apply_plainly() {
     assert_eq!((d.shape, d.changed), (Shape::Stable, false));
     // A stable Deployment from before the service used the canary strategy: no digest.
     let mut o = seen(None, None, 0);
-    o.stable.as_mut().map(|s| s.digest = None);
+    if let Some(s) = o.stable.as_mut() {
+        s.digest = None;
+    }
     assert_eq!(decide(&r, &o, None).shape, Shape::Stable);
 }
 
@@ -241,13 +243,21 @@ fn operators_pause_resume_promote_and_abort() {
     let st = d.state.unwrap();
     assert_eq!(st.phase, Phase::Paused);
     // The same intent again is not acted on twice.
-    let d = decide(&r, &seen(Some(st.clone()), intent(Action::Pause, "1"), 500), None);
+    let d = decide(
+        &r,
+        &seen(Some(st.clone()), intent(Action::Pause, "1"), 500),
+        None,
+    );
     assert_eq!((d.event, d.changed), (None, false));
     let d = decide(&r, &seen(Some(st), intent(Action::Resume, "2"), 20), None);
     assert_eq!(d.event, Some(Event::Resumed));
     let st = d.state.unwrap();
     assert_eq!(st.phase, Phase::Progressing);
-    let d = decide(&r, &seen(Some(st.clone()), intent(Action::Promote, "3"), 25), None);
+    let d = decide(
+        &r,
+        &seen(Some(st.clone()), intent(Action::Promote, "3"), 25),
+        None,
+    );
     assert_eq!(d.event, Some(Event::Promoted { by_operator: true }));
     assert_eq!(d.shape, Shape::Stable);
     let d = decide(&r, &seen(Some(st), intent(Action::Abort, "4"), 25), None);
@@ -255,8 +265,8 @@ fn operators_pause_resume_promote_and_abort() {
     // An intent for another revision is ignored.
     let st = decide(&r, &seen(None, None, 0), None).state.unwrap();
     let mut c = intent(Action::Abort, "5");
-    if let Some(c) = c.as_mut() {
-        c.intent.as_mut().map(|i| i.revision = "old".into());
+    if let Some(i) = c.as_mut().and_then(|c| c.intent.as_mut()) {
+        i.revision = "old".into();
     }
     assert_eq!(decide(&r, &seen(Some(st), c, 5), None).event, None);
 }
@@ -305,7 +315,9 @@ fn a_canary_that_never_becomes_ready_is_aborted() {
 fn a_new_commit_supersedes_the_rollout_in_progress() {
     let r = two_steps(false);
     let st = decide(&r, &seen(None, None, 0), None).state.unwrap();
-    let st = decide(&r, &seen(Some(st), ready(1), 60), None).state.unwrap();
+    let st = decide(&r, &seen(Some(st), ready(1), 60), None)
+        .state
+        .unwrap();
     assert_eq!(st.step, 1);
     let mut o = seen(Some(st), ready(4), 70);
     o.desired = "newer".into();

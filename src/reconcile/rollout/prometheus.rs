@@ -193,8 +193,9 @@ impl Prometheus {
     /// `address`: base URL like http://prometheus.monitoring:9090 (a path prefix is kept).
     pub fn new(address: &str) -> Result<Self, PrometheusError> {
         let given = address.trim();
+        let shown = without_credentials(given);
         let invalid = |reason: &str| PrometheusError::Address {
-            address: given.to_owned(),
+            address: shown.clone(),
             reason: reason.to_owned(),
         };
         let mut url = Url::parse(given).map_err(|e| invalid(&e.to_string()))?;
@@ -220,11 +221,7 @@ impl Prometheus {
             let _ = url.set_password(None);
             Some(format!("Basic {credentials}"))
         };
-        let address = if authorization.is_some() {
-            url.as_str().trim_end_matches('/').to_owned()
-        } else {
-            given.to_owned()
-        };
+        let address = shown.clone();
         let mut endpoint = url;
         endpoint
             .path_segments_mut()
@@ -332,6 +329,18 @@ impl Prometheus {
             })?
             .to_bytes();
         Ok((status, body))
+    }
+}
+
+/// `address` without the `user:password@` of its authority, if it has one.
+fn without_credentials(address: &str) -> String {
+    let Some((scheme, rest)) = address.split_once("://") else {
+        return address.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => address.to_owned(),
     }
 }
 
@@ -699,6 +708,11 @@ mod tests {
             Some(format!("Basic {}", STANDARD.encode("us@er:p:ss")).as_str())
         );
         assert!(!format!("{prometheus:?}").contains("Basic"));
+        let error = Prometheus::new("ftp://user:secret@prom.example/").unwrap_err();
+        assert!(!error.to_string().contains("secret"), "{error}");
+        assert!(error.to_string().contains("ftp://prom.example/"), "{error}");
+        let error = Prometheus::new("http://user:secret@[::1/").unwrap_err();
+        assert!(!error.to_string().contains("secret"), "{error}");
     }
 
     #[tokio::test]

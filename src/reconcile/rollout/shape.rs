@@ -257,8 +257,14 @@ mod tests {
         let names: Vec<&str> = s.objects.iter().map(|o| o.name.as_str()).collect();
         assert_eq!(names, ["m"]);
         assert_eq!(s.objects[0].kind, Kind::Service);
-        assert!(s.retire.contains(&ObjectRef::new(Kind::Deployment, "ns", "m-canary")));
-        assert!(s.keep.contains(&ObjectRef::new(Kind::ConfigMap, "ns", "m-config-old")));
+        assert!(
+            s.retire
+                .contains(&ObjectRef::new(Kind::Deployment, "ns", "m-canary"))
+        );
+        assert!(
+            s.keep
+                .contains(&ObjectRef::new(Kind::ConfigMap, "ns", "m-config-old"))
+        );
     }
 
     #[test]
@@ -268,6 +274,9 @@ mod tests {
         other["metadata"]["labels"][SERVICE_LABEL] = json!("m-config");
         live.insert(ObjectRef::new(Kind::ConfigMap, "ns", "m-config-x"), other);
         let s = shape("ns", "m", rendered(), Shape::Stable, &live);
-        assert!(!s.retire.contains(&ObjectRef::new(Kind::ConfigMap, "ns", "m-config-x")));
+        assert!(
+            !s.retire
+                .contains(&ObjectRef::new(Kind::ConfigMap, "ns", "m-config-x"))
+        );
     }
 }

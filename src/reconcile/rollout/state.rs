@@ -238,8 +238,5 @@ impl Intent {
 
 /// An annotation of a live object.
 pub fn annotation<'a>(object: &'a serde_json::Value, key: &str) -> Option<&'a str> {
-    object
-        .pointer("/metadata/annotations")?
-        .get(key)?
-        .as_str()
+    object.pointer("/metadata/annotations")?.get(key)?.as_str()
 }

@@ -15,9 +15,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{MetaBuilder, non_empty};
 use crate::render::hash::CONFIG_HASH_ANNOTATION;
-use crate::render::{
-    Kind, Object, RenderError, TEMPLATE_ANNOTATION, TRACK_LABEL, selector_labels,
-};
+use crate::render::{Kind, Object, RenderError, TEMPLATE_ANNOTATION, TRACK_LABEL, selector_labels};
 use crate::spec::{Probe, ResourceList};
 
 /// The container's name in the pod template.
@@ -86,7 +84,11 @@ impl<'a> DeploymentBuilder<'a> {
         let mut object = self.meta.object(Kind::Deployment, name, &deployment)?;
         if self.meta.canary_strategy() {
             let digest = template_digest(&object.body);
-            if let Some(meta) = object.body.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            if let Some(meta) = object
+                .body
+                .get_mut("metadata")
+                .and_then(|m| m.as_object_mut())
+            {
                 let annotations = meta
                     .entry("annotations")
                     .or_insert_with(|| serde_json::Value::Object(Default::default()));
@@ -175,7 +177,10 @@ fn pod_spec(meta: &MetaBuilder<'_>) -> PodSpec {
 /// Digest (32 hex characters) of a Deployment body's pod template.
 pub fn template_digest(deployment: &serde_json::Value) -> String {
     use sha2::{Digest, Sha256};
-    let template = deployment.pointer("/spec/template").cloned().unwrap_or_default();
+    let template = deployment
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or_default();
     let text = serde_json::to_string(&template).unwrap_or_default();
     Sha256::digest(text.as_bytes())[..16]
         .iter()

@@ -1,0 +1,357 @@
+//! Canary rollouts by the daemon, end to end: the real control plane (the test plays the
+//! kubelet: it marks the canary's pods ready), a real Prometheus scraping a fake model server
+//! whose error rate the test sets per track, and `mlsync run` in path mode with the shortest
+//! setup (no mlsync.yaml).
+//!
+//! - A config-only change goes through the canary: the canary's pods read the new ConfigMap,
+//!   the stable ones keep reading the old one; the daemon killed with SIGKILL after step 1
+//!   continues at step 2 when it starts again; promotion moves the stable Deployment to the new
+//!   ConfigMap and deletes the canary and the old ConfigMap.
+//! - A bad version (error rate above its bound) is aborted at step 1: the stable version is
+//!   untouched, the service is degraded with the cause, a Warning Event says why, and the
+//!   revision stays quarantined across a restart until git changes the service again; a new
+//!   commit during a rollout supersedes it.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use serde_json::Value;
+
+use crate::daemon_support::{Daemon, POLL, POLLS};
+use crate::support;
+use support::cluster::cluster;
+use support::pods::make_deployment_ready;
+use support::prometheus::{MetricsTarget, PrometheusServer, Traffic};
+
+const SERVICE: &str = "iris";
+
+const HEALTHY: Traffic = Traffic {
+    rps: 20.0,
+    error_ratio: 0.0,
+    latency: 0.02,
+};
+
+/// The service with `replicas: 2`, canary steps at 50% and an error-rate check against
+/// `prometheus`.
+fn spec(ns: &str, version: &str, threshold: &str, prometheus: &str) -> String {
+    format!(
+        r#"apiVersion: mlsync.dev/v1alpha1
+kind: MLService
+metadata:
+  name: {SERVICE}
+  namespace: {ns}
+spec:
+  model: {{name: iris, version: {version}}}
+  image: registry.invalid/iris:1
+  replicas: 2
+  config: {{THRESHOLD: "{threshold}"}}
+  rollout:
+    strategy: canary
+    steps:
+      - {{weight: 50, pause: 2s}}
+      - {{weight: 50, pause: 2s}}
+    analysis:
+      interval: 1s
+      prometheus: {{address: "{prometheus}"}}
+      metrics:
+        - name: error-rate
+          query: sum(rate(http_requests_total{{service="{{{{service}}}}",namespace="{{{{namespace}}}}",track="{{{{track}}}}",code=~"5.."}}[10s])) / sum(rate(http_requests_total{{service="{{{{service}}}}",namespace="{{{{namespace}}}}",track="{{{{track}}}}"}}[10s]))
+          max: 0.05
+"#
+    )
+}
+
+struct Setup {
+    ns: String,
+    tmp: tempfile::TempDir,
+    target: MetricsTarget,
+    prometheus: PrometheusServer,
+    deployments: Api<Deployment>,
+    configmaps: Api<ConfigMap>,
+}
+
+impl Setup {
+    async fn new(prefix: &str) -> Self {
+        let ns = cluster().namespace(prefix).await;
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("config")).unwrap();
+        let target = MetricsTarget::start(SERVICE, &ns);
+        target.set("stable", HEALTHY);
+        target.set("canary", HEALTHY);
+        let prometheus = PrometheusServer::start(&[target.addr()]);
+        let client = cluster().client().await;
+        Self {
+            deployments: Api::namespaced(client.clone(), &ns),
+            configmaps: Api::namespaced(client, &ns),
+            ns,
+            tmp,
+            target,
+            prometheus,
+        }
+    }
+
+    fn commit(&self, version: &str, threshold: &str) {
+        let text = spec(&self.ns, version, threshold, &self.prometheus.address());
+        std::fs::write(self.tmp.path().join("config/iris.yaml"), text).unwrap();
+    }
+
+    fn daemon(&self) -> Daemon {
+        let repo = self.tmp.path().join("config");
+        let args = ["--repo", repo.to_str().unwrap(), "--interval", "1h"];
+        Daemon::start(self.tmp.path(), cluster().kubeconfig_path(), &args, &[])
+    }
+
+    async fn deployment(&self, name: &str) -> Option<Value> {
+        let d = self.deployments.get_opt(name).await.unwrap()?;
+        Some(serde_json::to_value(d).unwrap())
+    }
+
+    /// The rollout state kept on the stable Deployment.
+    async fn state(&self) -> Option<Value> {
+        let d = self.deployment(SERVICE).await?;
+        let text = d["metadata"]["annotations"]["mlsync.dev/rollout"].as_str()?;
+        Some(serde_json::from_str(text).unwrap())
+    }
+
+    /// The ConfigMap a Deployment's pods read, and its THRESHOLD.
+    async fn reads(&self, deployment: &str) -> (String, String) {
+        let d = self.deployment(deployment).await.unwrap();
+        let name =
+            d["spec"]["template"]["spec"]["containers"][0]["envFrom"][0]["configMapRef"]["name"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        let cm = self.configmaps.get(&name).await.unwrap();
+        let threshold = cm.data.unwrap()["THRESHOLD"].clone();
+        (name, threshold)
+    }
+
+    async fn events(&self, reason: &str) -> Vec<Value> {
+        let out = cluster()
+            .kubectl()
+            .args(["get", "events", "-n", &self.ns, "--field-selector"])
+            .arg("reportingComponent=mlsync")
+            .args(["-o", "json"])
+            .output()
+            .unwrap();
+        let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["reason"] == reason)
+            .cloned()
+            .collect()
+    }
+}
+
+/// Polls `check` until it is true; gives up with the daemon's log.
+macro_rules! wait_until {
+    ($d:expr, $what:expr, $check:expr) => {{
+        let mut done = false;
+        for _ in 0..POLLS {
+            if $check {
+                done = true;
+                break;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        if !done {
+            $d.give_up($what);
+        }
+    }};
+}
+
+#[tokio::test]
+async fn a_config_change_is_canaried_survives_a_kill_and_is_promoted() {
+    let s = Setup::new("canary-ok").await;
+    let client = cluster().client().await;
+    s.commit("v1", "0.5");
+    let mut d = s.daemon();
+    d.wait_ready().await;
+    let (stable_cm, _) = s.reads(SERVICE).await;
+    assert!(stable_cm.starts_with("iris-config-"), "{stable_cm}");
+    assert!(
+        s.deployment("iris-canary").await.is_none(),
+        "a first deploy has no canary"
+    );
+
+    // Only config changes: the canary runs it, the stable pods keep the old values.
+    s.commit("v1", "0.7");
+    wait_until!(
+        d,
+        "the canary Deployment",
+        s.deployment("iris-canary").await.is_some()
+    );
+    let (canary_cm, canary_threshold) = s.reads("iris-canary").await;
+    let (still, stable_threshold) = s.reads(SERVICE).await;
+    assert_eq!(
+        (still.as_str(), stable_threshold.as_str()),
+        (stable_cm.as_str(), "0.5")
+    );
+    assert_ne!(canary_cm, stable_cm);
+    assert_eq!(canary_threshold, "0.7");
+    let canary = s.deployment("iris-canary").await.unwrap();
+    assert_eq!(canary["spec"]["replicas"], 2, "50% beside 2 stable pods");
+    assert_eq!(
+        canary["spec"]["template"]["metadata"]["labels"]["mlsync.dev/track"],
+        "canary"
+    );
+    let state = s.state().await.unwrap();
+    assert_eq!(
+        (state["phase"].as_str(), state["step"].as_u64()),
+        (Some("progressing"), Some(0))
+    );
+    let started = state["started"].clone();
+
+    // Step 1 passes once the canary's pods are ready and the error rate is checked.
+    make_deployment_ready(&client, &s.ns, "iris-canary").await;
+    wait_until!(
+        d,
+        "step 1 passed",
+        s.state().await.is_some_and(|st| st["step"] == 1)
+    );
+    assert_eq!(s.events("RolloutStepPassed").await.len(), 1);
+
+    // Killed mid-rollout: the next daemon continues at step 2, it does not start over.
+    d.signal("KILL");
+    d.wait_exit().await;
+    let mut d = s.daemon();
+    wait_until!(
+        d,
+        "promotion after the restart",
+        s.deployment("iris-canary").await.is_none() && s.reads(SERVICE).await.1 == "0.7"
+    );
+    assert_eq!(s.events("RolloutStarted").await.len(), 1, "{}", d.log());
+    assert_eq!(s.events("RolloutPromoted").await.len(), 1, "{}", d.log());
+    let log = d.log();
+    assert!(
+        !log.contains("step 1/2"),
+        "the restarted daemon went back to step 1:\n{log}"
+    );
+    let _ = started;
+    assert!(
+        s.state().await.is_none(),
+        "the state is forgotten after promotion"
+    );
+    assert_eq!(s.reads(SERVICE).await.0, canary_cm);
+    wait_until!(
+        d,
+        "the old ConfigMap deleted",
+        s.configmaps.get_opt(&stable_cm).await.unwrap().is_none()
+    );
+    let status = d.status().await;
+    assert_eq!(status["services"][0]["state"], "progressing", "{status}");
+    assert!(s.prometheus.port() > 0 && s.target.scrapes() > 0);
+}
+
+#[tokio::test]
+async fn a_bad_version_is_aborted_quarantined_and_a_new_commit_supersedes_a_rollout() {
+    let s = Setup::new("canary-bad").await;
+    let client = cluster().client().await;
+    s.commit("v1", "0.5");
+    let mut d = s.daemon();
+    d.wait_ready().await;
+    let stable_before = s.deployment(SERVICE).await.unwrap()["spec"]["template"].clone();
+
+    // v2 answers half its requests with 500.
+    s.target.set(
+        "canary",
+        Traffic {
+            error_ratio: 0.5,
+            ..HEALTHY
+        },
+    );
+    s.commit("v2", "0.5");
+    wait_until!(
+        d,
+        "the canary Deployment",
+        s.deployment("iris-canary").await.is_some()
+    );
+    make_deployment_ready(&client, &s.ns, "iris-canary").await;
+    wait_until!(
+        d,
+        "the abort",
+        s.state().await.is_some_and(|st| st["phase"] == "aborted")
+    );
+    wait_until!(
+        d,
+        "the canary deleted",
+        s.deployment("iris-canary").await.is_none()
+    );
+    let state = s.state().await.unwrap();
+    assert_eq!(state["step"], 0, "aborted at step 1: {state}");
+    assert_eq!(state["cause"]["reason"], "metricFailed", "{state}");
+    assert_eq!(
+        s.deployment(SERVICE).await.unwrap()["spec"]["template"],
+        stable_before,
+        "the stable version is untouched"
+    );
+    let aborted = s.events("RolloutAborted").await;
+    assert_eq!(aborted.len(), 1);
+    assert_eq!(aborted[0]["type"], "Warning");
+    let note = aborted[0]["note"]
+        .as_str()
+        .or(aborted[0]["message"].as_str())
+        .unwrap();
+    assert!(
+        note.contains("error-rate 0.5") && note.contains("> 0.05"),
+        "{note}"
+    );
+    wait_until!(d, "the status to say degraded", {
+        let st = d.status().await;
+        st["services"][0]["state"] == "degraded"
+    });
+    let st = d.status().await;
+    let service = &st["services"][0];
+    assert_eq!(service["lastCause"], "rolloutAborted", "{st}");
+    assert!(
+        service["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("error-rate 0.5 > 0.05"),
+        "{st}"
+    );
+
+    // Quarantined: a new daemon (a whole reconcile) does not try v2 again.
+    d.signal("TERM");
+    d.wait_exit().await;
+    let mut d = s.daemon();
+    d.wait_ready().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(s.deployment("iris-canary").await.is_none(), "{}", d.log());
+    assert_eq!(s.events("RolloutStarted").await.len(), 1, "{}", d.log());
+
+    // Git changes the service: v3 rolls out; v4 committed during it supersedes it.
+    s.target.set("canary", HEALTHY);
+    s.commit("v3", "0.5");
+    wait_until!(
+        d,
+        "the rollout of v3",
+        s.state()
+            .await
+            .is_some_and(|st| st["phase"] == "progressing")
+    );
+    let v3 = s.state().await.unwrap()["revision"].clone();
+    s.commit("v4", "0.5");
+    wait_until!(
+        d,
+        "the rollout of v4",
+        s.state().await.is_some_and(|st| st["revision"] != v3)
+    );
+    assert_eq!(s.events("RolloutSuperseded").await.len(), 1, "{}", d.log());
+    let canary = s.deployment("iris-canary").await.unwrap();
+    let env = canary["spec"]["template"]["spec"]["containers"][0]["env"].to_string();
+    assert!(env.contains("v4"), "{env}");
+    make_deployment_ready(&client, &s.ns, "iris-canary").await;
+    wait_until!(
+        d,
+        "v4 promoted",
+        s.deployment("iris-canary").await.is_none()
+            && s.deployment(SERVICE).await.unwrap()["spec"]["template"]
+                .to_string()
+                .contains("v4")
+    );
+}
