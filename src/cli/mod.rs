@@ -8,6 +8,7 @@ mod flags;
 mod logging;
 mod reconcile;
 mod render;
+mod rollout;
 mod run;
 mod secrets;
 pub mod status;
@@ -21,6 +22,7 @@ use clap::{Parser, Subcommand};
 pub use flags::{AdminArgs, GitArgs, KeyArgs, KubeArgs, LeaderArgs};
 pub use logging::LogFormat;
 pub use reconcile::ReconcileArgs;
+pub use rollout::RolloutCmd;
 pub use run::{RunArgs, SourceArg};
 pub use secrets::SecretsCmd;
 pub use status::{OutputFormat, StatusArgs};
@@ -88,6 +90,13 @@ pub enum Command {
     Run(Box<run::RunArgs>),
     /// Show the status of a running daemon (from its admin address).
     Status(status::StatusArgs),
+    /// Show a service's canary rollout, or ask the leading daemon to promote, abort, pause or
+    /// resume it (records the request on the canary Deployment; see docs/rollouts.md).
+    Rollout {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: rollout::RolloutCmd,
+    },
 }
 
 impl Args {
@@ -116,6 +125,7 @@ impl Args {
             Command::Diff(a) => runtime()?.block_on(reconcile::diff(&a)).map(ExitCode::from),
             Command::Run(a) => run::run(&a),
             Command::Status(a) => runtime()?.block_on(status::run(a)),
+            Command::Rollout { cmd } => runtime()?.block_on(rollout::run(cmd)),
         }
     }
 }

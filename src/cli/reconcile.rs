@@ -263,6 +263,14 @@ fn print_plan_text(planned: &Planned) {
                 a => println!("  {} {}/{} {}", o.kind, o.namespace, o.name, a.verb()),
             }
         }
+        for line in planned
+            .rollouts
+            .iter()
+            .filter(|r| r.key.namespace == s.namespace && r.key.name == s.name)
+            .filter_map(super::rollout::plan_line)
+        {
+            println!("  {line}");
+        }
         if let Some(e) = &s.error {
             println!("  error: {e}");
         }
@@ -296,6 +304,14 @@ pub async fn diff(args: &DiffArgs) -> anyhow::Result<u8> {
     let repo = args.cluster.load_repo()?;
     let (r, planned) = args.cluster.plan(&repo).await?;
     let diffs = diff::diff(&r, &planned).await?;
+    // Canary rollouts first: what the rollout stage decided shapes the diffs below.
+    for line in planned
+        .rollouts
+        .iter()
+        .filter_map(super::rollout::plan_line)
+    {
+        println!("{line}");
+    }
     for d in &diffs {
         print!("{d}");
     }

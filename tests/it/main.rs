@@ -28,5 +28,6 @@ mod k8s_versions;
 mod leader_election;
 mod rbac;
 mod reconcile_cluster;
+mod rollout_cli;
 mod source_id;
 mod systemd_run;

@@ -189,6 +189,14 @@ impl State {
     pub fn to_annotation(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
+
+    /// True when `intent` is one the leader has yet to act on: asked for this revision, not
+    /// the last one acted on, and the rollout not aborted (what [`super::decide`] acts on).
+    pub fn awaits(&self, intent: &Intent) -> bool {
+        self.phase != Phase::Aborted
+            && intent.revision == self.revision
+            && self.intent_seen.as_deref() != Some(intent.id.as_str())
+    }
 }
 
 /// What an operator asked for.
@@ -233,6 +241,11 @@ impl Intent {
     /// Reads the intent annotation of a live canary Deployment.
     pub fn of(deployment: &serde_json::Value) -> Option<Intent> {
         serde_json::from_str(annotation(deployment, INTENT_ANNOTATION)?).ok()
+    }
+
+    /// The annotation value (what `mlsync rollout` writes).
+    pub fn to_annotation(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 
