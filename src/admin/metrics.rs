@@ -87,6 +87,21 @@ struct KindLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct PhaseLabels {
+    phase: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct VerdictLabels {
+    verdict: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct WebhookLabels {
     provider: &'static str,
     result: &'static str,
@@ -110,6 +125,9 @@ pub struct Metrics {
     drifts: Family<DriftLabels, Counter>,
     drift_fights: Family<KindLabels, Counter>,
     skipped: Counter,
+    rollouts: Family<PhaseLabels, Gauge>,
+    rollout_checks: Family<VerdictLabels, Counter>,
+    rollout_events: Family<ReasonLabels, Counter>,
 }
 
 /// `mlsync_last_applied_revision_info`: an OpenMetrics info metric whose only series is
@@ -167,6 +185,9 @@ impl Metrics {
         let drifts = Family::default();
         let drift_fights = Family::default();
         let skipped = Counter::default();
+        let rollouts = Family::default();
+        let rollout_checks = Family::default();
+        let rollout_events = Family::default();
 
         let mut r = Registry::with_prefix("mlsync");
         let secs = Unit::Seconds;
@@ -214,6 +235,12 @@ impl Metrics {
         r.register("drift_fights", df, drift_fights.clone());
         let sk = "Polls and webhooks that found git and the cluster as the last reconcile left them (drift watch): nothing planned, nothing read";
         r.register("reconciles_skipped", sk, skipped.clone());
+        let ro = "Canary rollouts by phase (progressing, paused, inconclusive, aborted)";
+        r.register("rollouts", ro, rollouts.clone());
+        let rc = "Canary metric checks by verdict (pass, fail, inconclusive, error), one per metric";
+        r.register("rollout_checks", rc, rollout_checks.clone());
+        let re = "Canary rollout events by reason (RolloutStarted, RolloutAborted, …)";
+        r.register("rollout_events", re, rollout_events.clone());
         Self {
             registry: r,
             reconcile_duration,
@@ -230,7 +257,31 @@ impl Metrics {
             drifts,
             drift_fights,
             skipped,
+            rollouts,
+            rollout_checks,
+            rollout_events,
         }
+    }
+
+    /// Sets how many canary rollouts are in each phase (every phase is set, 0 included).
+    pub fn set_rollouts(&self, phases: &[(&'static str, i64)]) {
+        for (phase, count) in phases {
+            self.rollouts.get_or_create(&PhaseLabels { phase }).set(*count);
+        }
+    }
+
+    /// Counts one metric's result in a canary check.
+    pub fn count_rollout_check(&self, verdict: &'static str) {
+        self.rollout_checks
+            .get_or_create(&VerdictLabels { verdict })
+            .inc();
+    }
+
+    /// Counts one rollout event.
+    pub fn count_rollout_event(&self, reason: &'static str) {
+        self.rollout_events
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 
     /// Encodes every metric in OpenMetrics text format (served with [`CONTENT_TYPE`]).

@@ -183,6 +183,23 @@ impl AdminState {
         self.metrics.count_skipped();
     }
 
+    /// Records a reconcile's canary rollouts: how many are in each phase now, the verdicts of
+    /// the checks it made and the events it recorded.
+    pub fn record_rollouts(
+        &self,
+        phases: &[(&'static str, i64)],
+        checks: &[&'static str],
+        events: &[&'static str],
+    ) {
+        self.metrics.set_rollouts(phases);
+        for verdict in checks {
+            self.metrics.count_rollout_check(verdict);
+        }
+        for reason in events {
+            self.metrics.count_rollout_event(reason);
+        }
+    }
+
     /// Records one object handled by apply or prune.
     pub fn record_object(&self, kind: &str, action: ObjectAction) {
         self.metrics.count_object(kind, action);

@@ -274,6 +274,24 @@ impl Cycle {
             &report.rollouts,
             Instant::now(),
         );
+        let checks: Vec<&'static str> = report
+            .rollouts
+            .iter()
+            .flat_map(|r| r.checked.iter().map(|v| v.as_str()))
+            .collect();
+        let events: Vec<&'static str> = report
+            .rollouts
+            .iter()
+            .filter_map(|r| r.decision.event.as_ref())
+            .map(crate::reconcile::rollout::stage::reason)
+            .collect();
+        self.state
+            .record_rollouts(&self.wakes.phase_counts(), &checks, &events);
+        for r in &report.rollouts {
+            if let Some(event) = &r.decision.event {
+                info!(service = %r.key, event = crate::reconcile::rollout::stage::reason(event), rollout = r.summary().unwrap_or_default(), "rollout");
+            }
+        }
         if let Some(rb) = self.rollbacks.as_mut() {
             let pins = rb.observe(rev, &planned, &report.services);
             if !pins.is_empty() {

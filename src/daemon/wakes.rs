@@ -1,18 +1,22 @@
-//! When the daemon looks at its canary rollouts again (pure bookkeeping): each reconcile
-//! records, for the services it looked at, when their rollout wants its next look (a metric
-//! check, the end of a pause); the loop fires a [`crate::trigger::TriggerReason::Rollout`] at
-//! the earliest, and that reconcile looks at the services that are due.
+//! What the daemon keeps of its canary rollouts between reconciles (pure bookkeeping): each
+//! reconcile records, for the services it looked at, when their rollout wants its next look (a
+//! metric check, the end of a pause) and its phase; the loop fires a
+//! [`crate::trigger::TriggerReason::Rollout`] at the earliest, and that reconcile looks at the
+//! services that are due. The phases make the `mlsync_rollouts` gauge.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use crate::reconcile::keys::ServiceKey;
 use crate::reconcile::rollout::stage::RolloutReport;
+use crate::reconcile::rollout::state::Phase;
 
 /// The next look of each service whose rollout wants one.
 #[derive(Debug, Default)]
 pub struct Wakes {
     due: BTreeMap<ServiceKey, Instant>,
+    /// The phase of each service's rollout, as last looked at.
+    phases: BTreeMap<ServiceKey, Phase>,
     /// Services whose look was fired and has not happened yet.
     fired: BTreeSet<ServiceKey>,
 }
@@ -33,17 +37,33 @@ impl Wakes {
             Some(keys) => {
                 self.due.retain(|k, _| !keys.contains(k));
                 self.fired.retain(|k| !keys.contains(k));
+                self.phases.retain(|k, _| !keys.contains(k));
             }
             None => {
                 self.due.clear();
                 self.fired.clear();
+                self.phases.clear();
             }
         }
         for r in rollouts {
+            if let Some(state) = r.state() {
+                self.phases.insert(r.key.clone(), state.phase);
+            }
             if let Some(wake) = r.decision.wake {
                 self.due.insert(r.key.clone(), now + wake);
             }
         }
+    }
+
+    /// How many rollouts are in each phase (every phase, 0 included).
+    pub fn phase_counts(&self) -> Vec<(&'static str, i64)> {
+        Phase::ALL
+            .iter()
+            .map(|p| {
+                let n = self.phases.values().filter(|q| *q == p).count();
+                (p.as_str(), i64::try_from(n).unwrap_or(i64::MAX))
+            })
+            .collect()
     }
 
     /// The earliest look wanted.
@@ -89,6 +109,7 @@ mod tests {
                 wake: wake.map(Duration::from_secs),
             },
             stable_exists: true,
+            checked: Vec::new(),
         }
     }
 

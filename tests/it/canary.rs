@@ -356,6 +356,14 @@ async fn a_bad_version_is_aborted_quarantined_and_a_new_commit_supersedes_a_roll
         "{st}"
     );
 
+    assert_eq!(d.metric("mlsync_rollouts{phase=\"aborted\"}").await, 1.0);
+    assert_eq!(d.metric("mlsync_rollouts{phase=\"progressing\"}").await, 0.0);
+    assert!(d.metric("mlsync_rollout_checks_total{verdict=\"fail\"}").await >= 1.0);
+    assert_eq!(
+        d.metric("mlsync_rollout_events_total{reason=\"RolloutAborted\"}").await,
+        1.0
+    );
+
     // Quarantined: a new daemon (a whole reconcile) does not try v2 again.
     d.signal("TERM");
     d.wait_exit().await;

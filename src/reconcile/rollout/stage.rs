@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::decide::{self, CanaryView, Decision, Event, Observed, Shape, StableView};
 use super::shape::{self, Shaped};
-use super::state::{Intent, Phase, State};
+use super::state::{Intent, Phase, State, Verdict};
 use super::{TEMPLATE_ANNOTATION, analysis, canary_name};
 use crate::reconcile::keys::{ObjectRef, ServiceKey};
 use crate::render::{Kind, Object};
@@ -26,6 +26,8 @@ pub struct RolloutReport {
     pub decision: Decision,
     /// Whether the stable Deployment exists (the state lives on it).
     pub stable_exists: bool,
+    /// The verdicts of the check made by this decision, one per metric (empty: none made).
+    pub checked: Vec<Verdict>,
 }
 
 impl RolloutReport {
@@ -178,12 +180,18 @@ pub async fn stage(
         }
         _ => None,
     };
+    let checked = check
+        .iter()
+        .flatten()
+        .map(|r| r.verdict)
+        .collect::<Vec<_>>();
     let decision = decide::decide(rollout, &observed, check);
     let shaped = shape::shape(namespace, name, rendered, decision.shape, live);
     let report = RolloutReport {
         key: key.clone(),
         decision,
         stable_exists: stable.is_some(),
+        checked,
     };
     (shaped, report)
 }

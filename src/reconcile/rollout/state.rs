@@ -33,6 +33,14 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Every phase.
+    pub const ALL: [Phase; 4] = [
+        Phase::Progressing,
+        Phase::Paused,
+        Phase::Inconclusive,
+        Phase::Aborted,
+    ];
+
     /// Lower-case name, for status, logs and metric labels.
     pub fn as_str(self) -> &'static str {
         match self {
