@@ -777,6 +777,7 @@ Pending intent: pause (id 17-ab), not acted on yet
                 wake: None,
             },
             stable_exists: true,
+            checked: Vec::new(),
         }
     }
 
