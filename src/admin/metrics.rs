@@ -237,7 +237,8 @@ impl Metrics {
         r.register("reconciles_skipped", sk, skipped.clone());
         let ro = "Canary rollouts by phase (progressing, paused, inconclusive, aborted)";
         r.register("rollouts", ro, rollouts.clone());
-        let rc = "Canary metric checks by verdict (pass, fail, inconclusive, error), one per metric";
+        let rc =
+            "Canary metric checks by verdict (pass, fail, inconclusive, error), one per metric";
         r.register("rollout_checks", rc, rollout_checks.clone());
         let re = "Canary rollout events by reason (RolloutStarted, RolloutAborted, …)";
         r.register("rollout_events", re, rollout_events.clone());
@@ -266,7 +267,9 @@ impl Metrics {
     /// Sets how many canary rollouts are in each phase (every phase is set, 0 included).
     pub fn set_rollouts(&self, phases: &[(&'static str, i64)]) {
         for (phase, count) in phases {
-            self.rollouts.get_or_create(&PhaseLabels { phase }).set(*count);
+            self.rollouts
+                .get_or_create(&PhaseLabels { phase })
+                .set(*count);
         }
     }
 

@@ -34,9 +34,12 @@ const HEALTHY: Traffic = Traffic {
     latency: 0.02,
 };
 
-/// The service with `replicas: 2`, canary steps at 50% and an error-rate check against
-/// `prometheus`.
-fn spec(ns: &str, version: &str, threshold: &str, prometheus: &str) -> String {
+/// Two steps at 50% of 2 s each.
+const TWO_STEPS: &str = "      - {weight: 50, pause: 2s}\n      - {weight: 50, pause: 2s}\n";
+
+/// The service with `replicas: 2`, canary `steps` and an error-rate check against
+/// `prometheus` every second; 2 checks in a row without data stop the rollout.
+fn spec(ns: &str, version: &str, threshold: &str, prometheus: &str, steps: &str) -> String {
     format!(
         r#"apiVersion: mlsync.dev/v1alpha1
 kind: MLService
@@ -51,10 +54,9 @@ spec:
   rollout:
     strategy: canary
     steps:
-      - {{weight: 50, pause: 2s}}
-      - {{weight: 50, pause: 2s}}
-    analysis:
+{steps}    analysis:
       interval: 1s
+      inconclusiveLimit: 2
       prometheus: {{address: "{prometheus}"}}
       metrics:
         - name: error-rate
@@ -86,6 +88,7 @@ macro_rules! wait_until {
 
 struct Setup {
     ns: String,
+    steps: &'static str,
     tmp: tempfile::TempDir,
     target: MetricsTarget,
     prometheus: PrometheusServer,
@@ -116,6 +119,7 @@ impl Setup {
         }
         let client = cluster().client().await;
         Self {
+            steps: TWO_STEPS,
             deployments: Api::namespaced(client.clone(), &ns),
             configmaps: Api::namespaced(client, &ns),
             ns,
@@ -126,7 +130,13 @@ impl Setup {
     }
 
     fn commit(&self, version: &str, threshold: &str) {
-        let text = spec(&self.ns, version, threshold, &self.prometheus.address());
+        let text = spec(
+            &self.ns,
+            version,
+            threshold,
+            &self.prometheus.address(),
+            self.steps,
+        );
         std::fs::write(self.tmp.path().join(&self.ns).join("iris.yaml"), text).unwrap();
     }
 
@@ -173,12 +183,13 @@ impl Setup {
         };
         let client = cluster().client().await;
         wait_until!(d, "the canary's pods ready", {
-            let current = self.deployment("iris-canary").await;
-            if current.as_ref().is_some_and(done) {
-                true
-            } else {
-                make_deployment_ready(&client, &self.ns, "iris-canary").await;
-                false
+            match self.deployment("iris-canary").await {
+                Some(c) if done(&c) => true,
+                Some(_) => {
+                    make_deployment_ready(&client, &self.ns, "iris-canary").await;
+                    false
+                }
+                None => false,
             }
         });
     }
@@ -357,10 +368,18 @@ async fn a_bad_version_is_aborted_quarantined_and_a_new_commit_supersedes_a_roll
     );
 
     assert_eq!(d.metric("mlsync_rollouts{phase=\"aborted\"}").await, 1.0);
-    assert_eq!(d.metric("mlsync_rollouts{phase=\"progressing\"}").await, 0.0);
-    assert!(d.metric("mlsync_rollout_checks_total{verdict=\"fail\"}").await >= 1.0);
     assert_eq!(
-        d.metric("mlsync_rollout_events_total{reason=\"RolloutAborted\"}").await,
+        d.metric("mlsync_rollouts{phase=\"progressing\"}").await,
+        0.0
+    );
+    assert!(
+        d.metric("mlsync_rollout_checks_total{verdict=\"fail\"}")
+            .await
+            >= 1.0
+    );
+    assert_eq!(
+        d.metric("mlsync_rollout_events_total{reason=\"RolloutAborted\"}")
+            .await,
         1.0
     );
 
@@ -419,5 +438,129 @@ async fn a_bad_version_is_aborted_quarantined_and_a_new_commit_supersedes_a_roll
                 .await
                 .map(|c| c["status"].clone())
         )
+    );
+}
+
+/// `mlsync rollout ACTION iris -n NS`, as an operator runs it.
+fn rollout(s: &Setup, action: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mlsync"))
+        .args(["rollout", action, SERVICE, "-n", &s.ns, "--kubeconfig"])
+        .arg(cluster().kubeconfig_path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "mlsync rollout {action}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[tokio::test]
+async fn no_data_holds_a_rollout_and_operators_pause_resume_promote_and_abort() {
+    let mut s = Setup::new("canary-ops").await;
+    s.steps = "      - {weight: 50, pause: 1s}\n      - {pause: {}}\n";
+    s.commit("v1", "0.5");
+    let mut d = s.daemon();
+    d.wait_ready().await;
+
+    // No canary traffic: its error rate is 0/0, no data. Two such checks stop the rollout.
+    s.target.stop_traffic("canary");
+    let api = Prometheus::new(&s.prometheus.address()).unwrap();
+    let requests = format!(
+        "sum(rate(http_requests_total{{namespace=\"{}\",track=\"canary\"}}[10s]))",
+        s.ns
+    );
+    wait_until!(
+        d,
+        "the canary's requests to leave the window",
+        matches!(api.query(&requests).await, Ok(Sample::Value(v)) if v == 0.0)
+    );
+    s.commit("v2", "0.5");
+    s.canary_ready(&d).await;
+    wait_until!(
+        d,
+        "the rollout to stop for lack of data",
+        s.state()
+            .await
+            .is_some_and(|st| st["phase"] == "inconclusive"),
+        s.state().await
+    );
+    let held = s.events("RolloutInconclusive").await;
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0]["type"], "Warning");
+    assert!(
+        s.deployment("iris-canary").await.is_some(),
+        "the canary stays"
+    );
+    let status = rollout(&s, "status");
+    assert!(status.contains("inconclusive"), "{status}");
+    // An operator decides: promote.
+    let said = rollout(&s, "promote");
+    assert!(said.contains("recorded promote"), "{said}");
+    wait_until!(
+        d,
+        "the promotion asked for",
+        s.deployment("iris-canary").await.is_none()
+            && s.deployment(SERVICE).await.unwrap()["spec"]["template"]
+                .to_string()
+                .contains("v2")
+    );
+
+    // With traffic, v3 passes step 1 and waits at the `pause: {}` gate; resume promotes it.
+    s.target.set("canary", HEALTHY);
+    s.commit("v3", "0.5");
+    s.canary_ready(&d).await;
+    wait_until!(
+        d,
+        "the gate",
+        s.state().await.is_some_and(|st| st["phase"] == "paused"),
+        s.state().await
+    );
+    rollout(&s, "resume");
+    wait_until!(
+        d,
+        "the promotion after resume",
+        s.deployment("iris-canary").await.is_none()
+            && s.deployment(SERVICE).await.unwrap()["spec"]["template"]
+                .to_string()
+                .contains("v3")
+    );
+
+    // v4: paused by an operator at step 1, then aborted.
+    s.commit("v4", "0.5");
+    wait_until!(
+        d,
+        "the canary of v4",
+        s.deployment("iris-canary").await.is_some()
+    );
+    wait_until!(
+        d,
+        "the state of v4's rollout",
+        s.state()
+            .await
+            .is_some_and(|st| st["phase"] == "progressing")
+    );
+    rollout(&s, "pause");
+    wait_until!(
+        d,
+        "the pause asked for",
+        s.state().await.is_some_and(|st| st["phase"] == "paused"),
+        s.state().await
+    );
+    rollout(&s, "abort");
+    wait_until!(
+        d,
+        "the abort asked for",
+        s.state().await.is_some_and(|st| st["phase"] == "aborted")
+            && s.deployment("iris-canary").await.is_none()
+    );
+    assert_eq!(s.state().await.unwrap()["cause"]["reason"], "operatorAbort");
+    assert!(
+        s.deployment(SERVICE).await.unwrap()["spec"]["template"]
+            .to_string()
+            .contains("v3"),
+        "v3 keeps serving"
     );
 }
