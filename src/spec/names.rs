@@ -68,6 +68,13 @@ pub fn versioned(base: &str, hash: &str) -> String {
     format!("{base}-{short}")
 }
 
+/// True when `name` is a [`versioned`] name of `base`.
+pub fn is_versioned(base: &str, name: &str) -> bool {
+    name.strip_prefix(base)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|h| h.len() == VERSION_SUFFIX_LEN && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// Characters of the config hash in a versioned name.
 pub const VERSION_SUFFIX_LEN: usize = 10;
 
@@ -78,6 +85,17 @@ pub fn escape_segment(segment: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn versioned_names_carry_ten_hex_characters_of_the_hash() {
+        let name = versioned("iris-config", "0123456789abcdef0123456789abcdef");
+        assert_eq!(name, "iris-config-0123456789");
+        assert!(is_versioned("iris-config", &name));
+        assert!(!is_versioned("iris-config", "iris-config"));
+        assert!(!is_versioned("iris-config", "iris-config-x"));
+        assert!(!is_versioned("iris", "iris-config-0123456789"));
+    }
+
     use super::*;
 
     #[test]

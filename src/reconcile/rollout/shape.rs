@@ -9,6 +9,7 @@ use super::decide::Shape;
 use super::{TRACK_LABEL, Track, canary_name};
 use crate::reconcile::keys::ObjectRef;
 use crate::render::{Kind, Object, SERVICE_LABEL, config_map_name, hash, secret_name};
+use crate::spec::names::is_versioned;
 
 /// The objects of a service under a rollout decision.
 #[derive(Debug, Default)]
@@ -60,15 +61,15 @@ pub fn shape(
     if live.contains_key(&canary_key) && !in_use(&canary_key) {
         out.retire.push(canary_key);
     }
-    let prefixes = [
-        (Kind::ConfigMap, format!("{}-", config_map_name(name))),
-        (Kind::Secret, format!("{}-", secret_name(name))),
+    let bases = [
+        (Kind::ConfigMap, config_map_name(name)),
+        (Kind::Secret, secret_name(name)),
     ];
     for (key, value) in live {
         let versioned = key.namespace == namespace
-            && prefixes
+            && bases
                 .iter()
-                .any(|(kind, p)| key.kind == *kind && key.name.starts_with(p.as_str()))
+                .any(|(kind, base)| key.kind == *kind && is_versioned(base, &key.name))
             && value
                 .pointer("/metadata/labels")
                 .and_then(|l| l.get(SERVICE_LABEL))
@@ -169,8 +170,16 @@ mod tests {
 
     fn rendered() -> Vec<Object> {
         vec![
-            obj(Kind::ConfigMap, "m-config-new", cm("m-config-new")),
-            obj(Kind::Deployment, "m", deployment("m", "m-config-new")),
+            obj(
+                Kind::ConfigMap,
+                "m-config-0123456789",
+                cm("m-config-0123456789"),
+            ),
+            obj(
+                Kind::Deployment,
+                "m",
+                deployment("m", "m-config-0123456789"),
+            ),
             obj(Kind::Service, "m", json!({"metadata": {"name": "m"}})),
         ]
     }
@@ -179,15 +188,15 @@ mod tests {
         BTreeMap::from([
             (
                 ObjectRef::new(Kind::Deployment, "ns", "m"),
-                deployment("m", "m-config-old"),
+                deployment("m", "m-config-abcdef0123"),
             ),
             (
-                ObjectRef::new(Kind::ConfigMap, "ns", "m-config-old"),
-                cm("m-config-old"),
+                ObjectRef::new(Kind::ConfigMap, "ns", "m-config-abcdef0123"),
+                cm("m-config-abcdef0123"),
             ),
             (
-                ObjectRef::new(Kind::ConfigMap, "ns", "m-config-older"),
-                cm("m-config-older"),
+                ObjectRef::new(Kind::ConfigMap, "ns", "m-config-0000000000"),
+                cm("m-config-0000000000"),
             ),
         ])
     }
@@ -205,7 +214,7 @@ mod tests {
             &live(),
         );
         let names: Vec<&str> = s.objects.iter().map(|o| o.name.as_str()).collect();
-        assert_eq!(names, ["m-config-new", "m-canary", "m"]);
+        assert_eq!(names, ["m-config-0123456789", "m-canary", "m"]);
         let c = &s.objects[1].body;
         assert_eq!(c["spec"]["replicas"], 2);
         assert_eq!(c["spec"]["selector"]["matchLabels"][TRACK_LABEL], "canary");
@@ -217,12 +226,12 @@ mod tests {
             s.keep,
             [
                 ObjectRef::new(Kind::Deployment, "ns", "m"),
-                ObjectRef::new(Kind::ConfigMap, "ns", "m-config-old"),
+                ObjectRef::new(Kind::ConfigMap, "ns", "m-config-abcdef0123"),
             ]
         );
         assert_eq!(
             s.retire,
-            [ObjectRef::new(Kind::ConfigMap, "ns", "m-config-older")]
+            [ObjectRef::new(Kind::ConfigMap, "ns", "m-config-0000000000")]
         );
     }
 
@@ -231,7 +240,7 @@ mod tests {
         let mut live = live();
         live.insert(
             ObjectRef::new(Kind::Deployment, "ns", "m-canary"),
-            deployment("m-canary", "m-config-new"),
+            deployment("m-canary", "m-config-0123456789"),
         );
         let s = shape("ns", "m", rendered(), Shape::Stable, &live);
         assert_eq!(s.objects.len(), 3);
@@ -240,8 +249,8 @@ mod tests {
             s.retire,
             [
                 ObjectRef::new(Kind::Deployment, "ns", "m-canary"),
-                ObjectRef::new(Kind::ConfigMap, "ns", "m-config-old"),
-                ObjectRef::new(Kind::ConfigMap, "ns", "m-config-older"),
+                ObjectRef::new(Kind::ConfigMap, "ns", "m-config-0000000000"),
+                ObjectRef::new(Kind::ConfigMap, "ns", "m-config-abcdef0123"),
             ]
         );
     }
@@ -251,7 +260,7 @@ mod tests {
         let mut live = live();
         live.insert(
             ObjectRef::new(Kind::Deployment, "ns", "m-canary"),
-            deployment("m-canary", "m-config-new"),
+            deployment("m-canary", "m-config-0123456789"),
         );
         let s = shape("ns", "m", rendered(), Shape::Hold, &live);
         let names: Vec<&str> = s.objects.iter().map(|o| o.name.as_str()).collect();
@@ -261,22 +270,27 @@ mod tests {
             s.retire
                 .contains(&ObjectRef::new(Kind::Deployment, "ns", "m-canary"))
         );
-        assert!(
-            s.keep
-                .contains(&ObjectRef::new(Kind::ConfigMap, "ns", "m-config-old"))
-        );
+        assert!(s.keep.contains(&ObjectRef::new(
+            Kind::ConfigMap,
+            "ns",
+            "m-config-abcdef0123"
+        )));
     }
 
     #[test]
     fn another_services_config_with_a_similar_name_is_not_retired() {
         let mut live = live();
-        let mut other = cm("m-config-x");
+        let mut other = cm("m-config-1111111111");
         other["metadata"]["labels"][SERVICE_LABEL] = json!("m-config");
-        live.insert(ObjectRef::new(Kind::ConfigMap, "ns", "m-config-x"), other);
-        let s = shape("ns", "m", rendered(), Shape::Stable, &live);
-        assert!(
-            !s.retire
-                .contains(&ObjectRef::new(Kind::ConfigMap, "ns", "m-config-x"))
+        live.insert(
+            ObjectRef::new(Kind::ConfigMap, "ns", "m-config-1111111111"),
+            other,
         );
+        let s = shape("ns", "m", rendered(), Shape::Stable, &live);
+        assert!(!s.retire.contains(&ObjectRef::new(
+            Kind::ConfigMap,
+            "ns",
+            "m-config-1111111111"
+        )));
     }
 }
