@@ -120,7 +120,7 @@ fn key(ns: &str, name: &str) -> String {
 
 /// Every pod of the Deployment's current spec is updated and ready.
 fn all_ready(d: &Deployment) -> bool {
-    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let want = d.spec.replicas.unwrap_or(1);
     d.status.as_ref().is_some_and(|s| {
         s.observed_generation == d.metadata.generation
             && s.replicas == Some(want)

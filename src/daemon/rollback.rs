@@ -3,7 +3,8 @@
 //! to another revision.
 //!
 //! Pure bookkeeping: the cycle feeds it each reconcile's health and gets back the overrides to
-//! plan with.
+//! plan with. Canary-strategy services are left out: their rollout aborts on its own and keeps
+//! the stable version serving (see [`crate::reconcile::rollout`]).
 
 use std::collections::BTreeMap;
 
@@ -50,6 +51,10 @@ impl Rollbacks {
         let mut new_pins = Vec::new();
         for s in services.iter().filter(|s| s.error.is_none()) {
             let key = Key::new(&s.namespace, &s.name);
+            // A canary-strategy service rolls back on its own (an abort keeps the stable version).
+            if planned.rollouts.iter().any(|r| r.key == key) {
+                continue;
+            }
             let available = s.health_state == HealthState::Available;
             if available && !self.pins.contains_key(&key) {
                 self.good.insert(
