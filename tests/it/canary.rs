@@ -51,6 +51,7 @@ spec:
   image: registry.invalid/iris:1
   replicas: 2
   config: {{THRESHOLD: "{threshold}"}}
+  secrets: {{file: secrets/iris.enc.yaml}}
   rollout:
     strategy: canary
     steps:
@@ -102,7 +103,12 @@ impl Setup {
         let tmp = tempfile::tempdir().unwrap();
         // The directory's name is the source id (no mlsync.yaml): one per test, as tests share
         // the control plane.
-        std::fs::create_dir_all(tmp.path().join(&ns)).unwrap();
+        std::fs::create_dir_all(tmp.path().join(&ns).join("secrets")).unwrap();
+        std::fs::copy(
+            support::repo::root().join("example-repo/secrets/iris-classifier.enc.yaml"),
+            tmp.path().join(&ns).join("secrets/iris.enc.yaml"),
+        )
+        .unwrap();
         let target = MetricsTarget::start(SERVICE, &ns);
         target.set("stable", HEALTHY);
         target.set("canary", HEALTHY);
@@ -143,7 +149,13 @@ impl Setup {
     fn daemon(&self) -> Daemon {
         let repo = self.tmp.path().join(&self.ns);
         let args = ["--repo", repo.to_str().unwrap(), "--interval", "1h"];
-        Daemon::start(self.tmp.path(), cluster().kubeconfig_path(), &args, &[])
+        let key = support::repo::demo_key();
+        Daemon::start(
+            self.tmp.path(),
+            cluster().kubeconfig_path(),
+            &args,
+            &[("SOPS_AGE_KEY", key.as_str())],
+        )
     }
 
     async fn deployment(&self, name: &str) -> Option<Value> {
@@ -292,6 +304,42 @@ async fn a_config_change_is_canaried_survives_a_kill_and_is_promoted() {
     );
     let status = d.status().await;
     assert_eq!(status["services"][0]["state"], "progressing", "{status}");
+    // The Secret rolled with the version too; no value of it shows anywhere.
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(cluster().client().await, &s.ns);
+    let names: Vec<String> = secrets
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|x| x.metadata.name)
+        .filter(|n| n.starts_with("iris-secrets-"))
+        .collect();
+    assert_eq!(
+        names.len(),
+        1,
+        "the old version's Secret is deleted: {names:?}"
+    );
+    let events = cluster()
+        .kubectl()
+        .args(["get", "events", "-n", &s.ns, "-o", "json"])
+        .output()
+        .unwrap();
+    let shown = format!(
+        "{}\n{}\n{status}\n{}\n{}",
+        // The example's DB_USER is `admin`, also the name of a log field.
+        d.log().replace(" admin=", " "),
+        String::from_utf8_lossy(&events.stdout),
+        s.deployment(SERVICE).await.unwrap()["metadata"],
+        rollout(&s, "status"),
+    );
+    for secret in crate::events::plaintexts_of(&["iris-classifier.enc.yaml"]) {
+        let at = shown
+            .find(&secret)
+            .map(|i| &shown[i.saturating_sub(60)..(i + secret.len() + 20).min(shown.len())]);
+        assert!(at.is_none(), "a secret value shows: {secret:?} in {at:?}");
+    }
     assert!(s.prometheus.port() > 0 && s.target.scrapes() > 0);
 }
 

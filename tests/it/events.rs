@@ -212,6 +212,11 @@ async fn an_invalid_spec_is_a_warning_about_its_deployment() {
 
 /// Every decrypted value of the example repo's secrets files, and its base64 form.
 fn example_plaintexts() -> Vec<String> {
+    plaintexts_of(&["iris-classifier.enc.yaml", "image-classifier.enc.yaml"])
+}
+
+/// Every decrypted value of the example repo's secrets `files`, and its base64 form.
+pub(crate) fn plaintexts_of(files: &[&str]) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("demo-age-key.txt");
     std::fs::copy(root().join("example-repo/demo-age-key.txt"), &key).unwrap();
@@ -221,7 +226,7 @@ fn example_plaintexts() -> Vec<String> {
     })
     .unwrap();
     let mut values: BTreeMap<String, ()> = BTreeMap::new();
-    for file in ["iris-classifier.enc.yaml", "image-classifier.enc.yaml"] {
+    for file in files {
         let data = source
             .load(&root().join("example-repo/secrets").join(file))
             .unwrap();
