@@ -61,6 +61,17 @@ pub struct ObjectPlan {
 }
 
 impl ObjectPlan {
+    /// Deleting the live object `key`.
+    pub fn prune(key: &ObjectRef) -> Self {
+        Self {
+            kind: key.kind,
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            action: Action::Prune,
+            desired: None,
+        }
+    }
+
     /// Its identity.
     pub fn key(&self) -> ObjectRef {
         ObjectRef::new(self.kind, &self.namespace, &self.name)
@@ -301,13 +312,7 @@ pub fn plan(
                 && !retire.contains(*k)
                 && !protected.contains(&ServiceKey::new(&k.namespace, service))
         })
-        .map(|(k, _)| ObjectPlan {
-            kind: k.kind,
-            namespace: k.namespace.clone(),
-            name: k.name.clone(),
-            action: Action::Prune,
-            desired: None,
-        })
+        .map(|(k, _)| ObjectPlan::prune(k))
         .collect();
     let managed_count = managed.len() + rules.managed_elsewhere;
     let refused = if prune.is_empty() || !policy.enabled {
@@ -338,13 +343,7 @@ pub fn plan(
         managed
             .iter()
             .filter(|(k, _)| retire.contains(*k) && !wanted.contains(*k))
-            .map(|(k, _)| ObjectPlan {
-                kind: k.kind,
-                namespace: k.namespace.clone(),
-                name: k.name.clone(),
-                action: Action::Prune,
-                desired: None,
-            }),
+            .map(|(k, _)| ObjectPlan::prune(k)),
     );
     Plan {
         services,

@@ -390,3 +390,47 @@ fn objects_read_as_unchanged_are_not_compared_again() {
     );
     assert!(matches!(p.services[0].objects[0].action, Action::Update(_)));
 }
+
+#[test]
+fn kept_objects_stay_and_retired_ones_go_whatever_the_guards_say() {
+    // Live: the stable Deployment's ConfigMap (kept during a canary), an old version's
+    // ConfigMap and a finished canary (retired); git applies only the new ConfigMap.
+    let new = obj(Kind::ConfigMap, "ns", "a-config-2", "a", "repo", "2");
+    let stable = obj(Kind::ConfigMap, "ns", "a-config-1", "a", "repo", "1");
+    let old = obj(Kind::ConfigMap, "ns", "a-config-0", "a", "repo", "0");
+    let canary = obj(Kind::Deployment, "ns", "a-canary", "a", "repo", "0");
+    let live = live_of(&[stable.clone(), old.clone(), canary.clone()]);
+    let mut a = svc("a", vec![new]);
+    a.keep = vec![ObjectRef::of(&stable)];
+    a.retire = vec![ObjectRef::of(&old), ObjectRef::of(&canary)];
+    let strict = PrunePolicy {
+        enabled: false,
+        ..POLICY
+    };
+    let p = plan(
+        vec![a],
+        &live,
+        "repo",
+        rules(false, strict),
+        None,
+        &BTreeSet::new(),
+        &BTreeSet::new(),
+    );
+    let pruned: Vec<&str> = p.prune.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(pruned, ["a-config-0", "a-canary"]);
+    assert!(p.prune_refused.is_none() && p.prune_held.is_empty());
+    // Without the keep, the stable ConfigMap would be a prune (held: pruning is off).
+    let p = plan(
+        vec![svc(
+            "a",
+            vec![obj(Kind::ConfigMap, "ns", "a-config-2", "a", "repo", "2")],
+        )],
+        &live,
+        "repo",
+        rules(false, strict),
+        None,
+        &BTreeSet::new(),
+        &BTreeSet::new(),
+    );
+    assert_eq!(p.prune_held.len(), 3);
+}
