@@ -487,6 +487,43 @@ async fn a_bad_version_is_aborted_quarantined_and_a_new_commit_supersedes_a_roll
                 .map(|c| c["status"].clone())
         )
     );
+
+    // v5's containers restart (a crash loop, say): a built-in check aborts it, metrics aside.
+    s.commit("v5", "0.5");
+    s.canary_ready(&d).await;
+    let pods: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(cluster().client().await, &s.ns);
+    let canary_pods = pods
+        .list(&kube::api::ListParams::default().labels("mlsync.dev/track=canary"))
+        .await
+        .unwrap();
+    let pod = &canary_pods.items[0];
+    let name = pod.metadata.name.clone().unwrap();
+    let container = &pod.spec.as_ref().unwrap().containers[0].name;
+    let crashed = serde_json::json!({"status": {"containerStatuses": [
+        {"name": container, "restartCount": 3}
+    ]}});
+    pods.patch_status(
+        &name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Strategic(crashed),
+    )
+    .await
+    .unwrap();
+    wait_until!(
+        d,
+        "the abort of v5 for restarts",
+        s.state()
+            .await
+            .is_some_and(|st| st["cause"]["reason"] == "canaryRestarted"),
+        s.state().await
+    );
+    assert!(
+        s.deployment(SERVICE).await.unwrap()["spec"]["template"]
+            .to_string()
+            .contains("v4"),
+        "v4 keeps serving"
+    );
 }
 
 /// `mlsync rollout ACTION iris -n NS`, as an operator runs it.

@@ -10,6 +10,8 @@
 //! - A check that fails counts against `failureLimit`; reaching it aborts. A check without data
 //!   counts against `inconclusiveLimit` (in a row); reaching it stops the rollout
 //!   ([`Phase::Inconclusive`]) until an operator promotes or aborts: no data is never a pass.
+//! - Built-in checks, with or without metrics: the canary's pods restarting, or its Deployment
+//!   exceeding its progress deadline, abort.
 //! - Aborted: the canary goes, the stable version stays, and the revision stays quarantined
 //!   until git's version changes ([`Shape::Hold`]).
 
@@ -42,6 +44,8 @@ pub struct CanaryView {
     pub ready: i32,
     /// True once its `Progressing` condition says `ProgressDeadlineExceeded`.
     pub deadline_exceeded: bool,
+    /// Container restarts of its pods (`None`: not read).
+    pub restarts: Option<i32>,
     /// An operator's intent on it.
     pub intent: Option<Intent>,
 }
@@ -242,6 +246,9 @@ pub fn decide(rollout: &Rollout, o: &Observed, check: Option<Vec<MetricResult>>)
         .filter(|c| c.digest.as_deref() == Some(st.revision.as_str()));
     if canary_current.is_some_and(|c| c.deadline_exceeded) {
         return abort(&kept, st, Cause::CanaryUnavailable);
+    }
+    if let Some(restarts) = canary_current.and_then(|c| c.restarts).filter(|n| *n > 0) {
+        return abort(&kept, st, Cause::CanaryRestarted { restarts });
     }
     if st.phase != Phase::Progressing {
         return finish(rollout, o, &kept, st, event);

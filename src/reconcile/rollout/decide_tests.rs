@@ -305,6 +305,7 @@ fn a_canary_that_never_becomes_ready_is_aborted() {
         replicas: 1,
         ready: 0,
         deadline_exceeded: true,
+        restarts: None,
         intent: None,
     });
     let d = decide(&r, &seen(Some(st), canary, 700), None);
@@ -345,4 +346,25 @@ fn without_metrics_a_step_passes_on_readiness_and_time() {
     assert_eq!(d.event, None, "no canary pods ready");
     let d = decide(&r, &seen(Some(st), ready(1), 61), None);
     assert_eq!(d.event, Some(Event::StepPassed { step: 1, steps: 2 }));
+}
+
+#[test]
+fn a_canary_whose_containers_restart_is_aborted() {
+    let r = two_steps(true);
+    let st = decide(&r, &seen(None, None, 0), None).state.unwrap();
+    let mut canary = ready(1);
+    if let Some(c) = canary.as_mut() {
+        c.restarts = Some(0);
+    }
+    let d = decide(&r, &seen(Some(st.clone()), canary.clone(), 5), None);
+    assert_eq!(d.event, None, "no restarts");
+    if let Some(c) = canary.as_mut() {
+        c.restarts = Some(2);
+    }
+    let d = decide(&r, &seen(Some(st), canary, 6), None);
+    assert_eq!(
+        d.event,
+        Some(Event::Aborted(Cause::CanaryRestarted { restarts: 2 }))
+    );
+    assert_eq!(d.shape, Shape::Hold);
 }

@@ -12,10 +12,15 @@ use serde_json::Value;
 use super::decide::{self, CanaryView, Decision, Event, Observed, Shape, StableView};
 use super::shape::{self, Shaped};
 use super::state::{Intent, Phase, State, Verdict};
-use super::{TEMPLATE_ANNOTATION, analysis, canary_name};
+use super::{TEMPLATE_ANNOTATION, TRACK_LABEL, analysis, canary_name};
 use crate::reconcile::keys::{ObjectRef, ServiceKey};
+use crate::render::SERVICE_LABEL;
 use crate::render::{Kind, Object};
 use crate::spec::rollout::Rollout;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
+use kube::api::{Api, ListParams};
+use tracing::warn;
 
 /// A service's rollout as a plan decided it.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,6 +145,7 @@ fn canary_view(live: &Value) -> CanaryView {
         replicas: int(live, "/spec/replicas").unwrap_or(0),
         ready,
         deadline_exceeded,
+        restarts: None,
         intent: Intent::of(live),
     }
 }
@@ -147,6 +153,7 @@ fn canary_view(live: &Value) -> CanaryView {
 /// Decides the rollout of service `namespace`/`name` from its `rendered` objects and the
 /// `live` ones, checking the canary's metrics if due, and shapes its objects.
 pub async fn stage(
+    client: &Client,
     rollout: &Rollout,
     key: &ServiceKey,
     rendered: Vec<Object>,
@@ -161,7 +168,7 @@ pub async fn stage(
         .and_then(|o| digest(&o.body))
         .unwrap_or_default();
     let stable = live.get(&ObjectRef::new(Kind::Deployment, namespace, name));
-    let observed = Observed {
+    let mut observed = Observed {
         desired,
         git: git.map(str::to_owned),
         stable: stable.map(stable_view),
@@ -174,6 +181,19 @@ pub async fn stage(
             .map(canary_view),
         now,
     };
+    // Built-in check: restarts of the current canary's pods (one LIST, only while it runs).
+    let running = observed
+        .stable
+        .as_ref()
+        .and_then(|s| s.state.as_ref())
+        .is_some_and(|s| s.revision == observed.desired && s.phase != Phase::Aborted);
+    if let Some(c) = observed
+        .canary
+        .as_mut()
+        .filter(|c| running && c.digest.as_deref() == Some(observed.desired.as_str()))
+    {
+        c.restarts = restarts(client, namespace, name).await;
+    }
     let check = match &rollout.analysis {
         Some(a) if decide::check_due(rollout, &observed) => {
             Some(analysis::check(a, namespace, name).await)
@@ -194,6 +214,30 @@ pub async fn stage(
         checked,
     };
     (shaped, report)
+}
+
+/// Container restarts over the canary pods of service `name`; `None` when they cannot be read
+/// (RBAC without `list pods`: the check is skipped, with a warning).
+async fn restarts(client: &Client, namespace: &str, name: &str) -> Option<i32> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let selector = format!(
+        "{SERVICE_LABEL}={name},{TRACK_LABEL}={}",
+        super::Track::Canary.as_str()
+    );
+    match pods.list(&ListParams::default().labels(&selector)).await {
+        Ok(list) => Some(
+            list.items
+                .iter()
+                .filter_map(|p| p.status.as_ref()?.container_statuses.as_ref())
+                .flatten()
+                .map(|c| c.restart_count)
+                .sum(),
+        ),
+        Err(e) => {
+            warn!(%namespace, service = %name, error = %e, "canary restarts not checked: failed to list its pods");
+            None
+        }
+    }
 }
 
 /// The Event reason of a rollout event.

@@ -109,6 +109,11 @@ pub enum Cause {
     },
     /// The canary Deployment exceeded its progress deadline (its pods never became ready).
     CanaryUnavailable,
+    /// The canary's containers restarted (crashed, or failed their liveness probe).
+    CanaryRestarted {
+        /// Restarts counted over its pods.
+        restarts: i32,
+    },
     /// An operator aborted it (`mlsync rollout abort`).
     OperatorAbort,
     /// Checks gave no data `inconclusiveLimit` times in a row.
@@ -124,6 +129,7 @@ impl Cause {
         match self {
             Cause::MetricFailed { .. } => "metric_failed",
             Cause::CanaryUnavailable => "canary_unavailable",
+            Cause::CanaryRestarted { .. } => "canary_restarted",
             Cause::OperatorAbort => "operator_abort",
             Cause::NoData { .. } => "no_data",
         }
@@ -139,6 +145,9 @@ impl Cause {
             } => format!("{metric} {value} {bound}"),
             Cause::CanaryUnavailable => {
                 "the canary's pods did not become ready within its progress deadline".to_owned()
+            }
+            Cause::CanaryRestarted { restarts } => {
+                format!("the canary's containers restarted {restarts} times")
             }
             Cause::OperatorAbort => "aborted by an operator (mlsync rollout abort)".to_owned(),
             Cause::NoData { metric } => format!("{metric} gave no data"),
