@@ -17,7 +17,8 @@ pub struct Shaped {
     /// To apply.
     pub objects: Vec<Object>,
     /// Live objects to leave exactly as they are (neither written nor pruned): the stable
-    /// Deployment and the ConfigMap/Secret its pods read, during a canary or after an abort.
+    /// Deployment and the ConfigMap/Secret its pods read, during a canary or after an abort;
+    /// after a promotion, the ConfigMap/Secret the old pods read until they are replaced.
     pub keep: Vec<ObjectRef>,
     /// Live objects of earlier versions to delete: the canary Deployment once it is done,
     /// ConfigMaps/Secrets no version reads any more.
@@ -25,13 +26,16 @@ pub struct Shaped {
 }
 
 /// Shapes `rendered` (the service as git wants it) for `shape`. `live` holds the source's live
-/// objects (at least this service's).
+/// objects (at least this service's). `settled`: the stable Deployment runs git's version with
+/// every pod updated and available; until then (say, right after a promotion) the pods of its
+/// earlier version may still read their ConfigMap/Secret, which are kept.
 pub fn shape(
     namespace: &str,
     name: &str,
     rendered: Vec<Object>,
     shape: Shape,
     live: &BTreeMap<ObjectRef, Value>,
+    settled: bool,
 ) -> Shaped {
     let stable_key = ObjectRef::new(Kind::Deployment, namespace, name);
     let canary_key = ObjectRef::new(Kind::Deployment, namespace, &canary_name(name));
@@ -56,8 +60,9 @@ pub fn shape(
             out.keep = kept(&stable_key, live);
         }
     }
-    let applied: Vec<ObjectRef> = out.objects.iter().map(ObjectRef::of).collect();
-    let in_use = |k: &ObjectRef| applied.contains(k) || out.keep.contains(k);
+    let mut in_use: Vec<ObjectRef> = out.objects.iter().map(ObjectRef::of).collect();
+    in_use.extend(out.keep.iter().cloned());
+    let in_use = |k: &ObjectRef| in_use.contains(k);
     if live.contains_key(&canary_key) && !in_use(&canary_key) {
         out.retire.push(canary_key);
     }
@@ -75,7 +80,12 @@ pub fn shape(
                 .and_then(|l| l.get(SERVICE_LABEL))
                 .and_then(Value::as_str)
                 == Some(name);
-        if versioned && !in_use(key) {
+        if !versioned || in_use(key) {
+            continue;
+        }
+        if shape == Shape::Stable && !settled {
+            out.keep.push(key.clone());
+        } else {
             out.retire.push(key.clone());
         }
     }
@@ -212,6 +222,7 @@ mod tests {
                 weight: 50,
             },
             &live(),
+            true,
         );
         let names: Vec<&str> = s.objects.iter().map(|o| o.name.as_str()).collect();
         assert_eq!(names, ["m-config-0123456789", "m-canary", "m"]);
@@ -242,8 +253,22 @@ mod tests {
             ObjectRef::new(Kind::Deployment, "ns", "m-canary"),
             deployment("m-canary", "m-config-0123456789"),
         );
-        let s = shape("ns", "m", rendered(), Shape::Stable, &live);
+        // The stable Deployment rolls to git's version: its old pods still read their config.
+        let s = shape("ns", "m", rendered(), Shape::Stable, &live, false);
         assert_eq!(s.objects.len(), 3);
+        assert_eq!(
+            s.keep,
+            [
+                ObjectRef::new(Kind::ConfigMap, "ns", "m-config-0000000000"),
+                ObjectRef::new(Kind::ConfigMap, "ns", "m-config-abcdef0123"),
+            ]
+        );
+        assert_eq!(
+            s.retire,
+            [ObjectRef::new(Kind::Deployment, "ns", "m-canary")]
+        );
+        // Once it settled, the config no version reads goes.
+        let s = shape("ns", "m", rendered(), Shape::Stable, &live, true);
         assert!(s.keep.is_empty());
         assert_eq!(
             s.retire,
@@ -262,7 +287,7 @@ mod tests {
             ObjectRef::new(Kind::Deployment, "ns", "m-canary"),
             deployment("m-canary", "m-config-0123456789"),
         );
-        let s = shape("ns", "m", rendered(), Shape::Hold, &live);
+        let s = shape("ns", "m", rendered(), Shape::Hold, &live, true);
         let names: Vec<&str> = s.objects.iter().map(|o| o.name.as_str()).collect();
         assert_eq!(names, ["m"]);
         assert_eq!(s.objects[0].kind, Kind::Service);
@@ -286,7 +311,7 @@ mod tests {
             ObjectRef::new(Kind::ConfigMap, "ns", "m-config-1111111111"),
             other,
         );
-        let s = shape("ns", "m", rendered(), Shape::Stable, &live);
+        let s = shape("ns", "m", rendered(), Shape::Stable, &live, true);
         assert!(!s.retire.contains(&ObjectRef::new(
             Kind::ConfigMap,
             "ns",

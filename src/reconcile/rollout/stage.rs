@@ -13,10 +13,11 @@ use super::decide::{self, CanaryView, Decision, Event, Observed, Shape, StableVi
 use super::shape::{self, Shaped};
 use super::state::{Intent, Phase, State, Verdict};
 use super::{TEMPLATE_ANNOTATION, TRACK_LABEL, analysis, canary_name};
+use crate::reconcile::health::Rollout;
 use crate::reconcile::keys::{ObjectRef, ServiceKey};
 use crate::render::SERVICE_LABEL;
 use crate::render::{Kind, Object};
-use crate::spec::rollout::Rollout;
+use crate::spec::rollout::Rollout as RolloutSpec;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, ListParams};
@@ -150,11 +151,14 @@ fn canary_view(live: &Value) -> CanaryView {
     }
 }
 
+/// Looks again this often while the stable Deployment settles after a promotion.
+const SETTLE_RECHECK: Duration = Duration::from_secs(10);
+
 /// Decides the rollout of service `namespace`/`name` from its `rendered` objects and the
 /// `live` ones, checking the canary's metrics if due, and shapes its objects.
 pub async fn stage(
     client: &Client,
-    rollout: &Rollout,
+    rollout: &RolloutSpec,
     key: &ServiceKey,
     rendered: Vec<Object>,
     live: &BTreeMap<ObjectRef, Value>,
@@ -205,8 +209,17 @@ pub async fn stage(
         .flatten()
         .map(|r| r.verdict)
         .collect::<Vec<_>>();
-    let decision = decide::decide(rollout, &observed, check);
-    let shaped = shape::shape(namespace, name, rendered, decision.shape, live);
+    let mut decision = decide::decide(rollout, &observed, check);
+    // The stable Deployment runs git's version, all pods updated and available.
+    let settled = stable.is_some_and(|s| {
+        digest(s).as_deref() == Some(observed.desired.as_str())
+            && crate::reconcile::health::rollout(s) == Rollout::Available
+    });
+    if decision.shape == Shape::Stable && stable.is_some() && !settled {
+        // Its earlier pods' config goes once they are replaced: look again.
+        decision.wake.get_or_insert(SETTLE_RECHECK);
+    }
+    let shaped = shape::shape(namespace, name, rendered, decision.shape, live, settled);
     let report = RolloutReport {
         key: key.clone(),
         decision,
