@@ -56,7 +56,7 @@ spec:
 fn schema_errors_in_a_rollout() {
     let (code, lines) = validate("bad-schema.yaml", &[]);
     let duration_or_promote =
-        "must be a duration such as 30s, 2m or 1h30m, or {} to wait for `mlsync rollout promote`";
+        "must be a duration such as 30s, 2m or 1h30m, or {} to wait for `mlsync rollout resume` or `promote`";
     let step = "must be a step such as {weight: 10, pause: 2m} or {pause: {}}";
     let weight = "must be a percentage of the traffic from 1 to 99";
     assert_eq!(
@@ -95,7 +95,7 @@ fn rollout_rules_a_schema_cannot_express() {
             // iris: a canary.
             "svc.yaml:9:3: spec.replicas: must be at least 1 with spec.rollout.strategy canary: the canary takes its share of the traffic from running pods".to_owned(),
             "svc.yaml:13:9: spec.rollout.steps[0]: needs a weight: a canary needs a share of the traffic, e.g. `{weight: 10, pause: 2m}`".to_owned(),
-            "svc.yaml:13:10: spec.rollout.steps[0].pause: must be longer than 0s: leave pause out to go on at once, or write {} to wait for `mlsync rollout promote`".to_owned(),
+            "svc.yaml:13:10: spec.rollout.steps[0].pause: must be longer than 0s: leave pause out for no minimum, or write {} to wait for `mlsync rollout resume` or `promote`".to_owned(),
             "svc.yaml:15:10: spec.rollout.steps[2].weight: must not be less than the previous step's weight (50): weights only grow (a step without weight keeps the previous one)".to_owned(),
             "svc.yaml:17:7: spec.rollout.analysis.interval: must be at least 1s (got 500ms)".to_owned(),
             "svc.yaml:18:20: spec.rollout.analysis.prometheus.address: must start with http:// or https://, e.g. http://prometheus.monitoring:9090".to_owned(),

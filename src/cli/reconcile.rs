@@ -276,10 +276,16 @@ fn print_plan_text(planned: &Planned) {
         }
     }
     for o in &p.prune {
-        println!(
-            "{} {}/{} prune: no longer in git",
-            o.kind, o.namespace, o.name
-        );
+        match crate::reconcile::rollout::stage::retired_by(&planned.rollouts, &o.key()) {
+            Some(service) => println!(
+                "{} {}/{} prune: the canary rollout of {service} no longer needs it",
+                o.kind, o.namespace, o.name
+            ),
+            None => println!(
+                "{} {}/{} prune: no longer in git",
+                o.kind, o.namespace, o.name
+            ),
+        }
     }
     for o in &p.prune_held {
         println!("{} {}/{} left git, kept", o.kind, o.namespace, o.name);

@@ -71,7 +71,7 @@ fn check_steps(steps: &[Step], push: &mut impl FnMut(String, String)) {
                 None => push(format!("{at}/pause"), unparsable(text)),
                 Some(d) if d.is_zero() => push(
                     format!("{at}/pause"),
-                    "must be longer than 0s: leave pause out to go on at once, or write {} to wait for `mlsync rollout promote`".into(),
+                    "must be longer than 0s: leave pause out for no minimum, or write {} to wait for `mlsync rollout resume` or `promote`".into(),
                 ),
                 Some(_) => {}
             }
@@ -318,7 +318,7 @@ mod tests {
         assert_eq!(
             run(r),
             vec![
-                ("/spec/rollout/steps/0/pause".into(), "must be longer than 0s: leave pause out to go on at once, or write {} to wait for `mlsync rollout promote`".into()),
+                ("/spec/rollout/steps/0/pause".into(), "must be longer than 0s: leave pause out for no minimum, or write {} to wait for `mlsync rollout resume` or `promote`".into()),
                 ("/spec/rollout/steps/1/pause".into(), "`99999999999999999999h` is not a duration mlsync can use (too large?); write it like 30s, 2m or 1h30m".into()),
                 ("/spec/rollout/analysis/interval".into(), "must be at least 1s (got 500ms)".into()),
             ]

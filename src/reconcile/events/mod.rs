@@ -14,12 +14,9 @@ use crate::render::Kind;
 use crate::repo::InvalidService;
 
 use super::cause::ServiceCause;
-use super::keys::ServiceKey;
 use super::live::inventory_name;
 use super::report::{ObjectOutcome, Outcome, Report, ServiceReport};
 use super::rollout::stage as rollout;
-use crate::render::{config_map_name, secret_name};
-use crate::spec::names::is_versioned;
 
 pub use kube::runtime::events::EventType;
 
@@ -163,7 +160,7 @@ pub fn plan_events(report: &Report, ctx: &Context<'_>) -> Vec<PlannedEvent> {
                 type_: EventType::Normal,
                 reason: "Pruned",
                 action: "Prune",
-                note: note(match replaced_by_rollout(report, p) {
+                note: note(match rollout::retired_by(&report.rollouts, &p.key()) {
                     Some(service) => format!(
                         "deleted {}: the canary rollout of {service} no longer needs it ({rev})",
                         object(p)
@@ -201,22 +198,6 @@ pub fn plan_events(report: &Report, ctx: &Context<'_>) -> Vec<PlannedEvent> {
         });
     }
     out
-}
-
-/// The service whose canary rollout retired `p` (its canary Deployment, a ConfigMap or Secret
-/// of an earlier version), if one did: such objects are replaced, they did not leave git.
-fn replaced_by_rollout<'a>(report: &'a Report, p: &ObjectOutcome) -> Option<&'a ServiceKey> {
-    report
-        .rollouts
-        .iter()
-        .map(|r| &r.key)
-        .filter(|k| k.namespace == p.namespace)
-        .find(|k| match p.kind {
-            Kind::Deployment => p.name == crate::reconcile::rollout::canary_name(&k.name),
-            Kind::ConfigMap => is_versioned(&config_map_name(&k.name), &p.name),
-            Kind::Secret => is_versioned(&secret_name(&k.name), &p.name),
-            _ => false,
-        })
 }
 
 /// The event of one service, if it changed or failed.

@@ -15,7 +15,8 @@ use super::state::{Intent, Phase, State, Verdict};
 use super::{TEMPLATE_ANNOTATION, TRACK_LABEL, analysis, canary_name};
 use crate::reconcile::health::Rollout;
 use crate::reconcile::keys::{ObjectRef, ServiceKey};
-use crate::render::SERVICE_LABEL;
+use crate::render::{SERVICE_LABEL, config_map_name, secret_name};
+use crate::spec::names::is_versioned;
 use crate::render::{Kind, Object};
 use crate::spec::rollout::Rollout as RolloutSpec;
 use k8s_openapi::api::core::v1::Pod;
@@ -251,6 +252,22 @@ async fn restarts(client: &Client, namespace: &str, name: &str) -> Option<i32> {
             None
         }
     }
+}
+
+/// The service whose canary rollout deletes `object` (its finished canary Deployment, a
+/// ConfigMap or Secret of an earlier version), if one does: such objects are replaced, they
+/// did not leave git.
+pub fn retired_by<'a>(rollouts: &'a [RolloutReport], object: &ObjectRef) -> Option<&'a ServiceKey> {
+    rollouts
+        .iter()
+        .map(|r| &r.key)
+        .filter(|k| k.namespace == object.namespace)
+        .find(|k| match object.kind {
+            Kind::Deployment => object.name == canary_name(&k.name),
+            Kind::ConfigMap => is_versioned(&config_map_name(&k.name), &object.name),
+            Kind::Secret => is_versioned(&secret_name(&k.name), &object.name),
+            _ => false,
+        })
 }
 
 /// The Event reason of a rollout event.
