@@ -55,8 +55,7 @@ spec:
 #[test]
 fn schema_errors_in_a_rollout() {
     let (code, lines) = validate("bad-schema.yaml", &[]);
-    let duration_or_promote =
-        "must be a duration such as 30s, 2m or 1h30m, or {} to wait for `mlsync rollout resume` or `promote`";
+    let duration_or_promote = "must be a duration such as 30s, 2m or 1h30m, or {} to wait for `mlsync rollout resume` or `promote`";
     let step = "must be a step such as {weight: 10, pause: 2m} or {pause: {}}";
     let weight = "must be a percentage of the traffic from 1 to 99";
     assert_eq!(

@@ -376,7 +376,7 @@ impl Reconciler {
             let key = ServiceKey::new(&d.namespace, &d.name);
             let rendered = std::mem::take(objects);
             let (shaped, report) =
-                rollout::stage::stage(&self.client, spec, &key, rendered, live, None, now).await;
+                rollout::stage::stage(&self.client, spec, &key, rendered, live, now).await;
             *objects = shaped.objects;
             d.keep = shaped.keep;
             d.retire = shaped.retire;

@@ -305,3 +305,50 @@ async fn plan_and_diff_say_what_the_rollout_will_do() {
         "diff does not start with {expected:?}:\n{out}"
     );
 }
+
+/// The Role docs/rollouts.md tells operators to create, exactly as written there (with the
+/// namespace filled in), is enough for `mlsync rollout status` and `promote`.
+#[tokio::test]
+async fn the_operator_role_of_the_docs_is_enough() {
+    use crate::deploy_support::{kubectl_ok, service_account_kubeconfig};
+    let (client, ns) = rollout_in("progressing").await;
+    let admin = cluster().kubeconfig_path();
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rollouts.md"))
+            .unwrap();
+    let line = docs
+        .lines()
+        .find(|l| l.starts_with("kubectl -n NS create role mlsync-rollout-operator"))
+        .expect("the operator's Role in docs/rollouts.md");
+    let args: Vec<String> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|a| if a == "NS" { ns.clone() } else { a.to_owned() })
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    kubectl_ok(admin, &args);
+    kubectl_ok(admin, &["-n", &ns, "create", "serviceaccount", "operator"]);
+    kubectl_ok(
+        admin,
+        &[
+            "-n",
+            &ns,
+            "create",
+            "rolebinding",
+            "operator",
+            "--role=mlsync-rollout-operator",
+            &format!("--serviceaccount={ns}:operator"),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = service_account_kubeconfig(admin, &ns, "operator", dir.path());
+    let (code, out, err) = rollout_with(&kubeconfig, &["status", "iris", "-n", &ns]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Phase:          progressing"), "{out}");
+    let (code, out, err) = rollout_with(&kubeconfig, &["promote", "iris", "-n", &ns]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(intent(&client, &ns).await.unwrap()["action"], "promote");
+    // Only in its own namespace.
+    let (code, _, err) = rollout_with(&kubeconfig, &["status", "iris", "-n", "default"]);
+    assert_eq!(code, 2, "{err}");
+}

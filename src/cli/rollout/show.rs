@@ -97,12 +97,7 @@ pub(super) fn render_text(s: &Shown<'_>, now: Timestamp) -> String {
     let st = s.state;
     let mut out = String::new();
     let _ = writeln!(out, "Service:        {}", s.name);
-    let git = st
-        .git
-        .as_deref()
-        .map(|g| format!(" (git {g})"))
-        .unwrap_or_default();
-    let _ = writeln!(out, "Revision:       {}{git}", st.revision);
+    let _ = writeln!(out, "Revision:       {}", st.revision);
     let _ = writeln!(out, "Phase:          {}", st.phase.as_str());
     let _ = writeln!(out, "Step:           {}/{}", st.step + 1, st.steps);
     let _ = writeln!(out, "Started:        {}", when(st.started, now));

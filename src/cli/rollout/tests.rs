@@ -15,7 +15,6 @@ mod unit {
     fn state(phase: Phase) -> State {
         State {
             revision: "0123456789abcdef0123456789abcdef".into(),
-            git: Some("abc1234".into()),
             phase,
             step: 1,
             steps: 3,
@@ -95,7 +94,7 @@ mod unit {
             text,
             "\
 Service:        ml/iris
-Revision:       0123456789abcdef0123456789abcdef (git abc1234)
+Revision:       0123456789abcdef0123456789abcdef
 Phase:          progressing
 Step:           2/3
 Started:        2026-11-27T21:00:00Z (6m 30s ago)

@@ -55,8 +55,6 @@ pub struct CanaryView {
 pub struct Observed {
     /// The template digest of git's version.
     pub desired: String,
-    /// The git revision, for the state.
-    pub git: Option<String>,
     /// The stable Deployment (`None`: not created yet).
     pub stable: Option<StableView>,
     /// The canary Deployment.
@@ -190,7 +188,6 @@ pub fn decide(rollout: &Rollout, o: &Observed, check: Option<Vec<MetricResult>>)
             let superseded = previous.is_some_and(|p| p.phase != Phase::Aborted);
             let st = State {
                 revision: o.desired.clone(),
-                git: o.git.clone(),
                 phase: Phase::Progressing,
                 step: 0,
                 steps: rollout.steps.len(),

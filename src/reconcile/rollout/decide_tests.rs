@@ -49,7 +49,6 @@ fn at(secs: i64) -> Timestamp {
 fn seen(state: Option<State>, canary: Option<CanaryView>, now: i64) -> Observed {
     Observed {
         desired: "new".into(),
-        git: None,
         stable: Some(StableView {
             digest: Some("old".into()),
             replicas: 4,

@@ -15,9 +15,9 @@ use super::state::{Intent, Phase, State, Verdict};
 use super::{TEMPLATE_ANNOTATION, TRACK_LABEL, analysis, canary_name};
 use crate::reconcile::health::Rollout;
 use crate::reconcile::keys::{ObjectRef, ServiceKey};
+use crate::render::{Kind, Object};
 use crate::render::{SERVICE_LABEL, config_map_name, secret_name};
 use crate::spec::names::is_versioned;
-use crate::render::{Kind, Object};
 use crate::spec::rollout::Rollout as RolloutSpec;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
@@ -163,7 +163,6 @@ pub async fn stage(
     key: &ServiceKey,
     rendered: Vec<Object>,
     live: &BTreeMap<ObjectRef, Value>,
-    git: Option<&str>,
     now: Timestamp,
 ) -> (Shaped, RolloutReport) {
     let (namespace, name) = (key.namespace.as_str(), key.name.as_str());
@@ -175,7 +174,6 @@ pub async fn stage(
     let stable = live.get(&ObjectRef::new(Kind::Deployment, namespace, name));
     let mut observed = Observed {
         desired,
-        git: git.map(str::to_owned),
         stable: stable.map(stable_view),
         canary: live
             .get(&ObjectRef::new(

@@ -161,9 +161,6 @@ impl Cause {
 pub struct State {
     /// The template digest rolled out (the canary's version).
     pub revision: String,
-    /// The git revision that started it, for people.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub git: Option<String>,
     /// Where it is.
     pub phase: Phase,
     /// Index of the current step.
