@@ -187,6 +187,13 @@ impl Report {
             if let Some(h) = &s.health {
                 let _ = writeln!(out, "  health: {h}");
             }
+            let rollout = self
+                .rollouts
+                .iter()
+                .filter(|r| r.key.namespace == s.namespace && r.key.name == s.name);
+            for line in rollout.filter_map(|r| r.line()) {
+                let _ = writeln!(out, "  {line}");
+            }
         }
         for o in &self.pruned {
             let _ = writeln!(out, "{}", object_line(o));

@@ -663,3 +663,42 @@ async fn no_data_holds_a_rollout_and_operators_pause_resume_promote_and_abort() 
         "v3 keeps serving"
     );
 }
+
+/// Without a daemon: each `mlsync apply` (a cron job, say) moves a rollout by one decision,
+/// from the state kept in the cluster. No analysis: steps pass on readiness and time.
+#[tokio::test]
+async fn each_one_shot_apply_moves_a_rollout_one_decision() {
+    let repo = support::repo::ConfigRepo::new("canary-apply").await;
+    let spec = |version: &str| {
+        format!(
+            "apiVersion: mlsync.dev/v1alpha1\nkind: MLService\nmetadata: {{name: {SERVICE}}}\nspec:\n  model: {{name: iris, version: {version}}}\n  image: registry.invalid/iris:1\n  replicas: 1\n  rollout:\n    strategy: canary\n    steps: [{{weight: 50, pause: 1s}}]\n"
+        )
+    };
+    let deployments: Api<Deployment> = repo.api().await;
+    let template = |d: &Deployment| serde_json::to_string(&d.spec.template).unwrap();
+    repo.write("iris.yaml", &spec("v1"));
+    repo.apply_ok(&[]);
+    assert!(deployments.get_opt("iris-canary").await.unwrap().is_none());
+
+    repo.write("iris.yaml", &spec("v2"));
+    let out = repo.apply_ok(&[]);
+    assert!(out.contains("rollout"), "{out}");
+    let canary = deployments.get("iris-canary").await.unwrap();
+    assert!(template(&canary).contains("v2"));
+    assert!(template(&deployments.get(SERVICE).await.unwrap()).contains("v1"));
+
+    // The canary's pods become ready; the step's second passes; the next apply promotes.
+    let client = cluster().client().await;
+    for _ in 0..POLLS {
+        let c = deployments.get("iris-canary").await.unwrap();
+        if c.status.as_ref().and_then(|s| s.ready_replicas) == Some(1) {
+            break;
+        }
+        make_deployment_ready(&client, &repo.ns, "iris-canary").await;
+        tokio::time::sleep(POLL).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    repo.apply_ok(&[]);
+    assert!(deployments.get_opt("iris-canary").await.unwrap().is_none());
+    assert!(template(&deployments.get(SERVICE).await.unwrap()).contains("v2"));
+}

@@ -21,8 +21,7 @@ use serde_json::{Map, Value, json};
 use super::KubeArgs;
 use crate::cluster;
 use crate::reconcile::cause::ApiFailure;
-use crate::reconcile::rollout::decide::Event;
-use crate::reconcile::rollout::stage::{self, RolloutReport};
+use crate::reconcile::rollout::stage::RolloutReport;
 use crate::reconcile::rollout::state::{
     self, Action, INTENT_ANNOTATION, Intent, Phase, STATE_ANNOTATION, State,
 };
@@ -295,23 +294,10 @@ async fn record(target: &TargetArgs, action: Action) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-/// The line `plan` and `diff` print for a canary-strategy service's rollout:
-/// `rollout ml/iris: canary rollout started; canary step 1/3 at 10% (1 canary pods)`. `None`
-/// when the decision has neither an event nor a rollout to tell about.
+/// The line `plan`, `diff` and `apply` print for a canary-strategy service's rollout (see
+/// [`RolloutReport::line`]).
 pub fn plan_line(report: &RolloutReport) -> Option<String> {
-    let text = match &report.decision.event {
-        // Notes that do not say where the rollout goes next get the summary too.
-        Some(e @ (Event::Started { .. } | Event::StepPassed { .. } | Event::Resumed)) => {
-            let note = stage::note(e, report);
-            match report.summary() {
-                Some(s) => format!("{note}; {s}"),
-                None => note,
-            }
-        }
-        Some(e) => stage::note(e, report),
-        None => report.summary()?,
-    };
-    Some(format!("rollout {}: {text}", report.key))
+    report.line()
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ mod unit {
     use super::super::show::*;
     use super::super::*;
     use crate::reconcile::keys::ServiceKey;
-    use crate::reconcile::rollout::decide::{Decision, Shape};
+    use crate::reconcile::rollout::decide::{Decision, Event, Shape};
     use crate::reconcile::rollout::state::{Cause, MetricResult, Verdict};
 
     fn t(s: &str) -> Timestamp {

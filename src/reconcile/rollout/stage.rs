@@ -53,6 +53,25 @@ impl RolloutReport {
         self.state().is_some_and(|s| s.phase == Phase::Aborted)
     }
 
+    /// The line `plan`, `diff` and `apply` print:
+    /// `rollout ml/iris: canary rollout started; canary step 1/3 at 10% (1 canary pods)`.
+    /// `None` when the decision has neither an event nor a rollout to tell about.
+    pub fn line(&self) -> Option<String> {
+        let text = match &self.decision.event {
+            // Notes that do not say where the rollout goes next get the summary too.
+            Some(e @ (Event::Started { .. } | Event::StepPassed { .. } | Event::Resumed)) => {
+                let note = note(e, self);
+                match self.summary() {
+                    Some(s) => format!("{note}; {s}"),
+                    None => note,
+                }
+            }
+            Some(e) => note(e, self),
+            None => self.summary()?,
+        };
+        Some(format!("rollout {}: {text}", self.key))
+    }
+
     /// One line for `plan`, `/status` and logs: `canary step 2/3 at 50% (1 of 3 pods),
     /// error-rate 0.002`, `aborted at step 1/3: error-rate 0.034 > 0.01`, …
     pub fn summary(&self) -> Option<String> {
