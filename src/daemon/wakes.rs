@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use crate::reconcile::keys::ServiceKey;
+use crate::reconcile::rollout::decide::EARLY;
 use crate::reconcile::rollout::stage::RolloutReport;
 use crate::reconcile::rollout::state::Phase;
 
@@ -71,22 +72,23 @@ impl Wakes {
         self.due.values().min().copied()
     }
 
-    /// Marks the services due at `now` as fired (the loop fires a trigger): they wait for
+    /// Marks the services due at `now` (within [`EARLY`]) as fired (the loop fires a trigger): they wait for
     /// their look, and are fired again after [`RETRY`] should no reconcile take them.
     pub fn fire(&mut self, now: Instant) {
         for (k, at) in self.due.iter_mut() {
-            if *at <= now {
+            if *at <= now + EARLY {
                 self.fired.insert(k.clone());
                 *at = now + RETRY;
             }
         }
     }
 
-    /// The services due a look at `now`: fired, or due.
+    /// The services due a look at `now`: fired, or due within [`EARLY`] (looked at together
+    /// with those due now: their rollouts count a check or a pause end as due that early).
     pub fn due(&self, now: Instant) -> BTreeSet<ServiceKey> {
         self.due
             .iter()
-            .filter(|(_, at)| **at <= now)
+            .filter(|(_, at)| **at <= now + EARLY)
             .map(|(k, _)| k.clone())
             .chain(self.fired.iter().cloned())
             .collect()
@@ -133,5 +135,19 @@ mod tests {
         // A whole look forgets services without a rollout.
         w.after(None, &[], later);
         assert_eq!(w.next(), None);
+    }
+
+    #[test]
+    fn looks_due_within_early_are_taken_together() {
+        let t0 = Instant::now();
+        let mut w = Wakes::default();
+        let mut c = report("c", None);
+        c.decision.wake = Some(Duration::from_millis(10_500));
+        w.after(None, &[report("b", Some(10)), c, report("d", Some(12))], t0);
+        let at = t0 + Duration::from_secs(10);
+        assert_eq!(
+            w.due(at),
+            BTreeSet::from([ServiceKey::new("ns", "b"), ServiceKey::new("ns", "c")])
+        );
     }
 }

@@ -146,7 +146,7 @@ fn a_healthy_canary_passes_each_step_and_is_promoted() {
     let st = d.state.unwrap();
     assert_eq!((st.step, st.last_check), (1, None));
     // The step's pause elapses, but no check passed since the step began: not done yet.
-    assert!(!check_due(&r, &seen(Some(st.clone()), ready(4), 89)));
+    assert!(!check_due(&r, &seen(Some(st.clone()), ready(4), 88)));
     let o = seen(Some(st.clone()), ready(4), 120);
     assert!(check_due(&r, &o));
     assert_eq!(decide(&r, &o, None).event, None);
@@ -338,9 +338,12 @@ fn a_new_commit_supersedes_the_rollout_in_progress() {
 fn without_metrics_a_step_passes_on_readiness_and_time() {
     let r = two_steps(false);
     let st = decide(&r, &seen(None, None, 0), None).state.unwrap();
-    let d = decide(&r, &seen(Some(st.clone()), ready(1), 59), None);
+    let d = decide(&r, &seen(Some(st.clone()), ready(1), 58), None);
     assert_eq!(d.event, None);
-    assert_eq!(d.wake, Some(Duration::from_secs(1)));
+    assert_eq!(d.wake, Some(Duration::from_secs(2)));
+    // Due within EARLY: it passes with the looks of other services due then.
+    let d = decide(&r, &seen(Some(st.clone()), ready(1), 59), None);
+    assert_eq!(d.event, Some(Event::StepPassed { step: 1, steps: 2 }));
     let d = decide(&r, &seen(Some(st.clone()), ready(0), 61), None);
     assert_eq!(d.event, None, "no canary pods ready");
     let d = decide(&r, &seen(Some(st), ready(1), 61), None);
