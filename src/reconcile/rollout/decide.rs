@@ -171,8 +171,7 @@ pub fn check_due(rollout: &Rollout, o: &Observed) -> bool {
     };
     state.phase == Phase::Progressing
         && canary_ready(rollout, o, state)
-        && since(o.now, state.last_check.unwrap_or(state.step_started))
-            + early(analysis.interval())
+        && since(o.now, state.last_check.unwrap_or(state.step_started)) + early(analysis.interval())
             >= analysis.interval()
 }
 
