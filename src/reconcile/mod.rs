@@ -361,6 +361,7 @@ impl Reconciler {
         let now = jiff::Timestamp::now();
         let mut reports = Vec::new();
         for d in desired.iter_mut() {
+            let key = ServiceKey::new(&d.namespace, &d.name);
             let Some(spec) = repo
                 .services
                 .iter()
@@ -368,12 +369,20 @@ impl Reconciler {
                 .and_then(|s| s.spec.spec.rollout.as_ref())
                 .filter(|r| r.is_canary())
             else {
+                // No longer a canary service: a rollout state left on it is forgotten.
+                let stable = live.get(&ObjectRef::new(
+                    render::Kind::Deployment,
+                    &d.namespace,
+                    &d.name,
+                ));
+                if d.objects.is_ok() && stable.and_then(rollout::state::State::of).is_some() {
+                    reports.push(rollout::stage::RolloutReport::forget(key));
+                }
                 continue;
             };
             let Ok(objects) = &mut d.objects else {
                 continue;
             };
-            let key = ServiceKey::new(&d.namespace, &d.name);
             let rendered = std::mem::take(objects);
             let (shaped, report) =
                 rollout::stage::stage(&self.client, spec, &key, rendered, live, now).await;

@@ -701,4 +701,25 @@ async fn each_one_shot_apply_moves_a_rollout_one_decision() {
     repo.apply_ok(&[]);
     assert!(deployments.get_opt("iris-canary").await.unwrap().is_none());
     assert!(template(&deployments.get(SERVICE).await.unwrap()).contains("v2"));
+
+    // v3's canary starts; then the service drops the canary strategy: v3 is applied plainly,
+    // the canary goes, and so does the rollout state.
+    repo.write("iris.yaml", &spec("v3"));
+    repo.apply_ok(&[]);
+    assert!(deployments.get_opt("iris-canary").await.unwrap().is_some());
+    let plain = spec("v3");
+    let plain = &plain[..plain.find("  rollout:").unwrap()];
+    repo.write("iris.yaml", plain);
+    repo.apply_ok(&[]);
+    assert!(deployments.get_opt("iris-canary").await.unwrap().is_none());
+    let stable = deployments.get(SERVICE).await.unwrap();
+    assert!(template(&stable).contains("v3"));
+    assert!(
+        !stable
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("mlsync.dev/rollout"),
+        "the rollout state is forgotten"
+    );
 }

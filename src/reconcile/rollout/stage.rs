@@ -38,6 +38,22 @@ pub struct RolloutReport {
 }
 
 impl RolloutReport {
+    /// Forgets the rollout state of a service that no longer uses the canary strategy.
+    pub fn forget(key: ServiceKey) -> Self {
+        Self {
+            key,
+            decision: Decision {
+                shape: Shape::Stable,
+                state: None,
+                changed: true,
+                event: None,
+                wake: None,
+            },
+            stable_exists: true,
+            checked: Vec::new(),
+        }
+    }
+
     /// The state to keep, when a rollout is under way or aborted.
     pub fn state(&self) -> Option<&State> {
         self.decision.state.as_ref()
