@@ -109,6 +109,8 @@ struct DocBuilder {
     has_content: bool,
     /// The first repeated mapping key, once found.
     duplicate: Option<SyntaxError>,
+    /// False while the scalar being recorded is tagged (see `parse_documents`).
+    checks_duplicates: bool,
 }
 
 impl DocBuilder {
@@ -136,6 +138,7 @@ impl DocBuilder {
                     *expect_key = false;
                     let text = key_text.unwrap_or("?").to_owned();
                     if let Some(k) = key_text.filter(|k| *k != MERGE_KEY)
+                        && self.checks_duplicates
                         && let Some(first) = seen.insert(k.to_owned(), pos)
                         && self.duplicate.is_none()
                     {
@@ -202,6 +205,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
                     positions: PositionIndex::default(),
                     stack: Vec::new(),
                     from_byte: previous_end,
+                    checks_duplicates: true,
                     start: pos,
                     has_content: false,
                     duplicate: None,
@@ -223,8 +227,12 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
                     }
                 }
             }
-            Event::Scalar(ref s, ..) => {
+            Event::Scalar(ref s, _, _, ref tag) => {
                 if let Some(b) = current.as_mut() {
+                    // A tagged key is not the same key as an untagged (or otherwise tagged) one
+                    // with the same text, for the YAML reader the values come from either: the
+                    // duplicate check leaves it to that reader (found by fuzzing).
+                    b.checks_duplicates = tag.is_none();
                     b.node(pos, Some(s));
                     if let Some(e) = b.duplicate.take() {
                         return Err(e);
@@ -323,6 +331,17 @@ fn first_line(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn keys_that_differ_by_tag_are_left_to_the_yaml_reader() {
+        // Found by fuzzing (fuzz/seeds/yaml_positions/crash-tagged-duplicate-keys.yaml): both
+        // readers must agree on whether a document is valid.
+        let text = "!a: :k: 1\n!b: :k: 2\n";
+        let values = parse_values(text).is_ok();
+        let docs = parse_documents(text).is_ok();
+        assert_eq!(values, docs, "{:?}", parse_documents(text).err());
+    }
+
     use super::*;
 
     #[test]
