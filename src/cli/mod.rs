@@ -62,6 +62,17 @@ pub struct RepoArgs {
     /// Config repo directory (a checkout holding mlsync.yaml and MLService specs).
     #[arg(long, env = "MLSYNC_REPO", default_value = ".")]
     pub repo: PathBuf,
+    /// Environment declared in mlsync.yaml whose overlays are merged over the base specs
+    /// (default: the base specs alone).
+    #[arg(long = "env", env = "MLSYNC_ENV", value_name = "NAME")]
+    pub env: Option<String>,
+}
+
+impl RepoArgs {
+    /// Loads the repo for the chosen environment.
+    pub fn load(&self) -> Result<crate::repo::Repo, crate::repo::RepoError> {
+        crate::repo::load_env(&self.repo, self.env.as_deref())
+    }
 }
 
 /// The subcommands.

@@ -102,7 +102,7 @@ impl ClusterArgs {
         let policy = self
             .reconcile
             .source_id_policy(Ok(DefaultId::for_dir(&self.repo.repo)));
-        let source_id = policy.resolve(repo.config.source_id.as_deref())?;
+        let source_id = policy.resolve_for(repo)?;
         let r = self.reconciler().await?;
         let planned = r.plan(repo, &source_id).await?;
         policy.log(&source_id);
@@ -111,7 +111,7 @@ impl ClusterArgs {
 
     /// Loads the repo, printing its diagnostics to stderr.
     pub fn load_repo(&self) -> anyhow::Result<Repo> {
-        let repo = crate::repo::load(&self.repo.repo)?;
+        let repo = self.repo.load()?;
         for d in &repo.diagnostics {
             eprintln!("{d}");
         }

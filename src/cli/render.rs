@@ -55,12 +55,12 @@ pub struct RenderArgs {
 /// Renders every valid service; exit 0 when all specs are valid, 1 when some are invalid (their
 /// problems go to stderr), 2 on errors such as a secrets file that cannot be decrypted.
 pub fn run(args: &RenderArgs) -> anyhow::Result<u8> {
-    let repo = crate::repo::load(&args.repo.repo)?;
+    let repo = args.repo.load()?;
     for d in &repo.diagnostics {
         eprintln!("{d}");
     }
     let policy = SourceIdPolicy::for_dir(args.source_id.clone(), &args.repo.repo);
-    let source_id = policy.resolve(repo.config.source_id.as_deref())?;
+    let source_id = policy.resolve_for(&repo)?;
     // Render output feeds other tools: only the directory-name fallback is worth a line.
     if source_id.origin == Origin::DirectoryName {
         policy.log(&source_id);

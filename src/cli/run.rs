@@ -30,6 +30,10 @@ pub struct RunArgs {
     /// or a local directory (see --source).
     #[arg(long, env = "MLSYNC_REPO", value_name = "URL|PATH")]
     pub repo: String,
+    /// Environment declared in the repo's mlsync.yaml whose overlays are merged over the base
+    /// specs (default: the base specs alone).
+    #[arg(long = "env", env = "MLSYNC_ENV", value_name = "NAME")]
+    pub env: Option<String>,
     /// How to read --repo: auto (a plain directory is watched as it is on disk; URLs, bare
     /// repositories and --branch/--ref mean git), git, or path.
     #[arg(long, env = "MLSYNC_SOURCE", value_enum, default_value = "auto")]
@@ -96,6 +100,7 @@ impl RunArgs {
             kube: self.reconcile.kube.options(),
             keys: self.reconcile.keys.options(),
             source_id: self.reconcile.source_id.clone(),
+            env: self.env.clone(),
             reconcile: self.reconcile.options(),
             leader: self.leader.options(),
         }

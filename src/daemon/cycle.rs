@@ -40,6 +40,8 @@ pub struct Target {
     pub kube: KubeOptions,
     /// Prune, adopt, write and event settings.
     pub options: ReconcileOptions,
+    /// The environment whose overlays are merged over the base specs (`--env`).
+    pub env: Option<String>,
 }
 
 /// The daemon's long-lived reconcile state.
@@ -182,7 +184,8 @@ impl Cycle {
         let rev = snap.revision.as_str();
         // Whatever goes wrong below, the next reconcile is a whole one.
         let basis = self.basis.take();
-        let repo = crate::repo::load(&snap.root).map_err(|e| e.to_string())?;
+        let repo = crate::repo::load_env(&snap.root, self.target.env.as_deref())
+            .map_err(|e| e.to_string())?;
         for d in &repo.diagnostics {
             warn!(revision = %rev, diagnostic = %d, "invalid config");
         }
@@ -224,7 +227,7 @@ impl Cycle {
             .unwrap_or_default();
         let source_id = self
             .source_id
-            .resolve(repo.config.source_id.as_deref())
+            .resolve_for(&repo)
             .map_err(|e| e.to_string())?;
         let inputs = incremental::inputs(&repo, &source_id.id);
         // Taken before the plan reads the cluster: what happens after it is looked at next time.

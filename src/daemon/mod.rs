@@ -178,6 +178,7 @@ pub async fn run_with(
         cycle::Target {
             kube: args.kube.clone(),
             options: args.reconcile.clone(),
+            env: args.env.clone(),
         },
         secrets,
         leader.clone(),

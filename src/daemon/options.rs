@@ -52,6 +52,8 @@ pub struct RunOptions {
     pub keys: KeyOptions,
     /// `--source-id`: the ownership id, when given.
     pub source_id: Option<String>,
+    /// `--env`: the environment whose overlays are merged over the base specs.
+    pub env: Option<String>,
     /// Prune, adopt, write and event settings of each reconcile.
     pub reconcile: ReconcileOptions,
     /// Leader election among replicas.

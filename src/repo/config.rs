@@ -2,25 +2,23 @@
 
 use std::path::PathBuf;
 
-use serde_json::Value;
-
-use super::yaml::{self, Pos};
+use super::yaml::{self, Pos, PositionIndex};
 use super::{Diagnostic, REPO_CONFIG_FILE, Repo, RepoError, files, push_violations};
 use crate::spec::RepoConfig;
 use crate::spec::schema::{self, Which};
 
-/// Reads `mlsync.yaml` into `repo.config`; returns the positions of its `paths` entries.
-pub(super) fn load_config(repo: &mut Repo) -> Result<Vec<Pos>, RepoError> {
+/// Reads `mlsync.yaml` into `repo.config`; returns the positions of its nodes.
+pub(super) fn load_config(repo: &mut Repo) -> Result<PositionIndex, RepoError> {
     let rel = PathBuf::from(REPO_CONFIG_FILE);
     if !repo.root.join(&rel).is_file() {
-        return Ok(Vec::new());
+        return Ok(PositionIndex::default());
     }
     let text = match files::read(&repo.root, &rel)? {
         Ok(text) => text,
         Err(bad) => {
             repo.config_valid = false;
             repo.diagnostics.push(files::not_utf8(&rel, bad));
-            return Ok(Vec::new());
+            return Ok(PositionIndex::default());
         }
     };
     let docs = match yaml::parse_documents(&text) {
@@ -33,26 +31,19 @@ pub(super) fn load_config(repo: &mut Repo) -> Result<Vec<Pos>, RepoError> {
                 field: String::new(),
                 message: format!("invalid YAML: {}", e.message),
             });
-            return Ok(Vec::new());
+            return Ok(PositionIndex::default());
         }
     };
     let Some(doc) = docs.into_iter().next() else {
-        return Ok(Vec::new());
+        return Ok(PositionIndex::default());
     };
     let violations = schema::validate(Which::RepoConfig, &doc.value);
     if !violations.is_empty() {
         repo.config_valid = false;
         push_violations(&mut repo.diagnostics, &rel, &doc, violations);
-        return Ok(Vec::new());
+        return Ok(PositionIndex::default());
     }
-    let count = doc
-        .value
-        .get("paths")
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
-    let positions = (0..count)
-        .map(|i| doc.positions.locate(&format!("/paths/{i}")))
-        .collect();
+    let positions = doc.positions;
     match serde_json::from_value::<RepoConfig>(doc.value) {
         Ok(c) => repo.config = c,
         Err(e) => {
@@ -69,7 +60,10 @@ pub(super) fn load_config(repo: &mut Repo) -> Result<Vec<Pos>, RepoError> {
 }
 
 /// The `paths` entries of the repo config with where each is written (`["."]` by default).
-pub(super) fn path_entries(config: &RepoConfig, positions: &[Pos]) -> Vec<files::PathEntry> {
+pub(super) fn path_entries(
+    config: &RepoConfig,
+    positions: &PositionIndex,
+) -> Vec<files::PathEntry> {
     let start = Pos { line: 1, column: 1 };
     match &config.paths {
         Some(paths) => paths
@@ -78,7 +72,7 @@ pub(super) fn path_entries(config: &RepoConfig, positions: &[Pos]) -> Vec<files:
             .map(|(i, p)| files::PathEntry {
                 path: p.clone(),
                 field: format!("paths[{i}]"),
-                pos: positions.get(i).copied().unwrap_or(start),
+                pos: positions.locate(&format!("/paths/{i}")),
             })
             .collect(),
         None => vec![files::PathEntry {

@@ -45,10 +45,12 @@ pub struct SpecFiles {
 /// with [`confine`] (links that stay inside the repo are followed; anything leading out is a
 /// diagnostic at the entry's position). Below an entry, hidden entries (`.git`, `.github`, …),
 /// the repo config and secrets files are skipped, and symbolic links are not followed, so the
-/// walk never leaves the directories it was given.
+/// walk never leaves the directories it was given. Directories in `skip` (environment overlay
+/// directories, relative to the root) are never searched.
 pub fn spec_files(
     root: &Path,
     entries: &[PathEntry],
+    skip: &[PathBuf],
     diags: &mut Vec<Diagnostic>,
 ) -> Result<SpecFiles, RepoError> {
     let mut found = SpecFiles::default();
@@ -74,10 +76,13 @@ pub fn spec_files(
                 continue;
             }
         };
+        if skip.iter().any(|d| rel.starts_with(d)) {
+            continue;
+        }
         let abs = root.join(&rel);
         let meta = std::fs::metadata(&abs).map_err(|cause| RepoError::Read { path: abs, cause })?;
         if meta.is_dir() {
-            walk(root, &rel, &mut found.files)?;
+            walk(root, &rel, skip, &mut found.files)?;
         } else if meta.is_file() {
             found.files.push(rel);
         } else {
@@ -122,7 +127,12 @@ fn normalize(p: &Path) -> PathBuf {
         .collect()
 }
 
-fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), RepoError> {
+fn walk(
+    root: &Path,
+    rel: &Path,
+    skip: &[PathBuf],
+    out: &mut Vec<PathBuf>,
+) -> Result<(), RepoError> {
     let dir = root.join(rel);
     let entries = std::fs::read_dir(&dir).map_err(|cause| RepoError::Read {
         path: dir.clone(),
@@ -145,7 +155,9 @@ fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), RepoError
         if kind.is_symlink() {
             tracing::warn!(file = %child.display(), "skipping symbolic link in config repo");
         } else if kind.is_dir() {
-            walk(root, &child, out)?;
+            if !skip.iter().any(|d| normalize(&child) == *d) {
+                walk(root, &child, skip, out)?;
+            }
         } else if kind.is_file()
             && (name.ends_with(".yaml") || name.ends_with(".yml"))
             && !is_secrets_file_name(&name)

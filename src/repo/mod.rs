@@ -7,9 +7,10 @@ mod config;
 pub mod confine;
 pub mod diagnostic;
 pub mod files;
+pub mod overlay;
 pub mod yaml;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -28,6 +29,17 @@ pub const REPO_CONFIG_FILE: &str = "mlsync.yaml";
 /// Errors that stop loading altogether (as opposed to [`Diagnostic`]s about content).
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
+    /// `--env` names an environment that `mlsync.yaml` does not declare.
+    #[error(
+        "failed to use environment {name:?}: {REPO_CONFIG_FILE} declares {}",
+        declared(known)
+    )]
+    UnknownEnvironment {
+        /// The name asked for.
+        name: String,
+        /// The environments declared.
+        known: Vec<String>,
+    },
     /// The repo directory is missing or unreadable.
     #[error("failed to read config repo {}: {cause}", path.display())]
     Root {
@@ -44,6 +56,14 @@ pub enum RepoError {
         /// Why.
         cause: std::io::Error,
     },
+}
+
+fn declared(known: &[String]) -> String {
+    if known.is_empty() {
+        "no environments".to_owned()
+    } else {
+        format!("only: {}", known.join(", "))
+    }
 }
 
 /// A valid service and where it came from.
@@ -86,6 +106,10 @@ pub struct Repo {
     pub config_valid: bool,
     /// Every problem found.
     pub diagnostics: Vec<Diagnostic>,
+    /// The environment loaded (`--env`), if any.
+    pub environment: Option<overlay::Environment>,
+    /// Its overlays.
+    pub overlays: overlay::Overlays,
 }
 
 impl Repo {
@@ -93,6 +117,14 @@ impl Repo {
     /// following links that stay inside (see [`confine()`]); the result is below [`Repo::root`].
     pub fn resolve(&self, path: &str) -> Result<PathBuf, ConfineError> {
         confine(&self.root, path).map(|rel| self.root.join(rel))
+    }
+
+    /// The namespace of services that set none: the environment's, else the repo default.
+    pub fn default_namespace(&self) -> &str {
+        self.environment
+            .as_ref()
+            .and_then(|e| e.config.namespace.as_deref())
+            .unwrap_or(self.config.default_namespace())
     }
 
     /// True when every file and spec is valid.
@@ -121,8 +153,14 @@ impl Repo {
     }
 }
 
-/// Loads and validates every spec under `root`.
+/// Loads and validates every spec under `root` (the base specs, without environment).
 pub fn load(root: &Path) -> Result<Repo, RepoError> {
+    load_env(root, None)
+}
+
+/// Loads and validates every spec under `root`, with the overlays of environment `env` merged
+/// over them when one is given ([`overlay`]).
+pub fn load_env(root: &Path, env: Option<&str>) -> Result<Repo, RepoError> {
     let meta = std::fs::metadata(root).map_err(|cause| RepoError::Root {
         path: root.to_owned(),
         cause,
@@ -142,10 +180,42 @@ pub fn load(root: &Path) -> Result<Repo, RepoError> {
         unreadable_files: Vec::new(),
         config_valid: true,
         diagnostics: Vec::new(),
+        environment: None,
+        overlays: overlay::Overlays::default(),
     };
     let positions = config::load_config(&mut repo)?;
     let entries = config::path_entries(&repo.config, &positions);
-    let found = files::spec_files(root, &entries, &mut repo.diagnostics)?;
+    let (env_dirs, refused) = overlay::dirs(
+        root,
+        &repo.config.environments,
+        &mut repo.diagnostics,
+        |p| positions.locate(p),
+    )?;
+    if refused {
+        repo.config_valid = false;
+    }
+    if let Some(name) = env {
+        match (repo.config.environments.get(name), env_dirs.get(name)) {
+            (Some(config), Some(dir)) => {
+                repo.overlays = overlay::load(root, name, dir, &mut repo.diagnostics)?;
+                repo.environment = Some(overlay::Environment {
+                    name: name.to_owned(),
+                    config: config.clone(),
+                });
+            }
+            // Declared, but its directory leads out of the repo (a diagnostic already).
+            (Some(_), None) => {}
+            (None, _) if repo.config_valid => {
+                return Err(RepoError::UnknownEnvironment {
+                    name: name.to_owned(),
+                    known: repo.config.environments.keys().cloned().collect(),
+                });
+            }
+            (None, _) => {}
+        }
+    }
+    let skip: Vec<PathBuf> = env_dirs.into_values().collect();
+    let found = files::spec_files(root, &entries, &skip, &mut repo.diagnostics)?;
     if found.refused {
         // A `paths` entry that leaves the repo: the repo config is hostile or broken, so
         // nothing is applied or pruned (as for any invalid mlsync.yaml).
@@ -155,9 +225,57 @@ pub fn load(root: &Path) -> Result<Repo, RepoError> {
         load_file(&mut repo, &file)?;
     }
     mark_duplicates(&mut repo);
+    if env.is_some() {
+        settle_environment(&mut repo);
+    }
     repo.invalid.sort();
     repo.invalid.dedup();
     Ok(repo)
+}
+
+/// After the base specs of an environment load: overlays that name no service are reported,
+/// services with a broken overlay are invalid, and when the environment itself could not be
+/// read (invalid `mlsync.yaml`) nothing is applied: the base alone is not what it asks for.
+fn settle_environment(repo: &mut Repo) {
+    let env_known = repo.environment.is_some();
+    let broken = &repo.overlays.broken;
+    let (keep, drop): (Vec<_>, Vec<_>) = std::mem::take(&mut repo.services)
+        .into_iter()
+        .partition(|s| env_known && !broken.contains(&s.spec.metadata.name));
+    repo.services = keep;
+    repo.invalid
+        .extend(drop.into_iter().map(|s| InvalidService {
+            namespace: s.namespace,
+            name: s.spec.metadata.name,
+        }));
+    let names: BTreeSet<&str> = repo
+        .services
+        .iter()
+        .map(|s| s.spec.metadata.name.as_str())
+        .chain(repo.invalid.iter().map(|s| s.name.as_str()))
+        .collect();
+    let mut orphans = Vec::new();
+    for (service, o) in &repo.overlays.by_service {
+        if names.contains(service.as_str()) {
+            continue;
+        }
+        let hint = names
+            .iter()
+            .map(|n| (strsim::damerau_levenshtein(service, n), *n))
+            .filter(|(d, n)| *d <= 2.max(n.len() / 4))
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, n)| format!(" (did you mean {n}?)"))
+            .unwrap_or_default();
+        orphans.push(Diagnostic {
+            file: o.file.clone(),
+            pos: o.doc.positions.locate("/metadata/name"),
+            field: String::new(),
+            message: format!(
+                "no service named {service} in the base specs{hint}: an overlay is named after the service it changes"
+            ),
+        });
+    }
+    repo.diagnostics.extend(orphans);
 }
 
 fn push_violations(
@@ -172,6 +290,30 @@ fn push_violations(
             pos: doc.positions.locate(&x.pointer),
             field: field_path(&x.pointer),
             message: x.message,
+        });
+    }
+}
+
+/// Problems of a spec merged with its environment overlay: each where it was written (see
+/// [`overlay::Overlays::locate`]), and naming the environment.
+fn push_overlaid(
+    repo: &mut Repo,
+    file: &Path,
+    doc: &Document,
+    name: &str,
+    v: Vec<schema::Violation>,
+) {
+    let env = repo.overlays.env.clone();
+    for x in v {
+        let (file, pos) = match repo.overlays.locate(name, &doc.value, &x.pointer) {
+            Some(at) => (at.file, at.pos),
+            None => (file.to_owned(), doc.positions.locate(&x.pointer)),
+        };
+        repo.diagnostics.push(Diagnostic {
+            file,
+            pos,
+            field: field_path(&x.pointer),
+            message: format!("{} (environment {env})", x.message),
         });
     }
 }
@@ -236,7 +378,10 @@ fn load_file(repo: &mut Repo, rel: &Path) -> Result<(), RepoError> {
     for doc in docs {
         let c = check_document(repo, &doc.value);
         let ok = c.violations.is_empty();
-        push_violations(&mut repo.diagnostics, rel, &doc, c.violations);
+        match &c.overlaid {
+            Some(name) => push_overlaid(repo, rel, &doc, name, c.violations),
+            None => push_violations(&mut repo.diagnostics, rel, &doc, c.violations),
+        }
         match (c.spec, ok) {
             (Some(spec), true) => repo.services.push(LoadedService {
                 spec,
@@ -259,13 +404,18 @@ fn load_file(repo: &mut Repo, rel: &Path) -> Result<(), RepoError> {
 
 /// One document checked: its identity, the typed spec when it deserialized, every violation.
 struct Checked {
+    /// The service whose environment overlay was merged in, if one was.
+    overlaid: Option<String>,
     name: Option<String>,
     namespace: String,
     spec: Option<MLService>,
     violations: Vec<schema::Violation>,
 }
 
-fn check_document(repo: &Repo, value: &Value) -> Checked {
+fn check_document(repo: &Repo, base: &Value) -> Checked {
+    let merged = repo.overlays.apply(base);
+    let overlaid = merged.is_some();
+    let value = merged.as_ref().unwrap_or(base);
     let name = value
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -273,7 +423,7 @@ fn check_document(repo: &Repo, value: &Value) -> Checked {
     let namespace = value
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
-        .unwrap_or(repo.config.default_namespace())
+        .unwrap_or(repo.default_namespace())
         .to_owned();
     let mut violations = identity_violations(value);
     if violations.is_empty() {
@@ -310,6 +460,7 @@ fn check_document(repo: &Repo, value: &Value) -> Checked {
         }
     }
     Checked {
+        overlaid: overlaid.then(|| name.clone()).flatten(),
         name,
         namespace,
         spec,

@@ -31,6 +31,8 @@ pub enum Origin {
     Flag,
     /// `sourceId` in mlsync.yaml.
     RepoConfig,
+    /// `sourceId` of the environment (`--env`) in mlsync.yaml.
+    Environment,
     /// Derived from the git remote URL (and subdirectory).
     RemoteUrl,
     /// The directory's name (no git remote identifies the source).
@@ -43,6 +45,7 @@ impl Origin {
         match self {
             Origin::Flag => "--source-id",
             Origin::RepoConfig => "mlsync.yaml",
+            Origin::Environment => "mlsync.yaml environments",
             Origin::RemoteUrl => "remote URL",
             Origin::DirectoryName => "directory name",
         }
@@ -193,16 +196,26 @@ impl SourceIdPolicy {
                 });
             }
         };
-        if id.is_empty() || !derive::is_label_value(id) {
-            return Err(SourceIdError::Invalid {
-                id: id.to_owned(),
-                origin,
-            });
+        checked(id, origin)
+    }
+
+    /// The id for `repo`, loaded for its environment if it has one: the flag, else the
+    /// environment's `sourceId`, else the repo's id (its `sourceId`, else the default) followed
+    /// by `-<environment>`, so that two environments never own (and prune) each other's objects.
+    pub fn resolve_for(&self, repo: &crate::repo::Repo) -> Result<SourceId, SourceIdError> {
+        let Some(env) = &repo.environment else {
+            return self.resolve(repo.config.source_id.as_deref());
+        };
+        if self.flag.is_none()
+            && let Some(id) = &env.config.source_id
+        {
+            return checked(id, Origin::Environment);
         }
-        Ok(SourceId {
-            id: id.to_owned(),
-            origin,
-        })
+        let base = self.resolve(repo.config.source_id.as_deref())?;
+        if base.origin == Origin::Flag {
+            return Ok(base);
+        }
+        checked(&format!("{}-{}", base.id, env.name), base.origin)
     }
 
     /// Logs the id in use and where it came from; a warning with the fix when it is only the
@@ -230,6 +243,20 @@ impl SourceIdPolicy {
             _ => info!(source_id = %id.id, from = %id.origin, "ownership source id"),
         }
     }
+}
+
+/// `id` as a [`SourceId`] from `origin`, if it is a label value.
+fn checked(id: &str, origin: Origin) -> Result<SourceId, SourceIdError> {
+    if id.is_empty() || !derive::is_label_value(id) {
+        return Err(SourceIdError::Invalid {
+            id: id.to_owned(),
+            origin,
+        });
+    }
+    Ok(SourceId {
+        id: id.to_owned(),
+        origin,
+    })
 }
 
 /// `path` with symlinks and `..` resolved, or as given when it cannot be resolved (missing).

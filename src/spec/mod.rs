@@ -7,6 +7,7 @@
 pub mod checks;
 pub mod limits;
 pub mod names;
+pub mod overlay_schema;
 pub mod quantity;
 pub mod rollout;
 mod rollout_checks;
@@ -277,11 +278,35 @@ pub struct RepoConfig {
     /// Create missing namespaces.
     #[serde(default)]
     pub create_namespaces: bool,
+    /// Environments (`--env NAME`): each a set of overlays over the base specs.
+    #[serde(default)]
+    pub environments: BTreeMap<String, EnvironmentConfig>,
 }
 
 impl RepoConfig {
     /// The namespace a spec without `metadata.namespace` goes to.
     pub fn default_namespace(&self) -> &str {
         self.default_namespace.as_deref().unwrap_or("default")
+    }
+}
+
+/// One entry of `environments` in `mlsync.yaml`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvironmentConfig {
+    /// Namespace for services that set none, in this environment (default: `defaultNamespace`).
+    pub namespace: Option<String>,
+    /// Ownership label value in this environment (default: the repo's id + `-` + the name).
+    pub source_id: Option<String>,
+    /// Directory of this environment's overlays (default: `environments/<name>`).
+    pub path: Option<String>,
+}
+
+impl EnvironmentConfig {
+    /// The overlay directory of environment `name`, as written in the repo.
+    pub fn overlay_dir(&self, name: &str) -> String {
+        self.path
+            .clone()
+            .unwrap_or_else(|| format!("environments/{name}"))
     }
 }
