@@ -21,6 +21,8 @@
 //!   reading the cluster, server-side apply (every write fenced by leadership), guarded pruning,
 //!   the HPA replicas hand-over, typed failure causes, rollout health, `diff` and Kubernetes
 //!   Events.
+//! - [`notifications`]: notices to webhooks (generic JSON, HMAC-signed generic, Slack): one
+//!   task per receiver with a bounded queue, dedup, retries and metrics; `send` never blocks.
 //! - [`source`]: the git source (git2 on blocking threads): clone, fetch one ref, verified
 //!   checkouts, SSH with strict known_hosts, HTTPS tokens.
 //! - [`admin`]: the daemon's HTTP server (health, readiness, Prometheus metrics, status JSON,
@@ -40,7 +42,8 @@
 //! Layers, lowest first (no top-level module imports one above it; `tests/layering.rs` checks
 //! that there is no import cycle and that `clap`/`anyhow` stay in [`cli`]): [`yaml_scalar`],
 //! [`spec`], [`repo`],
-//! [`secrets`], [`render`], [`source`], [`source_id`], [`cluster`], [`reconcile`], [`trigger`],
+//! [`secrets`], [`render`], [`source`], [`source_id`], [`cluster`], [`reconcile`],
+//! [`notifications`], [`trigger`],
 //! [`admin`], [`notify`], [`daemon`], [`cli`].
 //!
 //! Errors: one `thiserror` enum per module. A message names its cause itself (`failed to read
@@ -51,6 +54,7 @@ pub mod admin;
 pub mod cli;
 pub mod cluster;
 pub mod daemon;
+pub mod notifications;
 pub mod notify;
 pub mod reconcile;
 pub mod render;

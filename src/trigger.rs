@@ -87,10 +87,11 @@ impl FireOutcome {
     }
 }
 
-/// The sending half; cheap to clone, one per trigger source.
+/// The sending half; cheap to clone, one per trigger source. It may reach several channels
+/// ([`TriggerSender::fan`]: one per target of the daemon).
 #[derive(Debug, Clone)]
 pub struct TriggerSender {
-    tx: mpsc::Sender<Trigger>,
+    txs: std::sync::Arc<[mpsc::Sender<Trigger>]>,
 }
 
 /// The receiving half, owned by the reconcile loop.
@@ -102,16 +103,33 @@ pub struct TriggerReceiver {
 /// Creates a coalescing trigger channel (capacity one).
 pub fn channel() -> (TriggerSender, TriggerReceiver) {
     let (tx, rx) = mpsc::channel(1);
-    (TriggerSender { tx }, TriggerReceiver { rx })
+    let txs = std::sync::Arc::from(vec![tx]);
+    (TriggerSender { txs }, TriggerReceiver { rx })
 }
 
 impl TriggerSender {
     /// Requests a reconcile without waiting: queues it, or coalesces it into the one queued.
+    /// With several channels, each gets it; the outcome is the best of theirs (queued, then
+    /// coalesced, then closed).
     pub fn fire(&self, reason: TriggerReason) -> FireOutcome {
-        match self.tx.try_send(Trigger { reason }) {
-            Ok(()) => FireOutcome::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) => FireOutcome::Coalesced,
-            Err(mpsc::error::TrySendError::Closed(_)) => FireOutcome::Closed,
+        let mut outcome = FireOutcome::Closed;
+        for tx in self.txs.iter() {
+            match tx.try_send(Trigger { reason }) {
+                Ok(()) => outcome = FireOutcome::Queued,
+                Err(mpsc::error::TrySendError::Full(_)) if outcome == FireOutcome::Closed => {
+                    outcome = FireOutcome::Coalesced;
+                }
+                Err(_) => {}
+            }
+        }
+        outcome
+    }
+
+    /// One sender that fires every channel `senders` reach.
+    pub fn fan(senders: &[TriggerSender]) -> TriggerSender {
+        let txs: Vec<_> = senders.iter().flat_map(|s| s.txs.iter().cloned()).collect();
+        TriggerSender {
+            txs: std::sync::Arc::from(txs),
         }
     }
 }
@@ -150,6 +168,25 @@ mod tests {
         let next = rx.try_recv().unwrap();
         assert_eq!(next.reason, TriggerReason::GithubWebhook);
         assert_eq!(rx.try_recv(), None);
+    }
+
+    #[tokio::test]
+    async fn a_fan_fires_every_channel_and_reports_the_best_outcome() {
+        let (a, mut ra) = channel();
+        let (b, rb) = channel();
+        let both = TriggerSender::fan(&[a.clone(), b]);
+        assert_eq!(a.fire(TriggerReason::Poll), FireOutcome::Queued);
+        // a is full, b is empty: b queues it.
+        assert_eq!(both.fire(TriggerReason::GithubWebhook), FireOutcome::Queued);
+        assert_eq!(
+            both.fire(TriggerReason::GithubWebhook),
+            FireOutcome::Coalesced
+        );
+        drop(rb);
+        assert_eq!(ra.try_recv().map(|t| t.reason), Some(TriggerReason::Poll));
+        assert_eq!(both.fire(TriggerReason::Manual), FireOutcome::Queued);
+        drop(ra);
+        assert_eq!(both.fire(TriggerReason::Manual), FireOutcome::Closed);
     }
 
     #[tokio::test]

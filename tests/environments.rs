@@ -247,3 +247,77 @@ fn the_shortest_environment_config_uses_the_defaults() {
     let (code, out, _) = mlsync(&["validate"], repo);
     assert_eq!(code, 0, "{out}");
 }
+
+/// The ```sh blocks of docs/environments.md, each as its command lines.
+pub fn doc_blocks() -> Vec<Vec<String>> {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/environments.md"))
+            .unwrap();
+    doc.split("```sh\n")
+        .skip(1)
+        .map(|b| {
+            b.split("```")
+                .next()
+                .unwrap_or("")
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_docs_commands_without_a_cluster_run_as_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("example-repo");
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("example-repo"))
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bin = Path::new(env!("CARGO_BIN_EXE_mlsync")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let blocks = doc_blocks();
+    let mut outputs = Vec::new();
+    for line in &blocks[0] {
+        let out = Command::new("sh")
+            .args(["-c", line])
+            .current_dir(tmp.path())
+            .env("PATH", &path)
+            .env_remove("SOPS_AGE_KEY")
+            .env_remove("SOPS_AGE_KEY_FILE")
+            .env_remove("MLSYNC_ENV")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{line}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        outputs.push(stdout);
+    }
+    // validate prints what the docs show; render shows prod's values.
+    assert!(
+        outputs[1].starts_with("base: 2 valid service(s)"),
+        "{}",
+        outputs[1]
+    );
+    let dep = object(&outputs[2], "Deployment");
+    assert!(dep.contains("namespace: ml-prod"), "{dep}");
+    assert!(
+        dep.contains("mlsync.dev/source: example-repo-prod"),
+        "{dep}"
+    );
+    let hpa = object(&outputs[2], "HorizontalPodAutoscaler");
+    assert!(
+        hpa.contains("maxReplicas: 10") && hpa.contains("minReplicas: 3"),
+        "{hpa}"
+    );
+}

@@ -77,7 +77,14 @@ fn the_example_repo_is_valid() {
             .join("example-repo")
             .as_path(),
     );
-    assert_eq!(lines, vec!["2 valid service(s), 0 invalid, 0 error(s)"]);
+    assert_eq!(
+        lines,
+        vec![
+            "base: 2 valid service(s), 0 invalid, 0 error(s)",
+            "environment prod: 2 valid service(s), 0 invalid, 0 error(s)",
+            "environment staging: 2 valid service(s), 0 invalid, 0 error(s)",
+        ]
+    );
     assert_eq!(code, 0);
 }
 

@@ -16,6 +16,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use std::borrow::Cow;
+
 use prometheus_client::registry::{Registry, Unit};
 
 use super::drift::DriftKind;
@@ -102,6 +104,11 @@ struct ReasonLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct VerificationLabels {
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct WebhookLabels {
     provider: &'static str,
     result: &'static str,
@@ -128,6 +135,7 @@ pub struct Metrics {
     rollouts: Family<PhaseLabels, Gauge>,
     rollout_checks: Family<VerdictLabels, Counter>,
     rollout_events: Family<ReasonLabels, Counter>,
+    commit_verifications: Family<VerificationLabels, Counter>,
 }
 
 /// `mlsync_last_applied_revision_info`: an OpenMetrics info metric whose only series is
@@ -165,6 +173,12 @@ impl Default for Metrics {
 impl Metrics {
     /// Creates and registers every metric under the `mlsync_` prefix.
     pub fn new() -> Self {
+        Self::for_target(None)
+    }
+
+    /// Creates and registers every metric under the `mlsync_` prefix, each series labelled
+    /// `target="<name>"` when a target is named (a daemon reconciling several clusters).
+    pub fn for_target(target: Option<&str>) -> Self {
         let reconcile_duration = Histogram::new(exponential_buckets(0.1, 2.0, 12));
         let fetch_duration = Histogram::new(exponential_buckets(0.05, 2.0, 10));
         let reconciles = Family::<OutcomeLabels, Counter>::default();
@@ -188,8 +202,10 @@ impl Metrics {
         let rollouts = Family::default();
         let rollout_checks = Family::default();
         let rollout_events = Family::default();
+        let commit_verifications = Family::default();
 
-        let mut r = Registry::with_prefix("mlsync");
+        let labels = target.map(|t| (Cow::Borrowed("target"), Cow::Owned(t.to_owned())));
+        let mut r = Registry::with_prefix_and_labels("mlsync", labels.into_iter());
         let secs = Unit::Seconds;
         let dur = "Duration of reconciles";
         r.register_with_unit(
@@ -242,6 +258,8 @@ impl Metrics {
         r.register("rollout_checks", rc, rollout_checks.clone());
         let re = "Canary rollout events by reason (RolloutStarted, RolloutAborted, …)";
         r.register("rollout_events", re, rollout_events.clone());
+        let cv = "Signature verifications of fetched commits (--allowed-signers), by result (verified, or why the commit was refused: unsigned, unknownKey, …)";
+        r.register("commit_verifications", cv, commit_verifications.clone());
         Self {
             registry: r,
             reconcile_duration,
@@ -261,7 +279,15 @@ impl Metrics {
             rollouts,
             rollout_checks,
             rollout_events,
+            commit_verifications,
         }
+    }
+
+    /// Counts one signature verification of a fetched commit (`verified` or the reason).
+    pub fn count_commit_verification(&self, result: &'static str) {
+        self.commit_verifications
+            .get_or_create(&VerificationLabels { result })
+            .inc();
     }
 
     /// Sets how many canary rollouts are in each phase (every phase is set, 0 included).

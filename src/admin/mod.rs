@@ -57,11 +57,13 @@
 
 mod conns;
 pub mod drift;
+pub mod hub;
 pub mod metrics;
 mod server;
 pub mod status;
 pub mod webhook;
 
+pub use hub::Hub;
 pub use server::{ServeOptions, router, serve, serve_with};
 
 use std::net::SocketAddr;
@@ -132,6 +134,7 @@ impl AdminOptions {
 /// State shared by the admin server and the reconcile loop; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AdminState {
+    target: Option<Arc<str>>,
     status: Arc<RwLock<DaemonStatus>>,
     metrics: Arc<Metrics>,
     webhook_secret: Option<Arc<WebhookSecret>>,
@@ -142,11 +145,33 @@ impl AdminState {
     /// Creates the state; webhooks are disabled when `webhook_secret` is `None`.
     pub fn new(trigger: TriggerSender, webhook_secret: Option<WebhookSecret>) -> Self {
         Self {
+            target: None,
             status: Arc::default(),
             metrics: Arc::new(Metrics::new()),
             webhook_secret: webhook_secret.map(Arc::new),
             trigger,
         }
+    }
+
+    /// The state of the target named `name`, whose reconciles `trigger` starts: its status
+    /// names it and its metrics carry `target="<name>"` (webhooks are the [`Hub`]'s).
+    pub fn for_target(name: &str, trigger: TriggerSender) -> Self {
+        let status = DaemonStatus {
+            target: Some(name.to_owned()),
+            ..DaemonStatus::default()
+        };
+        Self {
+            target: Some(Arc::from(name)),
+            status: Arc::new(RwLock::new(status)),
+            metrics: Arc::new(Metrics::for_target(Some(name))),
+            webhook_secret: None,
+            trigger,
+        }
+    }
+
+    /// The target's name, when the daemon reconciles named targets.
+    pub fn target(&self) -> Option<&str> {
+        self.target.as_deref()
     }
 
     /// Records a finished reconcile in the status and the metrics.
@@ -253,10 +278,6 @@ impl AdminState {
     /// The trigger sender webhooks fire into.
     pub fn trigger(&self) -> &TriggerSender {
         &self.trigger
-    }
-
-    fn webhook_secret(&self) -> Option<&WebhookSecret> {
-        self.webhook_secret.as_deref()
     }
 
     fn is_ready(&self) -> bool {

@@ -21,7 +21,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use super::conns::{ConnId, ConnTable};
-use super::{AdminState, metrics, status::DaemonStatus, webhook};
+use super::{Hub, metrics, webhook};
 
 /// Limits of the admin server.
 #[derive(Debug, Clone)]
@@ -49,7 +49,8 @@ impl Default for ServeOptions {
 }
 
 /// The admin routes, with the body limit on the webhooks and the request timeout on all.
-pub fn router(state: AdminState, request_timeout: Duration) -> Router {
+pub fn router(state: impl Into<Hub>, request_timeout: Duration) -> Router {
+    let state: Hub = state.into();
     let webhooks = Router::new()
         .route("/webhook/github", post(webhook::github))
         .route("/webhook/gitlab", post(webhook::gitlab))
@@ -69,7 +70,7 @@ pub fn router(state: AdminState, request_timeout: Duration) -> Router {
 /// Serves the admin endpoints on `listener` with default limits until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
-    state: AdminState,
+    state: impl Into<Hub>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     serve_with(listener, state, ServeOptions::default(), shutdown).await;
@@ -78,7 +79,7 @@ pub async fn serve(
 /// Serves the admin endpoints on `listener` with `options` until `shutdown` resolves.
 pub async fn serve_with(
     listener: TcpListener,
-    state: AdminState,
+    state: impl Into<Hub>,
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
@@ -166,7 +167,7 @@ async fn time_limit(limit: Duration, req: Request, next: Next) -> Response {
     }
 }
 
-async fn readyz(State(state): State<AdminState>) -> (StatusCode, &'static str) {
+async fn readyz(State(state): State<Hub>) -> (StatusCode, &'static str) {
     if state.is_ready() {
         (StatusCode::OK, "ready\n")
     } else {
@@ -177,8 +178,8 @@ async fn readyz(State(state): State<AdminState>) -> (StatusCode, &'static str) {
     }
 }
 
-async fn metrics_text(State(state): State<AdminState>) -> Response {
-    match state.metrics().encode() {
+async fn metrics_text(State(state): State<Hub>) -> Response {
+    match state.metrics_text() {
         Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
         Err(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -188,6 +189,6 @@ async fn metrics_text(State(state): State<AdminState>) -> Response {
     }
 }
 
-async fn status_json(State(state): State<AdminState>) -> axum::Json<DaemonStatus> {
-    axum::Json(state.status())
+async fn status_json(State(state): State<Hub>) -> axum::Json<serde_json::Value> {
+    axum::Json(state.status_json())
 }

@@ -175,6 +175,9 @@ pub const KEPT_CAUSE: &str = "keptAfterLeavingGit";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DaemonStatus {
+    /// The target (a cluster of the daemon config) this status is of; absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     /// True once a reconcile has succeeded (stays true afterwards).
     pub ready: bool,
     /// The last revision applied by a successful or partial reconcile.
@@ -189,9 +192,107 @@ pub struct DaemonStatus {
     /// Objects changed behind mlsync's back, as the drift watch sees them.
     #[serde(default)]
     pub drift: super::drift::DriftStatus,
+    /// `--allowed-signers`: the fetched commit whose signature was refused, so that nothing of
+    /// it was applied; absent again once a fetched commit verifies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unverified_commit: Option<UnverifiedCommit>,
+}
+
+/// The cause of [`UnverifiedCommit`]: a commit not applied because its signature was refused.
+pub const COMMIT_UNVERIFIED: &str = "commitUnverified";
+
+/// A fetched commit not applied because its signature was refused (`--allowed-signers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnverifiedCommit {
+    /// The refused commit.
+    pub revision: String,
+    /// Always [`COMMIT_UNVERIFIED`], the cause name scripts and alerts match on.
+    pub cause: String,
+    /// Why, as a stable name (`unsigned`, `unknownKey`, `badSignature`, …; see
+    /// `VerifyError::reason` and docs/daemon.md#signed-commits): never parse `error`.
+    pub reason: String,
+    /// The message.
+    pub error: String,
+    /// When this commit was first refused for this reason (RFC 3339).
+    pub since: Timestamp,
+}
+
+/// The outcome of verifying a fetched commit's signature, as the loop hands it over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitVerification<'a> {
+    /// The signature is good.
+    Verified,
+    /// The commit was not applied.
+    Refused {
+        /// The refused commit.
+        revision: &'a str,
+        /// `VerifyError::reason`.
+        reason: &'static str,
+        /// The message.
+        error: &'a str,
+    },
+}
+
+impl CommitVerification<'_> {
+    /// The `result` label of `mlsync_commit_verifications_total`: `verified` or the reason.
+    pub fn result(&self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::Refused { reason, .. } => reason,
+        }
+    }
+}
+
+impl super::AdminState {
+    /// Records a commit verification: counted in `mlsync_commit_verifications_total`, and a
+    /// refused commit shown in `/status` (`unverifiedCommit`) until a fetched commit verifies.
+    pub fn record_commit_verification(&self, verification: CommitVerification<'_>) {
+        self.metrics
+            .count_commit_verification(verification.result());
+        self.status
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .commit_verification(verification, Timestamp::now());
+    }
+
+    /// Clears `unverifiedCommit` without counting a verification: another target's fetch
+    /// verified the commit this target now applies.
+    pub fn clear_unverified_commit(&self) {
+        self.status
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unverified_commit = None;
+    }
 }
 
 impl DaemonStatus {
+    /// Folds a commit verification into the status, as of `now`: a refused commit is shown
+    /// (keeping `since` while the same commit is refused for the same reason), a verified one
+    /// clears it.
+    pub fn commit_verification(&mut self, verification: CommitVerification<'_>, now: Timestamp) {
+        let CommitVerification::Refused {
+            revision,
+            reason,
+            error,
+        } = verification
+        else {
+            self.unverified_commit = None;
+            return;
+        };
+        let since = match &self.unverified_commit {
+            Some(u) if u.revision == revision && u.reason == reason => u.since,
+            _ => now,
+        };
+        self.unverified_commit = Some(UnverifiedCommit {
+            revision: revision.to_owned(),
+            cause: COMMIT_UNVERIFIED.to_owned(),
+            reason: reason.to_owned(),
+            error: error.to_owned(),
+            since,
+        });
+    }
+
     /// Folds one reconcile result into the status, as of `now`.
     ///
     /// The daemon revision moves on success or partial outcomes; a service's applied
@@ -348,6 +449,39 @@ mod tests {
         s.apply(&run(Outcome::Success, "r3", vec![]), at(40));
         assert_eq!(s.prune_refused, None);
         assert!(s.services.is_empty());
+    }
+
+    #[test]
+    fn a_refused_commit_shows_until_one_verifies() {
+        let mut s = DaemonStatus::default();
+        let refused = |reason| CommitVerification::Refused {
+            revision: "bad1",
+            reason,
+            error: "failed to verify the signature of commit bad1: it is not signed",
+        };
+        assert_eq!(refused("unsigned").result(), "unsigned");
+        assert_eq!(CommitVerification::Verified.result(), "verified");
+        s.commit_verification(refused("unsigned"), at(10));
+        s.commit_verification(refused("unsigned"), at(20));
+        let u = s.unverified_commit.clone().unwrap();
+        assert_eq!(
+            (
+                u.revision.as_str(),
+                u.cause.as_str(),
+                u.reason.as_str(),
+                u.since
+            ),
+            ("bad1", "commitUnverified", "unsigned", at(10))
+        );
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["unverifiedCommit"]["cause"], "commitUnverified");
+        assert_eq!(json["unverifiedCommit"]["reason"], "unsigned");
+        s.commit_verification(refused("unknownKey"), at(30));
+        assert_eq!(s.unverified_commit.as_ref().map(|u| u.since), Some(at(30)));
+        s.commit_verification(CommitVerification::Verified, at(40));
+        assert_eq!(s.unverified_commit, None);
+        let json = serde_json::to_value(&s).unwrap();
+        assert!(json.get("unverifiedCommit").is_none(), "{json}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::{AdminError, AdminState};
+use super::{AdminError, Hub};
 use crate::trigger::{FireOutcome, TriggerReason};
 
 /// The largest webhook body accepted; larger requests get 413.
@@ -100,7 +100,7 @@ impl WebhookSecret {
 
 /// `POST /webhook/github`.
 pub(super) async fn github(
-    State(state): State<AdminState>,
+    State(state): State<Hub>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> (StatusCode, &'static str) {
@@ -109,7 +109,7 @@ pub(super) async fn github(
 
 /// `POST /webhook/gitlab`.
 pub(super) async fn gitlab(
-    State(state): State<AdminState>,
+    State(state): State<Hub>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> (StatusCode, &'static str) {
@@ -133,20 +133,23 @@ impl Provider {
 
 /// Checks a webhook request and fires a trigger; returns the response and counts the result.
 fn handle(
-    state: &AdminState,
+    state: &Hub,
     provider: Provider,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> (StatusCode, &'static str) {
     let (result, response) = decide(state, provider, headers, body);
-    state.metrics().count_webhook(provider.as_str(), result);
+    // Every target counts the webhooks that reached it (all of them).
+    for t in state.targets() {
+        t.metrics().count_webhook(provider.as_str(), result);
+    }
     response
 }
 
 type Decision = (&'static str, (StatusCode, &'static str));
 
 fn decide(
-    state: &AdminState,
+    state: &Hub,
     provider: Provider,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,

@@ -83,6 +83,11 @@ pub struct GitArgs {
     /// Basic-auth user name sent with the token.
     #[arg(long, env = "MLSYNC_GIT_USERNAME", default_value = "x-access-token")]
     pub git_username: String,
+    /// Apply only commits with a good SSH signature by a key in this allowed-signers file
+    /// (ssh-keygen format, as git's gpg.ssh.allowedSignersFile); an unsigned or wrongly signed
+    /// commit is not applied and the last good one stays.
+    #[arg(long, env = "MLSYNC_ALLOWED_SIGNERS", value_name = "FILE")]
+    pub allowed_signers: Option<PathBuf>,
 }
 
 impl GitArgs {
@@ -97,6 +102,7 @@ impl GitArgs {
             known_hosts: self.known_hosts.clone(),
             git_token_file: self.git_token_file.clone(),
             git_username: self.git_username.clone(),
+            allowed_signers: self.allowed_signers.clone(),
         }
     }
 }
@@ -201,6 +207,12 @@ mod tests {
         assert_eq!(git.git_username, "x-access-token");
         assert_eq!(git.known_hosts.as_deref(), Some(std::path::Path::new("/k")));
         assert!(Cli::try_parse_from(["x", "--branch", "a", "--ref", "b"]).is_err());
+        assert_eq!(git.allowed_signers, None);
+        let cli = Cli::try_parse_from(["x", "--allowed-signers", "/etc/signers"]).unwrap();
+        assert_eq!(
+            cli.git.options().allowed_signers.as_deref(),
+            Some(std::path::Path::new("/etc/signers"))
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod flags;
 mod logging;
+mod promote;
 mod reconcile;
 mod render;
 mod rollout;
@@ -108,6 +109,10 @@ pub enum Command {
         #[command(subcommand)]
         cmd: rollout::RolloutCmd,
     },
+    /// Make one environment run what another runs: rewrite the --to overlay of SERVICE so that
+    /// its model, image and config (with --secrets its secrets file too) equal --from's; prints
+    /// the diff, --commit commits that one file. Touches no cluster (see docs/environments.md).
+    Promote(promote::PromoteArgs),
 }
 
 impl Args {
@@ -137,6 +142,7 @@ impl Args {
             Command::Run(a) => run::run(&a),
             Command::Status(a) => runtime()?.block_on(status::run(a)),
             Command::Rollout { cmd } => runtime()?.block_on(rollout::run(cmd)),
+            Command::Promote(a) => promote::run(&a).map(ExitCode::from),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `mlsync run`: process set-up around [`crate::daemon::run`] (libgit2 timeouts, runtime,
 //! signals, exit codes).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -34,6 +35,11 @@ pub struct RunArgs {
     /// specs (default: the base specs alone).
     #[arg(long = "env", env = "MLSYNC_ENV", value_name = "NAME")]
     pub env: Option<String>,
+    /// Daemon config file: the clusters to reconcile from this one checkout (`targets`, each
+    /// with a name, a kubeconfig and/or context, an environment) and where to send
+    /// notifications. See docs/daemon.md#several-clusters.
+    #[arg(long, env = "MLSYNC_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// How to read --repo: auto (a plain directory is watched as it is on disk; URLs, bare
     /// repositories and --branch/--ref mean git), git, or path.
     #[arg(long, env = "MLSYNC_SOURCE", value_enum, default_value = "auto")]
@@ -101,6 +107,7 @@ impl RunArgs {
             keys: self.reconcile.keys.options(),
             source_id: self.reconcile.source_id.clone(),
             env: self.env.clone(),
+            config: None,
             reconcile: self.reconcile.options(),
             leader: self.leader.options(),
         }
@@ -110,7 +117,12 @@ impl RunArgs {
 /// Runs the daemon until SIGTERM/SIGINT: 0 after a graceful shutdown, 130 after a second
 /// signal, 2 when it cannot start.
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let options = args.options();
+    let mut options = args.options();
+    options.config = args
+        .config
+        .as_deref()
+        .map(daemon::DaemonConfig::load)
+        .transpose()?;
     // SAFETY: called before the tokio runtime (and any other thread using libgit2) exists.
     unsafe { crate::source::set_network_timeouts(GIT_CONNECT_TIMEOUT, GIT_IO_TIMEOUT) };
     let runtime = super::runtime()?;

@@ -68,9 +68,19 @@ pub enum ClientError {
 
 /// Runs `mlsync status`: 0 when printed, 2 when the daemon can't be reached or answers badly.
 pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    match fetch_status(&args.addr).await {
-        Ok(status) => {
+    match fetch_document(&args.addr).await {
+        Ok(StatusDocument::One(status)) => {
             print!("{}", render(&status, args.output));
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(StatusDocument::Targets(doc)) => {
+            match args.output {
+                OutputFormat::Json => print!("{}", pretty(&doc)),
+                OutputFormat::Table => {
+                    let tables: Vec<String> = doc.targets.iter().map(render_table).collect();
+                    print!("{}", tables.join("\n"));
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
@@ -80,16 +90,63 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Fetches `GET http://ADDR/status` (`addr` may carry an `http://` prefix).
+/// The `/status` of a daemon with named targets (a daemon config): one status per target.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TargetsStatus {
+    /// True once every target has reconciled successfully.
+    pub ready: bool,
+    /// Each target's status (its `target` names it).
+    pub targets: Vec<DaemonStatus>,
+}
+
+/// What a daemon's `/status` holds.
+#[derive(Debug, Clone)]
+pub enum StatusDocument {
+    /// One unnamed target (no daemon config).
+    One(Box<DaemonStatus>),
+    /// Named targets.
+    Targets(TargetsStatus),
+}
+
+/// Fetches `GET http://ADDR/status` (`addr` may carry an `http://` prefix) of a daemon with
+/// one unnamed target.
 pub async fn fetch_status(addr: &str) -> Result<DaemonStatus, ClientError> {
+    match fetch_document(addr).await? {
+        StatusDocument::One(s) => Ok(*s),
+        StatusDocument::Targets(_) => Err(ClientError::Decode {
+            addr: addr.to_owned(),
+            reason: "the daemon has several targets".into(),
+        }),
+    }
+}
+
+/// Fetches `GET http://ADDR/status`, with one target or several.
+pub async fn fetch_document(addr: &str) -> Result<StatusDocument, ClientError> {
     let host = addr.trim_start_matches("http://").trim_end_matches('/');
     let body = tokio::time::timeout(TIMEOUT, get(host, "/status"))
         .await
         .map_err(|_| unreachable(addr, format!("no answer within {}s", TIMEOUT.as_secs())))??;
-    serde_json::from_slice(&body).map_err(|e| ClientError::Decode {
+    let decode = |e: serde_json::Error| ClientError::Decode {
         addr: addr.to_owned(),
         reason: e.to_string(),
-    })
+    };
+    let value: serde_json::Value = serde_json::from_slice(&body).map_err(decode)?;
+    if value.get("targets").is_some() {
+        serde_json::from_value(value)
+            .map(StatusDocument::Targets)
+            .map_err(decode)
+    } else {
+        serde_json::from_value(value)
+            .map(|s| StatusDocument::One(Box::new(s)))
+            .map_err(decode)
+    }
+}
+
+fn pretty(doc: &impl serde::Serialize) -> String {
+    match serde_json::to_string_pretty(doc) {
+        Ok(json) => json + "\n",
+        Err(e) => format!("{{\"error\": \"failed to encode status: {e}\"}}\n"),
+    }
 }
 
 fn unreachable(addr: &str, reason: impl Into<String>) -> ClientError {
@@ -138,10 +195,7 @@ async fn get(host: &str, path: &str) -> Result<Bytes, ClientError> {
 /// Renders the status as a table or JSON, ending in a newline.
 pub fn render(status: &DaemonStatus, format: OutputFormat) -> String {
     match format {
-        OutputFormat::Json => match serde_json::to_string_pretty(status) {
-            Ok(json) => json + "\n",
-            Err(e) => format!("{{\"error\": \"failed to encode status: {e}\"}}\n"),
-        },
+        OutputFormat::Json => pretty(status),
         OutputFormat::Table => render_table(status),
     }
 }
@@ -149,6 +203,9 @@ pub fn render(status: &DaemonStatus, format: OutputFormat) -> String {
 /// The human-readable table: a header block, then one row per service.
 pub fn render_table(status: &DaemonStatus) -> String {
     let mut out = String::new();
+    if let Some(target) = &status.target {
+        let _ = writeln!(out, "Target:         {target}");
+    }
     let revision = status.revision.as_deref().unwrap_or("none applied yet");
     let _ = writeln!(out, "Revision:       {revision}");
     let _ = writeln!(
@@ -257,6 +314,7 @@ mod tests {
             rollout: None,
         };
         let status = DaemonStatus {
+            target: None,
             ready: true,
             revision: Some("0123abc".into()),
             last_reconcile: Some(LastReconcile {
@@ -280,6 +338,7 @@ mod tests {
             ],
             prune_refused: None,
             drift: Default::default(),
+            unverified_commit: None,
         };
         let expected = "\
 Revision:       0123abc

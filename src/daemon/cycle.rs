@@ -11,7 +11,7 @@ use super::incremental::{self, Basis};
 use super::leader::LeaderStatus;
 use super::outcome;
 use super::rollback::Rollbacks;
-use super::source::{Snapshot, Source};
+use super::source::{SharedSource, Snapshot};
 use super::wakes::Wakes;
 use crate::admin::AdminState;
 use crate::admin::status::{Outcome, ReconcileReport};
@@ -42,12 +42,14 @@ pub struct Target {
     pub options: ReconcileOptions,
     /// The environment whose overlays are merged over the base specs (`--env`).
     pub env: Option<String>,
+    /// The target's name in the daemon config (`None` without one).
+    pub name: Option<String>,
 }
 
 /// The daemon's long-lived reconcile state.
 pub struct Cycle {
-    /// Where the repo comes from.
-    pub source: Source,
+    /// Where the repo comes from (shared by every target of the daemon).
+    pub source: Arc<SharedSource>,
     /// Shared with the admin server.
     pub state: AdminState,
     /// systemd notifications.
@@ -82,7 +84,7 @@ impl Cycle {
     /// A cycle that connects to the cluster on its first run. `source_id` is resolved once for
     /// the source, so the ownership id does not change between commits or checkouts.
     pub fn new(
-        source: Source,
+        source: Arc<SharedSource>,
         state: AdminState,
         notifier: Notifier,
         target: Target,
@@ -135,10 +137,11 @@ impl Cycle {
     pub async fn run(&mut self, reason: TriggerReason) -> CycleResult {
         let started = Instant::now();
         info!(trigger = %reason, "reconcile started");
-        let (fetched, fetch_metrics) = self.source.fetch().await;
+        let (fetched, fetch_metrics) = self.source.fetch(started).await;
         if let Some((duration, ok)) = fetch_metrics {
             self.state.record_fetch(duration, ok);
         }
+        super::source::record_verification(&self.state, &fetched, fetch_metrics.is_some());
         let snap = match fetched {
             Ok(snap) => snap,
             Err(f) => {
@@ -199,11 +202,10 @@ impl Cycle {
         }
         if self.reconciler.is_none() {
             let r = self.connect().await.map_err(|e| e.to_string())?;
-            self.events = self
-                .target
-                .options
-                .events
-                .then(|| Publisher::new(r.client().clone(), r.hpa_version()));
+            self.events = self.target.options.events.then(|| {
+                Publisher::new(r.client().clone(), r.hpa_version())
+                    .for_target(self.target.name.as_deref())
+            });
             if self.drift.is_none() {
                 self.drift = Some(DriftWatch::spawn(drift::Settings {
                     client: r.client().clone(),

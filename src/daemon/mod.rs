@@ -14,6 +14,7 @@
 //! becoming leader triggers a reconcile at once. On shutdown the reconcile in flight finishes
 //! first, then the elector releases the lease.
 
+pub mod config;
 pub mod cycle;
 pub mod drift;
 pub mod incremental;
@@ -24,9 +25,11 @@ pub mod rollback;
 pub mod schedule;
 pub mod signals;
 pub mod source;
+pub mod target_loop;
 pub mod wakes;
 pub mod watch;
 
+pub use config::{DaemonConfig, TargetSpec};
 pub use options::{Mode, RunOptions, SourceKind};
 
 use std::path::PathBuf;
@@ -34,17 +37,18 @@ use std::sync::Arc;
 
 use tokio::sync::watch as tokio_watch;
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{Instrument as _, info, warn};
 
-use crate::admin::{self, AdminError, AdminState};
+use crate::admin::{self, AdminError, AdminState, Hub};
 use crate::notify::Notifier;
 use crate::secrets::{SecretsError, SopsSource};
 use crate::source::SourceError;
 use crate::source_id::{DefaultId, SourceIdError, SourceIdPolicy};
-use crate::trigger::{self, TriggerReason};
-use cycle::{Cycle, CycleResult};
+use crate::trigger::{self, TriggerSender};
+use cycle::Cycle;
 use leader::{LeaderError, LeaderStatus};
-use schedule::{Schedule, draw};
+use schedule::Schedule;
+use target_loop::TargetLoop;
 
 /// Errors that stop the daemon from starting.
 #[derive(Debug, thiserror::Error)]
@@ -70,35 +74,68 @@ pub enum DaemonError {
     /// `--source-id` is not a label value.
     #[error(transparent)]
     SourceId(#[from] SourceIdError),
+    /// Options that contradict each other.
+    #[error("failed to start: {0}")]
+    Conflict(String),
     /// Path mode was chosen but `--repo` is not a directory.
     #[error("failed to use {0} as a local config directory: it is not a directory")]
     NotADirectory(PathBuf),
 }
 
-/// Runs the daemon until `shutdown` completes, with leader election when `--leader-election`
-/// is on (the Lease is named after `--source-id`, which is then required).
+/// Runs the daemon until `shutdown` completes: one loop per target ([`config`]; one unnamed
+/// target without a daemon config), with leader election per target when `--leader-election`
+/// is on (the Lease is named after `--source-id`, which is then required, and the target).
 pub async fn run(args: RunOptions, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    let targets = resolve_targets(&args)?;
     let (stop_tx, stop_rx) = tokio_watch::channel(false);
-    let (status, elector) = match leader_settings(&args)? {
-        Some(settings) => {
-            let client = crate::cluster::connect(&args.kube).await?;
-            let (status, handle) = leader::spawn(client, settings, stopped(stop_rx))?;
-            (status, Some(handle))
+    let mut leaders = Vec::new();
+    let mut electors = Vec::new();
+    for t in &targets {
+        match leader_settings(&args, t.name.as_deref())? {
+            Some(settings) => {
+                let client = crate::cluster::connect(&t.kube).await?;
+                let (status, handle) = leader::spawn(client, settings, stopped(stop_rx.clone()))?;
+                leaders.push(status);
+                electors.push(handle);
+            }
+            None => leaders.push(LeaderStatus::always()),
         }
-        None => (LeaderStatus::always(), None),
-    };
-    let result = run_with(args, shutdown, status).await;
-    // Only now (the reconcile in flight is done) give up leadership and release the lease.
+    }
+    let result = run_targets(args, targets.into_iter().zip(leaders).collect(), shutdown).await;
+    // Only now (the reconciles in flight are done) give up leadership and release the leases.
     let _ = stop_tx.send(true);
-    if let Some(handle) = elector
-        && let Err(e) = handle.await
-    {
-        warn!(error = %e, "leader elector task failed");
+    for handle in electors {
+        if let Err(e) = handle.await {
+            warn!(error = %e, "leader elector task failed");
+        }
     }
     result
 }
 
-fn leader_settings(args: &RunOptions) -> Result<Option<leader::LeaderSettings>, LeaderError> {
+/// The targets: those of `--config`, else one unnamed target of `--kubeconfig`/`--context`/
+/// `--env`.
+fn resolve_targets(args: &RunOptions) -> Result<Vec<TargetSpec>, DaemonError> {
+    match &args.config {
+        Some(config) => {
+            if args.env.is_some() || args.kube.context.is_some() {
+                return Err(DaemonError::Conflict(
+                    "--env and --context cannot be combined with the targets of --config: set `environment` and `context` per target".into(),
+                ));
+            }
+            Ok(config.targets(args.kube.kubeconfig.as_deref()))
+        }
+        None => Ok(vec![TargetSpec {
+            name: None,
+            kube: args.kube.clone(),
+            env: args.env.clone(),
+        }]),
+    }
+}
+
+fn leader_settings(
+    args: &RunOptions,
+    target: Option<&str>,
+) -> Result<Option<leader::LeaderSettings>, LeaderError> {
     if !args.leader.leader_election {
         return Ok(None);
     }
@@ -107,7 +144,10 @@ fn leader_settings(args: &RunOptions) -> Result<Option<leader::LeaderSettings>, 
             "--leader-election needs --source-id (the Lease is named after it)".into(),
         ));
     };
-    args.leader.settings(source_id)
+    match target {
+        Some(t) => args.leader.settings(&format!("{source_id}-{t}")),
+        None => args.leader.settings(source_id),
+    }
 }
 
 /// Completes once `rx` holds `true`.
@@ -115,22 +155,23 @@ async fn stopped(mut rx: tokio_watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
-/// Runs the daemon until `shutdown` completes; reconciles only while `leader` says this replica
-/// leads ([`LeaderStatus::always`] without leader election).
-pub async fn run_with(
+/// Runs every target's loop until `shutdown` completes; each reconciles only while its
+/// [`LeaderStatus`] says this replica leads ([`LeaderStatus::always`] without leader election).
+async fn run_targets(
     args: RunOptions,
+    targets: Vec<(TargetSpec, LeaderStatus)>,
     shutdown: impl Future<Output = ()>,
-    mut leader: LeaderStatus,
 ) -> Result<(), DaemonError> {
     let mode = args.mode();
-    let (triggers, mut next) = trigger::channel();
-    let state = AdminState::new(triggers.clone(), args.admin.webhook_secret()?);
     let (source, default_id) = match mode {
         Mode::Git => (
             source::git(&args.repo, &args.git)?,
             DefaultId::for_remote(&args.repo, args.git.path.as_deref()),
         ),
         Mode::Path => {
+            if let Some(why) = args.path_mode_conflict() {
+                return Err(DaemonError::Conflict(why));
+            }
             let dir = PathBuf::from(&args.repo);
             if !dir.is_dir() {
                 return Err(DaemonError::NotADirectory(dir));
@@ -139,6 +180,12 @@ pub async fn run_with(
             (source::Source::Path(dir), Ok(id))
         }
     };
+    if let source::Source::Git(git) = &source {
+        // Each target may still read the revision it started on.
+        git.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(targets.len() + 1);
+    }
     // Resolved once per source: the same default for every commit and checkout.
     let source_id = SourceIdPolicy {
         flag: args.source_id.clone(),
@@ -149,117 +196,96 @@ pub async fn run_with(
     }
     let secrets = Arc::new(SopsSource::from_options(&args.keys)?);
     let listener = args.admin.bind().await?;
+    let channels: Vec<_> = targets.iter().map(|_| trigger::channel()).collect();
+    let senders: Vec<TriggerSender> = channels.iter().map(|(tx, _)| tx.clone()).collect();
+    let all_targets = TriggerSender::fan(&senders);
+    let states: Vec<AdminState> = targets
+        .iter()
+        .zip(&senders)
+        .map(|((t, _), tx)| match &t.name {
+            Some(name) => AdminState::for_target(name, tx.clone()),
+            None => AdminState::new(tx.clone(), None),
+        })
+        .collect();
+    let hub = Hub::new(
+        states.clone(),
+        all_targets.clone(),
+        args.admin.webhook_secret()?,
+    );
     let (stop_tx, stop_rx) = tokio_watch::channel(false);
-    let server = tokio::spawn(admin::serve(
-        listener,
-        state.clone(),
-        stopped(stop_rx.clone()),
-    ));
-    let _dir_watch = match (&source, args.watch) {
+    let server = tokio::spawn(admin::serve(listener, hub, stopped(stop_rx.clone())));
+    let source = Arc::new(source::SharedSource::new(source));
+    let _dir_watch = match (source.source(), args.watch) {
         (source::Source::Path(dir), true) => {
-            Some(watch::spawn(dir, args.debounce, triggers.clone())?)
+            Some(watch::spawn(dir, args.debounce, all_targets.clone())?)
         }
         _ => None,
     };
     let notifier = Notifier::from_env();
-    let watchdog = notifier.spawn_watchdog(stopped(stop_rx));
+    let watchdog = notifier.spawn_watchdog(stopped(stop_rx.clone()));
+    let names: Vec<&str> = targets
+        .iter()
+        .filter_map(|(t, _)| t.name.as_deref())
+        .collect();
     info!(
-        source = %source.describe(),
+        source = %source.source().describe(),
         mode = ?mode,
         admin = %args.admin.admin_addr,
         interval = %humantime::format_duration(args.interval),
+        targets = %names.join(", "),
         "mlsync daemon started"
     );
     log_source_id(&source_id);
-    let mut cycle = Cycle::new(
-        source,
-        state,
-        notifier.clone(),
-        cycle::Target {
-            kube: args.kube.clone(),
-            options: args.reconcile.clone(),
-            env: args.env.clone(),
-        },
-        secrets,
-        leader.clone(),
-        source_id,
-    )
-    .with_rollback(args.rollback_on_failure)
-    .with_self_heal(args.self_heal);
-    if let Err(e) = notifier.ready() {
-        warn!(error = %e, "sd_notify READY failed");
-    }
-    triggers.fire(TriggerReason::Startup);
-
     let schedule = Schedule {
         interval: args.interval,
         backoff_max: args.backoff_max,
     };
-    let mut due = Instant::now() + schedule.next_poll(draw());
-    let mut failures: u32 = 0;
-    let mut leader_open = true;
+    let mut loops = Vec::new();
+    for (((spec, leader), (triggers, next)), state) in targets.into_iter().zip(channels).zip(states)
+    {
+        let span = match &spec.name {
+            Some(name) => tracing::info_span!("target", target = %name),
+            None => tracing::Span::none(),
+        };
+        let cycle = Cycle::new(
+            Arc::clone(&source),
+            state,
+            notifier.clone(),
+            cycle::Target {
+                kube: spec.kube,
+                options: args.reconcile.clone(),
+                env: spec.env,
+                name: spec.name,
+            },
+            Arc::clone(&secrets) as Arc<dyn crate::secrets::SecretSource>,
+            leader.clone(),
+            source_id.clone(),
+        )
+        .with_rollback(args.rollback_on_failure)
+        .with_self_heal(args.self_heal);
+        let target = TargetLoop {
+            cycle,
+            triggers,
+            next,
+            leader,
+            schedule,
+            shutdown_timeout: args.shutdown_timeout,
+        };
+        loops.push(target.run(stop_rx.clone()).instrument(span));
+    }
+    if let Err(e) = notifier.ready() {
+        warn!(error = %e, "sd_notify READY failed");
+    }
+    let all = futures::future::join_all(loops);
+    tokio::pin!(all);
     tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            biased;
-            () = &mut shutdown => {
-                info!("shutting down");
-                break;
-            }
-            leading = leader.changed(), if leader_open => {
-                if leading {
-                    info!("leading now; reconciling");
-                    triggers.fire(TriggerReason::Manual);
-                } else if leader.receiver().has_changed().is_err() {
-                    warn!("leader election ended; no more reconciles");
-                    leader_open = false;
-                } else {
-                    info!("not leading any more; reconciles pause");
-                }
-            }
-            Some(t) = next.recv() => {
-                if !leader.is_leader() {
-                    debug!(trigger = %t.reason, "not reconciling: standing by (not the leader)");
-                    due = Instant::now() + schedule.next_poll(draw());
-                    continue;
-                }
-                let work = cycle.run(t.reason);
-                tokio::pin!(work);
-                let finished = tokio::select! {
-                    biased;
-                    r = &mut work => Some(r),
-                    () = &mut shutdown => None,
-                };
-                let Some(result) = finished else {
-                    info!(timeout = %humantime::format_duration(args.shutdown_timeout), "shutting down: waiting for the reconcile in flight");
-                    match tokio::time::timeout(args.shutdown_timeout, work).await {
-                        Ok(_) => info!("reconcile in flight finished"),
-                        Err(_) => warn!("reconcile in flight did not finish in time; abandoned"),
-                    }
-                    break;
-                };
-                due = match result {
-                    CycleResult::Done => {
-                        failures = 0;
-                        Instant::now() + schedule.next_poll(draw())
-                    }
-                    CycleResult::Failed => {
-                        failures = failures.saturating_add(1);
-                        let wait = schedule.next_retry(failures, draw());
-                        info!(retry_in = %humantime::format_duration(round_ms(wait)), failures, "reconcile failed; retrying with backoff");
-                        Instant::now() + wait
-                    }
-                };
-            }
-            () = tokio::time::sleep_until(due) => {
-                triggers.fire(TriggerReason::Poll);
-                due = Instant::now() + schedule.next_poll(draw());
-            }
-            () = sleep_until_some(cycle.next_rollout_look().map(Instant::from_std)) => {
-                triggers.fire(TriggerReason::Rollout);
-                cycle.rollout_looks_fired();
-            }
+    tokio::select! {
+        () = &mut shutdown => {
+            info!("shutting down");
+            let _ = stop_tx.send(true);
+            all.await;
         }
+        _ = &mut all => {}
     }
     if let Err(e) = notifier.stopping() {
         warn!(error = %e, "sd_notify STOPPING failed");

@@ -54,6 +54,8 @@ pub struct RunOptions {
     pub source_id: Option<String>,
     /// `--env`: the environment whose overlays are merged over the base specs.
     pub env: Option<String>,
+    /// `--config`: the daemon config (targets, notifications), when given.
+    pub config: Option<super::config::DaemonConfig>,
     /// Prune, adopt, write and event settings of each reconcile.
     pub reconcile: ReconcileOptions,
     /// Leader election among replicas.
@@ -74,6 +76,17 @@ impl RunOptions {
     pub fn mode(&self) -> Mode {
         let pinned = self.git.branch.is_some() || self.git.git_ref.is_some();
         resolve_mode(self.source, Path::new(&self.repo), pinned)
+    }
+
+    /// Why these options cannot run in path mode, if they cannot: `--allowed-signers` verifies
+    /// commits, and a directory read as it is on disk has none.
+    pub fn path_mode_conflict(&self) -> Option<String> {
+        self.git.allowed_signers.as_ref().map(|_| {
+            format!(
+                "--allowed-signers verifies the signatures of git commits, but {} is read as a                  local directory (path mode), which has no commits to verify; follow the                  repository's commits with --source git, or drop --allowed-signers",
+                self.repo
+            )
+        })
     }
 }
 

@@ -19,6 +19,8 @@ pub struct Snapshot {
     /// Set when the followed ref was force-pushed to a commit that does not descend from the
     /// previous one (git only).
     pub rewrite: Option<HistoryRewrite>,
+    /// Whether the commit's signature was verified (`--allowed-signers`).
+    pub verified: bool,
 }
 
 /// A failed fetch, with the revision still applied (if any).
@@ -28,6 +30,8 @@ pub struct FetchFailure {
     pub error: String,
     /// The last complete revision.
     pub last_good: Option<String>,
+    /// The commit and the reason, when its signature was refused (`--allowed-signers`).
+    pub unverified: Option<(String, &'static str)>,
 }
 
 /// The daemon's source.
@@ -75,6 +79,7 @@ impl Source {
                             revision: out.revision.commit,
                             root: out.revision.root,
                             rewrite: out.rewrite,
+                            verified: out.verified.is_some(),
                         };
                         (Ok(snap), Some((out.fetch_duration, true)))
                     }
@@ -82,6 +87,7 @@ impl Source {
                         let failure = FetchFailure {
                             error: e.to_string(),
                             last_good,
+                            unverified: e.unverified().map(|(c, r)| (c.to_owned(), r)),
                         };
                         (Err(failure), Some((started.elapsed(), false)))
                     }
@@ -89,6 +95,7 @@ impl Source {
                         let failure = FetchFailure {
                             error: format!("failed to fetch: the git task ended: {e}"),
                             last_good: None,
+                            unverified: None,
                         };
                         (Err(failure), Some((started.elapsed(), false)))
                     }
@@ -107,14 +114,17 @@ impl Source {
                         revision: format!("local-{hash}"),
                         root,
                         rewrite: None,
+                        verified: false,
                     }),
                     Ok(Err(error)) => Err(FetchFailure {
                         error,
                         last_good: None,
+                        unverified: None,
                     }),
                     Err(e) => Err(FetchFailure {
                         error: format!("failed to read config directory: {e}"),
                         last_good: None,
+                        unverified: None,
                     }),
                 };
                 (result, None)
@@ -123,10 +133,79 @@ impl Source {
     }
 }
 
+/// A [`Source`] shared by the targets of a daemon: one fetch serves every target that asks
+/// while it runs, so that a webhook for a push costs one fetch, not one per target.
+#[derive(Debug)]
+pub struct SharedSource {
+    source: Source,
+    /// When the last successful fetch started, and what it found.
+    last: tokio::sync::Mutex<Option<(Instant, Snapshot)>>,
+}
+
+impl SharedSource {
+    /// Shares `source`.
+    pub fn new(source: Source) -> Self {
+        Self {
+            source,
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The source.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// What to reconcile for a target that took its trigger at `asked`: the snapshot of a fetch
+    /// that started at or after `asked` (so it saw every push the trigger could be about), else
+    /// a new fetch. Fetches run one at a time.
+    pub async fn fetch(&self, asked: Instant) -> Fetched {
+        let mut last = self.last.lock().await;
+        if let Some((started, snap)) = last.as_ref()
+            && *started >= asked
+        {
+            return (Ok(snap.clone()), None);
+        }
+        let started = Instant::now();
+        let fetched = self.source.fetch().await;
+        if let Ok(snap) = &fetched.0 {
+            *last = Some((started, snap.clone()));
+        }
+        fetched
+    }
+}
+
 /// Creates the git source from the run arguments.
 pub fn git(repo: &str, args: &crate::source::GitOptions) -> Result<Source, SourceError> {
-    let config = crate::source::GitSourceConfig::from_options(repo, args)?;
-    Ok(Source::Git(Arc::new(Mutex::new(GitSource::new(config)?))))
+    let source = GitSource::from_options(repo, args)?;
+    Ok(Source::Git(Arc::new(Mutex::new(source))))
+}
+
+/// Records a commit verification (`--allowed-signers`) in the status and metrics: a verified
+/// commit, or one refused (nothing of it applied). `ran`: the fetch ran for this target (it is
+/// counted); else the snapshot is another target's, whose verification only clears the status.
+pub fn record_verification(
+    state: &crate::admin::AdminState,
+    fetched: &Result<Snapshot, FetchFailure>,
+    ran: bool,
+) {
+    use crate::admin::status::CommitVerification;
+    match fetched {
+        Ok(snap) if snap.verified && ran => {
+            state.record_commit_verification(CommitVerification::Verified)
+        }
+        Ok(snap) if snap.verified => state.clear_unverified_commit(),
+        Err(FetchFailure {
+            error,
+            unverified: Some((revision, reason)),
+            ..
+        }) => state.record_commit_verification(CommitVerification::Refused {
+            revision,
+            reason,
+            error,
+        }),
+        _ => {}
+    }
 }
 
 /// The first 12 hex digits of a SHA-256 over the relative paths and contents of every regular

@@ -223,7 +223,7 @@ impl Reconciler {
             source_id: source_id.clone(),
             hpa: self.hpa,
         };
-        let home = repo.config.default_namespace().to_owned();
+        let home = repo.default_namespace().to_owned();
 
         let in_focus = |ns: &str, name: &str| focus.is_none_or(|f| f.contains(ns, name));
         let mut namespaces: BTreeSet<String> =

@@ -8,6 +8,7 @@ pub mod confine;
 pub mod diagnostic;
 pub mod files;
 pub mod overlay;
+pub mod promote;
 pub mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};

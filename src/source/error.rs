@@ -153,11 +153,35 @@ pub enum SourceError {
         /// Why it is refused.
         reason: &'static str,
     },
+    /// `--allowed-signers`: the fetched commit's signature is not accepted, so nothing of it is
+    /// used (the last good checkout stays).
+    #[error("failed to verify the signature of commit {revision}: {error}")]
+    Unverified {
+        /// The full commit id.
+        revision: String,
+        /// Why (see [`super::VerifyError::reason`]; part of the message, not a `source()`).
+        error: super::VerifyError,
+    },
+    /// `--allowed-signers` names a file that cannot be used (checked at start).
+    #[error("{error}")]
+    AllowedSigners {
+        /// What is wrong with it (part of the message, not a `source()`).
+        error: super::AllowedSignersError,
+    },
 }
 
 impl SourceError {
     /// Whether the error suggests the local clone is damaged (wipe and re-clone helps).
     pub fn is_local_corruption(&self) -> bool {
         matches!(self, Self::LocalRepo { .. } | Self::Corrupt { .. })
+    }
+
+    /// The refused commit and [`super::VerifyError::reason`], when the fetched commit's
+    /// signature was refused.
+    pub fn unverified(&self) -> Option<(&str, &'static str)> {
+        match self {
+            Self::Unverified { revision, error } => Some((revision, error.reason())),
+            _ => None,
+        }
     }
 }

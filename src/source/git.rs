@@ -234,6 +234,18 @@ pub(crate) fn rewrite(repo: &Repository, previous: Oid, current: Oid) -> Option<
     })
 }
 
+/// Puts the tracked ref back to `previous` (or removes it): the commit just fetched was not
+/// accepted, so the next fetch compares with the last one that was.
+pub(crate) fn reset_tracked(repo: &Repository, previous: Option<Oid>) -> Result<(), SourceError> {
+    match previous {
+        Some(oid) => set_tracked(repo, oid),
+        None => match repo.find_reference(TRACKED) {
+            Ok(mut r) => r.delete().map_err(|e| corrupt(repo, TRACKED, &e)),
+            Err(_) => Ok(()),
+        },
+    }
+}
+
 fn set_tracked(repo: &Repository, oid: Oid) -> Result<(), SourceError> {
     repo.reference(TRACKED, oid, true, "mlsync: tracked commit")
         .map(|_| ())

@@ -12,6 +12,7 @@
 //! A damaged bare clone is wiped and cloned again; an unreachable remote is an error, and
 //! [`GitSource::last_good`] keeps the last complete revision for the caller to fall back on.
 
+mod allowed_signers;
 mod auth;
 mod checkout;
 mod error;
@@ -20,6 +21,7 @@ mod known_hosts;
 mod options;
 mod remote;
 mod state_dir;
+mod verify;
 
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -27,6 +29,7 @@ use std::time::Duration;
 use git2::Oid;
 use tracing::instrument;
 
+pub use allowed_signers::{AllowedSigners, AllowedSignersError};
 pub use auth::{GitAuth, TokenSource};
 pub use error::SourceError;
 pub use git::{GitRef, HistoryRewrite};
@@ -34,6 +37,7 @@ pub use known_hosts::{KnownHosts, Verdict};
 pub use options::GitOptions;
 pub use remote::{Remote, Transport};
 pub use state_dir::default_state_dir;
+pub use verify::{Verified, VerifyError, verify_signature};
 
 /// Everything needed to follow a repository. `Debug` hides URL passwords and tokens.
 #[derive(Clone)]
@@ -86,6 +90,8 @@ pub struct SyncOutcome {
     /// Set when a followed branch or tag now points at a commit that does not descend from the
     /// one fetched before (a force-push); pinned commits never report one.
     pub rewrite: Option<HistoryRewrite>,
+    /// The commit's signer, when commits are verified ([`GitSource::verify_commits`]).
+    pub verified: Option<Verified>,
 }
 
 /// Follows one repository ref into checkouts under the state directory.
@@ -94,6 +100,12 @@ pub struct GitSource {
     config: GitSourceConfig,
     remote: Remote,
     last_good: Option<Revision>,
+    /// Commits of the most recent checkouts, oldest first: these are kept on disk.
+    recent: std::collections::VecDeque<String>,
+    /// How many checkouts to keep (see [`GitSource::retain`]).
+    retain: usize,
+    /// `--allowed-signers` (see [`GitSource::verify_commits`]).
+    allowed_signers: Option<PathBuf>,
 }
 
 impl GitSource {
@@ -117,7 +129,32 @@ impl GitSource {
             config,
             remote,
             last_good: None,
+            recent: std::collections::VecDeque::new(),
+            retain: 2,
+            allowed_signers: None,
         })
+    }
+
+    /// Applies only commits with a good SSH signature by a key in the allowed-signers file
+    /// `file` (see [`verify`]): a refused commit makes [`GitSource::sync`] fail with
+    /// [`SourceError::Unverified`] before anything of it is checked out. The file is read here,
+    /// so a bad one stops the start, and again at every sync, so a rotated file counts from the
+    /// next fetch on.
+    pub fn verify_commits(&mut self, file: &Path) -> Result<(), SourceError> {
+        let signers =
+            AllowedSigners::load(file).map_err(|error| SourceError::AllowedSigners { error })?;
+        if signers.entries().is_empty() {
+            tracing::warn!(file = %file.display(), "allowed-signers file lists no keys: no commit will be applied until it does");
+        }
+        self.allowed_signers = Some(file.to_path_buf());
+        Ok(())
+    }
+
+    /// Keeps the checkouts of the `n` most recent revisions (at least 2: the current one and
+    /// the one before, which a reconcile may still be reading). A daemon with several targets
+    /// keeps one per target more, since each target may still read the revision it started on.
+    pub fn retain(&mut self, n: usize) {
+        self.retain = n.max(2);
     }
 
     /// The last revision [`GitSource::sync`] returned, if any: keep reconciling it while the
@@ -144,11 +181,13 @@ impl GitSource {
             other => other,
         }?;
         let previous = self.last_good.replace(outcome.revision.clone());
-        let keep_prev = previous.as_ref().map(|r| r.commit.as_str());
-        let keep: Vec<&str> = [Some(outcome.revision.commit.as_str()), keep_prev]
-            .into_iter()
-            .flatten()
-            .collect();
+        let commit = &outcome.revision.commit;
+        self.recent.retain(|c| c != commit);
+        self.recent.push_back(commit.clone());
+        while self.recent.len() > self.retain {
+            self.recent.pop_front();
+        }
+        let keep: Vec<&str> = self.recent.iter().map(String::as_str).collect();
         if let Err(e) = checkout::prune(&self.checkouts_dir(), &keep) {
             tracing::warn!(error = %e, "failed to remove old checkouts");
         }
@@ -171,6 +210,10 @@ impl GitSource {
         let previous = git::tracked(&repo);
         let (oid, fetch_duration) =
             git::fetch(&repo, &self.remote, &self.config.target, &self.config.auth)?;
+        let verified = match &self.allowed_signers {
+            Some(file) => Some(verify::gate(&repo, oid, previous, file)?),
+            None => None,
+        };
         let rewrite = match (&self.config.target, previous) {
             (GitRef::Commit(_), _) | (_, None) => None,
             (_, Some(previous)) => git::rewrite(&repo, previous, oid),
@@ -208,6 +251,7 @@ impl GitSource {
             fetch_duration,
             changed: true,
             rewrite,
+            verified,
         })
     }
 

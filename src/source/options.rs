@@ -4,11 +4,11 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use super::GitSourceConfig;
 use super::auth::{GitAuth, TokenSource};
 use super::error::SourceError;
 use super::git::GitRef;
 use super::state_dir::default_state_dir;
+use super::{GitSource, GitSourceConfig};
 
 /// Flags for `mlsync run` that choose what to follow and how to authenticate.
 ///
@@ -34,6 +34,22 @@ pub struct GitOptions {
     pub git_token_file: Option<PathBuf>,
     /// Basic-auth user name sent with the token.
     pub git_username: String,
+    /// Allowed-signers file (ssh-keygen format): apply only commits with a good SSH signature
+    /// by a key in it (see [`GitSource::verify_commits`]).
+    pub allowed_signers: Option<PathBuf>,
+}
+
+impl GitSource {
+    /// The source `mlsync run` follows: [`GitSourceConfig::from_options`], plus commit
+    /// verification when `args.allowed_signers` is set (its file is read once here, so a bad
+    /// one stops the start).
+    pub fn from_options(repo: &str, args: &GitOptions) -> Result<Self, SourceError> {
+        let mut source = Self::new(GitSourceConfig::from_options(repo, args)?)?;
+        if let Some(file) = &args.allowed_signers {
+            source.verify_commits(file)?;
+        }
+        Ok(source)
+    }
 }
 
 impl GitSourceConfig {

@@ -5,7 +5,10 @@
 # connections and watches break. Returns once /readyz answers. For tests of what survives an
 # API server restart (the daemon's drift watch).
 #
-# Usage: tests/cluster/restart-apiserver.sh DIR [WAIT]
+# With --stop it only kills it (the control plane is down: etcd and the controller manager run
+# on), with --start it only starts it again: for tests of what happens while it is down.
+#
+# Usage: tests/cluster/restart-apiserver.sh DIR [WAIT|--stop|--start]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -14,15 +17,21 @@ source "$here/lib.sh"
 dir="${1:-}"
 [[ -n "$dir" && -f "$dir/pids" && -f "$dir/kube-apiserver.cmd" ]] ||
   die "usage: restart-apiserver.sh DIR [WAIT] (DIR: a control plane started by start.sh)"
-wait_s="${2:-2}"
-pid="$(awk '$1 == "kube-apiserver" { print $2 }' "$dir/pids")"
-[[ "$pid" =~ ^[0-9]+$ ]] || die "no kube-apiserver pid in $dir/pids"
-kill -KILL "$pid" 2>/dev/null || true
-for ((i = 0; i < 100; i++)); do
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.1
-done
-sleep "$wait_s"
+mode="${2:-2}"
+if [[ "$mode" != --start ]]; then
+  pid="$(awk '$1 == "kube-apiserver" { print $2 }' "$dir/pids")"
+  [[ "$pid" =~ ^[0-9]+$ ]] || die "no kube-apiserver pid in $dir/pids"
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [[ "$mode" == --stop ]]; then
+    log "kube-apiserver in $dir stopped"
+    exit 0
+  fi
+  sleep "$mode"
+fi
 cmd="$(cat "$dir/kube-apiserver.cmd")"
 setsid bash -c "exec $cmd" </dev/null >>"$dir/kube-apiserver.log" 2>&1 &
 new=$!

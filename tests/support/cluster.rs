@@ -163,6 +163,27 @@ impl PrivateCluster {
             .expect("a private control plane has a directory");
         run_script("restart-apiserver.sh", &[dir.as_os_str()]).unwrap_or_else(|e| panic!("{e}"));
     }
+
+    /// Kills its kube-apiserver (SIGKILL) and leaves it down: clients get connection refused.
+    pub fn stop_apiserver(&self) {
+        self.apiserver("--stop");
+    }
+
+    /// Starts its kube-apiserver again after [`PrivateCluster::stop_apiserver`] (same port,
+    /// certificates and etcd); returns once it is ready.
+    pub fn start_apiserver(&self) {
+        self.apiserver("--start");
+    }
+
+    fn apiserver(&self, mode: &str) {
+        let dir = self
+            .0
+            .dir
+            .as_deref()
+            .expect("a private control plane has a directory");
+        run_script("restart-apiserver.sh", &[dir.as_os_str(), mode.as_ref()])
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
 }
 
 impl std::ops::Deref for PrivateCluster {

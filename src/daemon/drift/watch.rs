@@ -45,7 +45,7 @@ pub(super) fn start(
         leader,
     } = settings;
     let (attention_tx, attention_rx) = tokio_watch::channel(Attention::default());
-    let publisher = events.then(|| Publisher::new(client.clone(), hpa));
+    let publisher = events.then(|| Publisher::new(client.clone(), hpa).for_target(state.target()));
     let worker = Worker {
         client,
         hpa,

@@ -87,6 +87,20 @@ impl Publisher {
         }
     }
 
+    /// Names the daemon target in the reporting instance (`<pod or host>/<target>`, or the
+    /// target alone), so that a daemon driving several clusters says which of its targets wrote
+    /// an event.
+    pub fn for_target(mut self, target: Option<&str>) -> Self {
+        if let Some(t) = target {
+            let instance = match self.reporter.instance.take() {
+                Some(host) if host.len() + t.len() < 128 => format!("{host}/{t}"),
+                _ => t.to_owned(),
+            };
+            self.reporter.instance = Some(instance);
+        }
+        self
+    }
+
     /// Publishes `events`; returns how many were published. Logs one warning when any failed.
     /// Reads each target's uid (see [`Publisher::publish_seen`] to avoid that).
     pub async fn publish(&mut self, events: &[PlannedEvent]) -> usize {
