@@ -175,7 +175,7 @@ fn main_branch() -> GitRef {
 /// The refused commit and its reason.
 fn refused(result: Result<mlsync::source::SyncOutcome, SourceError>) -> (String, VerifyError) {
     match result {
-        Err(SourceError::Unverified { revision, error }) => (revision, error),
+        Err(SourceError::Unverified { revision, error }) => (revision, *error),
         other => panic!("expected a refused commit, got {other:?}"),
     }
 }
@@ -276,7 +276,7 @@ fn an_unsigned_commit_on_top_is_not_applied_and_the_last_good_stays() {
     );
     assert_eq!(
         s.checkouts(),
-        [good.clone()],
+        std::slice::from_ref(&good),
         "nothing of the unsigned commit is checked out"
     );
 
@@ -753,4 +753,59 @@ async fn the_daemon_reports_an_unverified_commit_and_keeps_the_last_good_checkou
         tokio::time::sleep(POLL).await;
     }
     d.give_up("the next signed commit clearing unverifiedCommit");
+}
+
+/// docs/daemon.md#signed-commits: its example allowed-signers file is one that mlsync and
+/// ssh-keygen (`-Y match-principals`) read, and its table lists every reason.
+#[test]
+fn the_docs_example_file_parses_and_the_reasons_table_is_complete() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/daemon.md")).unwrap();
+    let section = doc
+        .split("\n## Signed commits\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("docs/daemon.md has a section Signed commits");
+    let example: String = section
+        .split("```text\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("an example allowed-signers file")
+        .lines()
+        .map(|l| l.trim_start().to_string() + "\n")
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("allowed_signers");
+    std::fs::write(&file, &example).unwrap();
+    let parsed = mlsync::source::AllowedSigners::load(&file).unwrap();
+    let principals: Vec<&str> = parsed
+        .entries()
+        .iter()
+        .map(|e| e.principals.as_str())
+        .collect();
+    assert_eq!(principals, ["alice@example.com", "ci@example.com"]);
+    let ci = &parsed.entries()[1];
+    assert_eq!(ci.namespaces.as_deref(), Some("git"));
+    assert_eq!(
+        ci.valid_after,
+        Some("2026-01-01T00:00:00Z".parse().unwrap())
+    );
+    // ssh-keygen reads the same file (it stops at a line it cannot parse).
+    let found = Command::new("ssh-keygen")
+        .args(["-Y", "match-principals", "-f"])
+        .arg(&file)
+        .args(["-I", "alice@example.com"])
+        .output()
+        .unwrap();
+    assert!(
+        found.status.success(),
+        "{}",
+        String::from_utf8_lossy(&found.stderr)
+    );
+    for reason in VerifyError::REASONS {
+        assert!(
+            section.contains(&format!("| `{reason}` |")),
+            "docs/daemon.md#signed-commits does not list reason {reason}"
+        );
+    }
 }

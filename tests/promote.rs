@@ -3,7 +3,7 @@
 //! run, `--commit` (one file, unrelated staged changes left alone), `--secrets`, the errors, and
 //! a promotion that would leave prod invalid (the file is put back byte for byte).
 //!
-//! The commands of docs/promote-section.md are run here as written: see [`DOC_PROMOTE`],
+//! The commands of docs/environments.md are run here as written: see [`DOC_PROMOTE`],
 //! [`DOC_RENDER`] and `the_review_flow_of_the_docs_commits_one_file_on_a_branch_and_pushes_it`.
 
 use std::path::Path;
@@ -114,11 +114,11 @@ const PROD_FILE: &str = "environments/prod/iris-classifier.yaml";
 
 const SUBJECT: &str = "promote iris-classifier from staging to prod: model iris-classifier v3, image registry.example/iris:1.3.0, config (3 keys)";
 
-/// docs/promote-section.md: preview the promotion (run in the repo directory).
+/// docs/environments.md: preview the promotion (run in the repo directory).
 const DOC_PROMOTE: &str = "mlsync promote iris-classifier --from staging --to prod";
-/// docs/promote-section.md: check what prod would run.
+/// docs/environments.md: check what prod would run.
 const DOC_RENDER: &str = "mlsync render --env prod --service iris-classifier";
-/// docs/promote-section.md: the review flow, line by line.
+/// docs/environments.md: the review flow, line by line.
 const DOC_REVIEW_FLOW: [&str; 3] = [
     "git switch -c promote-iris-v3",
     "mlsync promote iris-classifier --from staging --to prod --commit",
@@ -140,6 +140,11 @@ fn git(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `line` split on spaces: the arguments of one command.
+fn words(line: &str) -> Vec<&str> {
+    line.split(' ').collect()
 }
 
 /// What one run of mlsync showed: exit code, stdout, stderr.
@@ -175,8 +180,7 @@ fn mlsync_in(cwd: &Path, args: &[&str]) -> Run {
 
 /// Runs a command line as written in the docs (`mlsync …` or `git …`, words split on spaces).
 fn doc_line(cwd: &Path, line: &str) -> Run {
-    let words: Vec<&str> = line.split(' ').collect();
-    match words.as_slice() {
+    match words(line).as_slice() {
         ["mlsync", args @ ..] => mlsync_in(cwd, args),
         ["git", args @ ..] => Run {
             code: 0,
@@ -264,14 +268,7 @@ fn object<'a>(rendered: &'a str, kind: &str) -> &'a str {
 #[test]
 fn promote_writes_the_prod_overlay_prints_its_diff_and_prod_renders_staging_s_release() {
     let f = Fixture::new();
-    let r = f.mlsync_repo(&[
-        "promote",
-        "iris-classifier",
-        "--from",
-        "staging",
-        "--to",
-        "prod",
-    ]);
+    let r = f.mlsync_repo(&words("promote iris-classifier --from staging --to prod"));
     assert_eq!(r.code, 1, "{}{}", r.out, r.err);
     assert_eq!(r.out, PROD_DIFF);
     assert_eq!(
@@ -349,15 +346,9 @@ fn commit_commits_exactly_the_overlay_file_and_leaves_other_staged_changes_stage
     f.git(&["add", "notes.txt"]);
     std::fs::write(f.repo.join("README.md"), "edited\n").unwrap();
 
-    let r = f.mlsync(&[
-        "promote",
-        "iris-classifier",
-        "--from",
-        "staging",
-        "--to",
-        "prod",
-        "--commit",
-    ]);
+    let r = f.mlsync(&words(
+        "promote iris-classifier --from staging --to prod --commit",
+    ));
     assert_eq!(r.code, 1, "{}", r.err);
     assert_eq!(r.out, PROD_DIFF);
     let sha = f.git(&["rev-parse", "--short=7", "HEAD"]);
@@ -416,15 +407,9 @@ fn commit_takes_a_message_and_refuses_uncommitted_changes_of_the_files_it_reads(
     ] {
         let f = Fixture::new();
         std::fs::write(f.repo.join(file), content).unwrap();
-        let r = f.mlsync(&[
-            "promote",
-            "iris-classifier",
-            "--from",
-            "staging",
-            "--to",
-            "prod",
-            "--commit",
-        ]);
+        let r = f.mlsync(&words(
+            "promote iris-classifier --from staging --to prod --commit",
+        ));
         assert_eq!(r.code, 2, "{}{}", r.out, r.err);
         assert_eq!(r.out, "");
         assert_eq!(
@@ -443,15 +428,9 @@ fn commit_needs_a_git_identity() {
     let f = Fixture::new();
     f.git(&["config", "--unset", "user.name"]);
     f.git(&["config", "--unset", "user.email"]);
-    let r = f.mlsync(&[
-        "promote",
-        "iris-classifier",
-        "--from",
-        "staging",
-        "--to",
-        "prod",
-        "--commit",
-    ]);
+    let r = f.mlsync(&words(
+        "promote iris-classifier --from staging --to prod --commit",
+    ));
     assert_eq!(r.code, 2, "{}{}", r.out, r.err);
     assert_eq!(
         r.err,
@@ -492,18 +471,11 @@ fn the_review_flow_of_the_docs_commits_one_file_on_a_branch_and_pushes_it() {
 #[test]
 fn secrets_are_promoted_only_with_the_flag() {
     let f = Fixture::new();
-    let args = [
-        "promote",
-        "iris-classifier",
-        "--from",
-        "staging",
-        "--to",
-        "prod",
-    ];
+    let args = words("promote iris-classifier --from staging --to prod");
     assert_eq!(f.mlsync(&args).code, 1);
     assert!(!f.read(PROD_FILE).contains("secrets"));
 
-    let with: Vec<&str> = args.iter().copied().chain(["--secrets"]).collect();
+    let with = words("promote iris-classifier --from staging --to prod --secrets");
     let r = f.mlsync(&with);
     assert_eq!(r.code, 1, "{}", r.err);
     assert_eq!(
@@ -540,15 +512,9 @@ fn a_new_overlay_is_created_and_an_empty_one_deleted() {
     let f = Fixture::new();
     f.git(&["rm", "-q", PROD_FILE]);
     f.git(&["commit", "-q", "-m", "no prod overlay"]);
-    let r = f.mlsync(&[
-        "promote",
-        "iris-classifier",
-        "--from",
-        "staging",
-        "--to",
-        "prod",
-        "--commit",
-    ]);
+    let r = f.mlsync(&words(
+        "promote iris-classifier --from staging --to prod --commit",
+    ));
     assert_eq!(r.code, 1, "{}", r.err);
     let created = "\
 spec:
@@ -581,15 +547,9 @@ spec:
             "metadata: {name: iris-classifier}\nspec:\n  image: registry.example/iris:1.1.0\n",
         ),
     ]);
-    let r = f.mlsync(&[
-        "promote",
-        "iris-classifier",
-        "--from",
-        "prod",
-        "--to",
-        "staging",
-        "--commit",
-    ]);
+    let r = f.mlsync(&words(
+        "promote iris-classifier --from prod --to staging --commit",
+    ));
     assert_eq!(r.code, 1, "{}", r.err);
     assert_eq!(
         r.out,
@@ -614,36 +574,15 @@ fn errors_name_the_problem() {
     let f = Fixture::new();
     for (args, want) in [
         (
-            vec![
-                "promote",
-                "iris-clasifier",
-                "--from",
-                "staging",
-                "--to",
-                "prod",
-            ],
+            words("promote iris-clasifier --from staging --to prod"),
             "error: failed to promote iris-clasifier: no service named iris-clasifier in the base specs (did you mean iris-classifier?)\n",
         ),
         (
-            vec![
-                "promote",
-                "iris-classifier",
-                "--from",
-                "staging",
-                "--to",
-                "prd",
-            ],
+            words("promote iris-classifier --from staging --to prd"),
             "error: failed to use environment \"prd\": mlsync.yaml declares only: prod, staging\n",
         ),
         (
-            vec![
-                "promote",
-                "iris-classifier",
-                "--from",
-                "prod",
-                "--to",
-                "prod",
-            ],
+            words("promote iris-classifier --from prod --to prod"),
             "error: failed to promote iris-classifier: --from and --to are both prod\n",
         ),
     ] {
@@ -669,15 +608,9 @@ spec:
   autoscaling: {minReplicas: 3, maxReplicas: 10, targetMemoryUtilizationPercentage: 80}
 ";
     let f = Fixture::with(&[(PROD_FILE, prod)]);
-    let r = f.mlsync(&[
-        "promote",
-        "iris-classifier",
-        "--from",
-        "staging",
-        "--to",
-        "prod",
-        "--commit",
-    ]);
+    let r = f.mlsync(&words(
+        "promote iris-classifier --from staging --to prod --commit",
+    ));
     assert_eq!(r.code, 2, "{}{}", r.out, r.err);
     assert_eq!(r.out, "");
     assert_eq!(
@@ -691,4 +624,22 @@ spec:
     );
     assert_eq!(f.git(&["status", "--porcelain"]), "");
     assert_eq!(f.git(&["log", "--format=%s"]), "initial\n");
+}
+
+/// The command lines this file runs "as written" are the ones docs/environments.md shows.
+#[test]
+fn the_commands_run_here_are_those_of_the_docs() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/environments.md"))
+            .unwrap();
+    let lines: Vec<&str> = doc.lines().collect();
+    for cmd in [DOC_PROMOTE, DOC_RENDER]
+        .iter()
+        .chain(DOC_REVIEW_FLOW.iter())
+    {
+        assert!(
+            lines.contains(cmd),
+            "docs/environments.md does not show `{cmd}`"
+        );
+    }
 }

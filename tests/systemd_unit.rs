@@ -158,3 +158,35 @@ fn unit_follows_the_cli_contract() {
         assert!(!unit.contains(secretish), "unit sets {secretish}");
     }
 }
+
+/// The bastion-with-two-clusters example of systemd/README.md: the daemon config loads, and
+/// every credential it names is loaded by the drop-in (else systemd would start mlsync without
+/// the file, and the target could not connect).
+#[test]
+fn the_two_cluster_example_loads_and_the_drop_in_loads_its_credentials() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
+    let config = mlsync::daemon::DaemonConfig::load(&dir.join("daemon.yaml.example"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<_> = config.targets.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["staging", "prod"]);
+    let drop_in = std::fs::read_to_string(dir.join("targets.conf.example")).unwrap();
+    assert!(drop_in.contains("\nEnvironment=MLSYNC_CONFIG=/etc/mlsync/daemon.yaml\n"));
+    let text = std::fs::read_to_string(dir.join("daemon.yaml.example")).unwrap();
+    let prefix = "/run/credentials/mlsync.service/";
+    let credentials: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once(prefix))
+        .filter_map(|(_, rest)| rest.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        credentials,
+        ["staging-kubeconfig", "prod-kubeconfig", "slack-url"]
+    );
+    for name in credentials {
+        assert!(
+            drop_in.contains(&format!("\nLoadCredential={name}\n")),
+            "targets.conf.example does not load {name}"
+        );
+    }
+}

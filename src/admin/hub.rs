@@ -18,6 +18,8 @@ use crate::trigger::TriggerSender;
 #[derive(Clone, Debug)]
 pub struct Hub {
     targets: Arc<[AdminState]>,
+    /// Metrics of the daemon as a whole (notifications), without a `target` label.
+    daemon: Option<Arc<prometheus_client::registry::Registry>>,
     trigger: TriggerSender,
     webhook_secret: Option<Arc<WebhookSecret>>,
 }
@@ -25,6 +27,7 @@ pub struct Hub {
 impl From<AdminState> for Hub {
     fn from(state: AdminState) -> Self {
         Self {
+            daemon: None,
             trigger: state.trigger().clone(),
             webhook_secret: state.webhook_secret.clone(),
             targets: Arc::from(vec![state]),
@@ -42,9 +45,16 @@ impl Hub {
     ) -> Self {
         Self {
             targets: Arc::from(targets),
+            daemon: None,
             trigger,
             webhook_secret: webhook_secret.map(Arc::new),
         }
+    }
+
+    /// Serves `registry` too: metrics of the daemon as a whole (its notifications).
+    pub fn with_daemon_metrics(mut self, registry: prometheus_client::registry::Registry) -> Self {
+        self.daemon = Some(Arc::new(registry));
+        self
     }
 
     /// Every target's state.
@@ -84,11 +94,16 @@ impl Hub {
 
     /// Every target's metrics as one OpenMetrics exposition.
     pub fn metrics_text(&self) -> Result<String, std::fmt::Error> {
-        let texts = self
+        let mut texts = self
             .targets
             .iter()
             .map(|t| t.metrics().encode())
             .collect::<Result<Vec<_>, _>>()?;
+        if let Some(registry) = &self.daemon {
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode(&mut text, registry)?;
+            texts.push(text);
+        }
         Ok(merge_expositions(&texts))
     }
 }

@@ -32,7 +32,8 @@ so), except a `# yaml-language-server: $schema=…` line, which stays on top. An
 empty is deleted.
 
 Exit codes: 0 nothing to promote, 1 promoted (file written, and committed with --commit), \
-2 error (the file is then unchanged).
+2 error (nothing is written; only when the commit itself fails is the written file left, and the \
+error says so).
 
 --commit commits only the overlay file to the current branch (other staged changes stay staged \
 and out of the commit), as user.name/user.email of the git config, unsigned and without running \
@@ -232,7 +233,7 @@ fn target_overlay(repo: &Repo, service: &str) -> anyhow::Result<(PathBuf, Value)
 fn new_file_text(old: &str, promotion: &Promotion) -> Option<String> {
     let overlay = promotion.overlay.as_ref()?;
     let mut out = String::new();
-    if let Some(line) = modeline(old) {
+    if let Some(line) = modeline_of(old) {
         out.push_str(line);
         out.push('\n');
     }
@@ -240,7 +241,7 @@ fn new_file_text(old: &str, promotion: &Promotion) -> Option<String> {
     Some(out)
 }
 
-fn modeline(text: &str) -> Option<&str> {
+fn modeline_of(text: &str) -> Option<&str> {
     text.lines()
         .map(str::trim_end)
         .find(|l| l.starts_with(MODELINE))
@@ -619,5 +620,65 @@ impl GitTarget {
         let mut short = id.to_string();
         short.truncate(7);
         Ok(short)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::yaml::{Pos, parse_documents};
+
+    fn diag(file: &str, line: usize, column: usize, field: &str) -> Diagnostic {
+        Diagnostic {
+            file: file.into(),
+            pos: Pos { line, column },
+            field: field.into(),
+            message: "bad (environment prod)".into(),
+        }
+    }
+
+    #[test]
+    fn problems_of_the_promoted_file_are_shown_where_they_are_in_the_restored_one() {
+        let was =
+            "# c\nspec:\n  autoscaling: {maxReplicas: 10, targetMemoryUtilizationPercentage: 80}\n";
+        let written = "spec:\n  image: x\n  autoscaling:\n    maxReplicas: 10\n    targetMemoryUtilizationPercentage: 80\n";
+        let was = parse_documents(was).unwrap_or_default().into_iter().next();
+        let file = Path::new("environments/prod/iris.yaml");
+        let lines = shown_where_written(
+            &[
+                diag(
+                    "environments/prod/iris.yaml",
+                    5,
+                    5,
+                    "spec.autoscaling.targetMemoryUtilizationPercentage",
+                ),
+                diag("environments/prod/iris.yaml", 2, 3, "spec.image"),
+                diag("services/iris.yaml", 9, 3, "spec.image"),
+            ],
+            file,
+            was.as_ref(),
+            written,
+        );
+        assert_eq!(
+            lines,
+            [
+                "environments/prod/iris.yaml:3:34: spec.autoscaling.targetMemoryUtilizationPercentage: bad (environment prod)",
+                "environments/prod/iris.yaml (as promoted): spec.image: bad (environment prod)",
+                "services/iris.yaml:9:3: spec.image: bad (environment prod)",
+            ]
+        );
+    }
+
+    #[test]
+    fn comments_other_than_the_modeline_are_noticed() {
+        let modeline = "# yaml-language-server: $schema=x.json\nspec: {}\n";
+        assert!(!has_comments(modeline));
+        assert_eq!(
+            modeline_of(modeline),
+            Some("# yaml-language-server: $schema=x.json")
+        );
+        assert!(has_comments("spec:\n  # why\n  image: x\n"));
+        assert!(has_comments("spec:\n  image: x # why\n"));
+        assert!(!has_comments("spec:\n  image: x#y\n"));
     }
 }

@@ -12,8 +12,8 @@
 //! notifications: []                 # see crate::notifications
 //! ```
 //!
-//! Without a config file the daemon has one unnamed target: the cluster of `--kubeconfig`/
-//! `--context` and the environment of `--env`.
+//! Without a config file, or one without `targets`, the daemon has one unnamed target: the
+//! cluster of `--kubeconfig`/`--context` and the environment of `--env`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::cluster::KubeOptions;
+use crate::notifications::ReceiverConfig;
 
 /// Errors reading the daemon config.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +51,9 @@ pub struct DaemonConfig {
     /// The clusters to reconcile, each independently.
     #[serde(default)]
     pub targets: Vec<TargetConfig>,
+    /// Where to send notifications (see [`crate::notifications`]).
+    #[serde(default)]
+    pub notifications: Vec<ReceiverConfig>,
 }
 
 /// One cluster of the daemon config.
@@ -96,9 +100,6 @@ impl DaemonConfig {
     }
 
     fn check(&self) -> Result<(), String> {
-        if self.targets.is_empty() {
-            return Err("`targets` lists no target".into());
-        }
         let mut seen = BTreeSet::new();
         for (i, t) in self.targets.iter().enumerate() {
             if crate::spec::limits::dns1123_label(&t.name).is_some() {
@@ -184,10 +185,6 @@ mod tests {
                 .map(|_| String::new())
                 .unwrap_or_else(|e| e.to_string())
         };
-        assert_eq!(
-            msg("targets: []\n"),
-            "failed to load daemon config daemon.yaml: `targets` lists no target"
-        );
         assert_eq!(
             msg("targets:\n  - {name: a}\n  - {name: a}\n"),
             "failed to load daemon config daemon.yaml: targets[1].name \"a\" is used twice"

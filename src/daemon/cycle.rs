@@ -9,6 +9,7 @@ use tracing::{debug, info, warn};
 use super::drift::{self, DriftWatch};
 use super::incremental::{self, Basis};
 use super::leader::LeaderStatus;
+use super::notices::{self, FailedAt};
 use super::outcome;
 use super::rollback::Rollbacks;
 use super::source::{SharedSource, Snapshot};
@@ -16,6 +17,7 @@ use super::wakes::Wakes;
 use crate::admin::AdminState;
 use crate::admin::status::{Outcome, ReconcileReport};
 use crate::cluster::KubeOptions;
+use crate::notifications::Notifications;
 use crate::notify::Notifier;
 use crate::reconcile::events::publish::Publisher;
 use crate::reconcile::events::{Context, plan_events};
@@ -78,6 +80,8 @@ pub struct Cycle {
     basis: Option<Basis>,
     /// When canary rollouts want their next look.
     wakes: Wakes,
+    /// Where notices go (none by default).
+    notifications: Notifications,
 }
 
 impl Cycle {
@@ -108,7 +112,14 @@ impl Cycle {
             drift: None,
             basis: None,
             wakes: Wakes::default(),
+            notifications: Notifications::disabled(),
         }
+    }
+
+    /// Sends notices of this target's reconciles to `notifications`.
+    pub fn with_notifications(mut self, notifications: Notifications) -> Self {
+        self.notifications = notifications;
+        self
     }
 
     /// Enables `--rollback-on-failure`.
@@ -146,6 +157,14 @@ impl Cycle {
             Ok(snap) => snap,
             Err(f) => {
                 warn!(error = %f.error, revision = f.last_good.as_deref().unwrap_or("none"), "fetch failed; the cluster keeps the last applied revision");
+                let refused = f.unverified.as_ref().map(|(_, reason)| *reason);
+                self.notifications.send(notices::failed(
+                    self.target.name.as_deref(),
+                    f.last_good.as_deref(),
+                    FailedAt::Fetch,
+                    &f.error,
+                    refused,
+                ));
                 return self.fail(f.last_good, f.error, started);
             }
         };
@@ -162,7 +181,7 @@ impl Cycle {
             self.state.record_skipped();
             return CycleResult::Done;
         }
-        match self.reconcile(&snap, started).await {
+        match self.reconcile(&snap, reason, started).await {
             Ok(report) => {
                 let result = if report.outcome == Outcome::Failure {
                     CycleResult::Failed
@@ -174,6 +193,13 @@ impl Cycle {
             }
             Err(e) => {
                 warn!(revision = %revision, error = %e, "reconcile failed");
+                self.notifications.send(notices::failed(
+                    self.target.name.as_deref(),
+                    Some(&revision),
+                    FailedAt::Reconcile,
+                    &e,
+                    None,
+                ));
                 self.fail(Some(revision), e, started)
             }
         }
@@ -182,6 +208,7 @@ impl Cycle {
     async fn reconcile(
         &mut self,
         snap: &Snapshot,
+        reason: TriggerReason,
         started: Instant,
     ) -> Result<ReconcileReport, String> {
         let rev = snap.revision.as_str();
@@ -346,6 +373,9 @@ impl Cycle {
             if let Some(action) = outcome::object_action(&o.outcome) {
                 self.state.record_object(&o.kind.to_string(), action);
             }
+        }
+        for n in notices::of_reconcile(self.target.name.as_deref(), rev, reason, &report) {
+            self.notifications.send(n);
         }
         if let Some(why) = &report.prune_refused {
             warn!(revision = %rev, held = report.prune_held.len(), services_kept = report.kept_services.len(), reason = %why, "pruning refused: objects that left git are kept");

@@ -19,6 +19,7 @@ pub mod cycle;
 pub mod drift;
 pub mod incremental;
 pub mod leader;
+pub mod notices;
 pub mod options;
 pub mod outcome;
 pub mod rollback;
@@ -40,7 +41,11 @@ use tokio::time::Instant;
 use tracing::{Instrument as _, info, warn};
 
 use crate::admin::{self, AdminError, AdminState, Hub};
+use crate::notifications::{NotificationMetrics, Notifications};
 use crate::notify::Notifier;
+
+/// How long queued notices may still take at shutdown.
+const NOTIFICATIONS_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 use crate::secrets::{SecretsError, SopsSource};
 use crate::source::SourceError;
 use crate::source_id::{DefaultId, SourceIdError, SourceIdPolicy};
@@ -74,6 +79,9 @@ pub enum DaemonError {
     /// `--source-id` is not a label value.
     #[error(transparent)]
     SourceId(#[from] SourceIdError),
+    /// A notification receiver of the daemon config is unusable.
+    #[error(transparent)]
+    Notifications(#[from] crate::notifications::NotificationsError),
     /// Options that contradict each other.
     #[error("failed to start: {0}")]
     Conflict(String),
@@ -115,7 +123,7 @@ pub async fn run(args: RunOptions, shutdown: impl Future<Output = ()>) -> Result
 /// The targets: those of `--config`, else one unnamed target of `--kubeconfig`/`--context`/
 /// `--env`.
 fn resolve_targets(args: &RunOptions) -> Result<Vec<TargetSpec>, DaemonError> {
-    match &args.config {
+    match args.config.as_ref().filter(|c| !c.targets.is_empty()) {
         Some(config) => {
             if args.env.is_some() || args.kube.context.is_some() {
                 return Err(DaemonError::Conflict(
@@ -207,11 +215,19 @@ async fn run_targets(
             None => AdminState::new(tx.clone(), None),
         })
         .collect();
+    let receivers = crate::notifications::load(
+        args.config
+            .as_ref()
+            .map_or(&[][..], |c| c.notifications.as_slice()),
+    )?;
+    let mut registry = prometheus_client::registry::Registry::with_prefix("mlsync");
+    let notification_metrics = NotificationMetrics::register(&mut registry);
     let hub = Hub::new(
         states.clone(),
         all_targets.clone(),
         args.admin.webhook_secret()?,
-    );
+    )
+    .with_daemon_metrics(registry);
     let (stop_tx, stop_rx) = tokio_watch::channel(false);
     let server = tokio::spawn(admin::serve(listener, hub, stopped(stop_rx.clone())));
     let source = Arc::new(source::SharedSource::new(source));
@@ -221,6 +237,7 @@ async fn run_targets(
         }
         _ => None,
     };
+    let notifications = Notifications::spawn(receivers, notification_metrics);
     let notifier = Notifier::from_env();
     let watchdog = notifier.spawn_watchdog(stopped(stop_rx.clone()));
     let names: Vec<&str> = targets
@@ -262,7 +279,8 @@ async fn run_targets(
             source_id.clone(),
         )
         .with_rollback(args.rollback_on_failure)
-        .with_self_heal(args.self_heal);
+        .with_self_heal(args.self_heal)
+        .with_notifications(notifications.clone());
         let target = TargetLoop {
             cycle,
             triggers,
@@ -286,6 +304,10 @@ async fn run_targets(
             all.await;
         }
         _ = &mut all => {}
+    }
+    // Queued notices (a reconcile that finished in the shutdown) get a moment to leave.
+    if !notifications.flush(NOTIFICATIONS_FLUSH).await {
+        warn!("notifications still queued at shutdown were dropped");
     }
     if let Err(e) = notifier.stopping() {
         warn!(error = %e, "sd_notify STOPPING failed");

@@ -83,7 +83,9 @@ impl RunOptions {
     pub fn path_mode_conflict(&self) -> Option<String> {
         self.git.allowed_signers.as_ref().map(|_| {
             format!(
-                "--allowed-signers verifies the signatures of git commits, but {} is read as a                  local directory (path mode), which has no commits to verify; follow the                  repository's commits with --source git, or drop --allowed-signers",
+                "--allowed-signers verifies the signatures of git commits, but {} is read as a \
+                 local directory (path mode), which has no commits to verify; follow the \
+                 repository's commits with --source git, or drop --allowed-signers",
                 self.repo
             )
         })

@@ -160,7 +160,7 @@ pub enum SourceError {
         /// The full commit id.
         revision: String,
         /// Why (see [`super::VerifyError::reason`]; part of the message, not a `source()`).
-        error: super::VerifyError,
+        error: Box<super::VerifyError>,
     },
     /// `--allowed-signers` names a file that cannot be used (checked at start).
     #[error("{error}")]

@@ -305,7 +305,7 @@ pub(crate) fn check_commit(
     let oid = commit.id();
     let unverified = |error: VerifyError| SourceError::Unverified {
         revision: oid.to_string(),
-        error,
+        error: Box::new(error),
     };
     let signers = AllowedSigners::load(allowed_signers).map_err(|e| unverified(e.into()))?;
     let (signature, signed) = match repo.extract_signature(&oid, None) {

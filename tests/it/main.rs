@@ -10,6 +10,8 @@
 mod daemon_support;
 #[path = "../deploy_support/mod.rs"]
 mod deploy_support;
+#[path = "../support/receiver.rs"]
+mod receiver;
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -28,8 +30,10 @@ mod incremental;
 mod k8s_versions;
 mod leader_election;
 mod multi_target;
+mod notifications;
 mod rbac;
 mod reconcile_cluster;
 mod rollout_cli;
+mod signed_commits;
 mod source_id;
 mod systemd_run;

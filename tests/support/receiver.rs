@@ -2,6 +2,7 @@
 //! records every request (method, path, headers, raw body) and answers with scripted statuses
 //! (200 once the script is used up). It can hold requests until released, to play a slow
 //! receiver without timing anything.
+#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
