@@ -226,6 +226,15 @@ pub fn render_table(status: &DaemonStatus) -> String {
         }
         None => out.push_str("Last reconcile: none yet\n"),
     }
+    if let Some(u) = &status.unverified_commit {
+        let _ = writeln!(
+            out,
+            "Unverified:     commit {} not applied ({}) since {:.0}",
+            u.revision.get(..12).unwrap_or(&u.revision),
+            u.reason,
+            u.since
+        );
+    }
     if let Some(p) = &status.prune_refused {
         let _ = writeln!(
             out,

@@ -82,6 +82,8 @@ pub struct Cycle {
     wakes: Wakes,
     /// Where notices go (none by default).
     notifications: Notifications,
+    /// The home namespace and source id of the last plan: where the inventory ConfigMap is.
+    inventory: Option<(String, String)>,
 }
 
 impl Cycle {
@@ -113,6 +115,7 @@ impl Cycle {
             basis: None,
             wakes: Wakes::default(),
             notifications: Notifications::disabled(),
+            inventory: None,
         }
     }
 
@@ -158,6 +161,9 @@ impl Cycle {
             Err(f) => {
                 warn!(error = %f.error, revision = f.last_good.as_deref().unwrap_or("none"), "fetch failed; the cluster keeps the last applied revision");
                 let refused = f.unverified.as_ref().map(|(_, reason)| *reason);
+                if let Some((commit, reason)) = &f.unverified {
+                    self.record_unverified(commit, reason).await;
+                }
                 self.notifications.send(notices::failed(
                     self.target.name.as_deref(),
                     f.last_good.as_deref(),
@@ -299,6 +305,8 @@ impl Cycle {
         if let Some(drift) = &self.drift {
             drift.want(&planned, &look);
         }
+        let (home, source) = planned.source();
+        self.inventory = Some((home.to_owned(), source.to_owned()));
         let mut report = r.apply(&mut planned).await;
         r.check_health(&mut report, None).await;
         self.wakes.after(
@@ -410,6 +418,25 @@ impl Cycle {
             "reconciled"
         );
         Ok(status)
+    }
+
+    /// Records a commit refused for its signature as a Warning Event on the inventory
+    /// ConfigMap, once this target has applied (before, there is no object to attach it to).
+    async fn record_unverified(&mut self, commit: &str, reason: &str) {
+        let (Some(events), Some((home, source))) = (self.events.as_mut(), &self.inventory) else {
+            return;
+        };
+        if !self.leader.is_leader() {
+            return;
+        }
+        let ctx = Context {
+            revision: Some(commit),
+            home_namespace: home,
+            source_id: source,
+            invalid: &[],
+        };
+        let event = crate::reconcile::events::commit_unverified(&ctx, commit, reason);
+        events.publish(&[event]).await;
     }
 
     async fn connect(&self) -> Result<Reconciler, ReconcileError> {

@@ -111,6 +111,45 @@ async fn an_unsigned_commit_on_top_of_a_signed_one_is_not_applied() {
         daemon_support::model_version(&client, &ns).await.as_deref(),
         Some("v1")
     );
+    // `mlsync status` says it too.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mlsync"))
+        .args(["status", "--addr", &d.addr])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains(&format!(
+            "Unverified:     commit {} not applied (unsigned) since ",
+            &unsigned[..12]
+        )),
+        "{table}"
+    );
+    // A Warning Event on the source's inventory ConfigMap says why.
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(client.clone(), &ns);
+    let mut found = None;
+    for _ in 0..daemon_support::POLLS {
+        let list = events.list(&Default::default()).await.unwrap();
+        found = list
+            .items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("CommitUnverified"));
+        if found.is_some() {
+            break;
+        }
+        tokio::time::sleep(daemon_support::POLL).await;
+    }
+    let event = found.unwrap_or_else(|| d.give_up("a CommitUnverified Event"));
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    let note = event.note.unwrap_or_default();
+    assert!(
+        note.contains(&unsigned[..12]) && note.contains("(unsigned)"),
+        "{note}"
+    );
+    assert_eq!(
+        event.regarding.and_then(|r| r.kind).as_deref(),
+        Some("ConfigMap")
+    );
 
     // Signed again: applied, and the refusal is gone from /status.
     git(&up.work, &["config", "commit.gpgsign", "true"]);

@@ -201,6 +201,23 @@ pub fn plan_events(report: &Report, ctx: &Context<'_>) -> Vec<PlannedEvent> {
 }
 
 /// The event of one service, if it changed or failed.
+/// The Warning `CommitUnverified` on the source's inventory ConfigMap: the commit `revision`
+/// was not applied because its signature did not verify (`reason`, a stable label such as
+/// `unsigned`); the cluster keeps what it runs.
+pub fn commit_unverified(ctx: &Context<'_>, revision: &str, reason: &str) -> PlannedEvent {
+    PlannedEvent {
+        type_: EventType::Warning,
+        reason: "CommitUnverified",
+        action: "Verify",
+        note: note(format!(
+            "commit {} not applied: its signature is not accepted ({reason}); the cluster keeps the last verified revision",
+            revision.get(..12).unwrap_or(revision)
+        )),
+        regarding: ctx.inventory(),
+        fallback: None,
+    }
+}
+
 fn service_event(s: &ServiceReport, ctx: &Context<'_>, rev: &str) -> Option<PlannedEvent> {
     let (regarding, fallback) = ctx.service(&s.namespace, &s.name);
     let changes: Vec<String> = s
