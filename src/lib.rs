@@ -7,7 +7,9 @@
 //!   `apply`: 0 success, changed or not, 2+ error).
 //! - [`spec`]: the `MLService` and repo-config types, the embedded JSON Schemas, the checks
 //!   a schema cannot express and the names specs turn into ([`spec::names`]) (pure).
-//! - [`repo`]: loading a config repo with line/column diagnostics (reads files only).
+//! - [`repo`]: loading a config repo with line/column diagnostics (reads files only), for an
+//!   environment with its overlays merged ([`repo::overlay`]), and `promote`'s overlay change
+//!   ([`repo::promote`], pure).
 //! - [`source_id`]: the ownership id (`mlsync.dev/source`): flag, mlsync.yaml, else derived
 //!   from the git remote that identifies the source (pure normalization in
 //!   [`source_id::derive`]).
@@ -24,13 +26,16 @@
 //! - [`notifications`]: notices to webhooks (generic JSON, HMAC-signed generic, Slack): one
 //!   task per receiver with a bounded queue, dedup, retries and metrics; `send` never blocks.
 //! - [`source`]: the git source (git2 on blocking threads): clone, fetch one ref, verified
-//!   checkouts, SSH with strict known_hosts, HTTPS tokens.
+//!   checkouts, SSH with strict known_hosts, HTTPS tokens, SSH commit signatures checked against
+//!   an allowed-signers file (`source/verify.rs`).
 //! - [`admin`]: the daemon's HTTP server (health, readiness, Prometheus metrics, status JSON,
-//!   GitHub/GitLab webhooks).
+//!   GitHub/GitLab webhooks), one status and one exposition for every target ([`admin::Hub`]).
 //! - [`trigger`]: coalescing reconcile triggers (one running, at most one queued).
-//! - [`daemon`]: `mlsync run`: the reconcile loop, its sources (git or a watched directory),
+//! - [`daemon`]: `mlsync run`: one reconcile loop per target of the daemon config
+//!   ([`daemon::config`]; one without), a source shared by all (git or a watched directory),
 //!   triggers, backoff, signals, leader election, drift healing from watches, incremental
-//!   reconciles (only the services that changed) and rollback on failed rollouts.
+//!   reconciles (only the services that changed), rollback on failed rollouts and the notices
+//!   of each reconcile ([`daemon::notices`]).
 //! - [`notify`]: systemd `sd_notify` (READY, STATUS, WATCHDOG, STOPPING).
 //! - [`yaml_scalar`]: the one rule for plain YAML scalars, shared by the rendered-object and
 //!   SOPS-file writers (pure).

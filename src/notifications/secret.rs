@@ -37,12 +37,6 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Whether a file of this `mode`, owned by `owner`, is too open for a secret when read by the
-/// user `me` (see the module comment).
-fn too_open(mode: u32, owner: u32, me: Option<u32>) -> bool {
-    mode & 0o007 != 0 || mode & 0o020 != 0 || (mode & 0o040 != 0 && Some(owner) == me)
-}
-
 /// Reads the secret file of `receiver` after checking its permissions; trailing `\n` and `\r`
 /// are trimmed; an empty secret is refused.
 pub(crate) fn read_secret_file(receiver: &str, file: &Path) -> Result<Secret, NotificationsError> {
@@ -54,7 +48,7 @@ pub(crate) fn read_secret_file(receiver: &str, file: &Path) -> Result<Secret, No
     let meta = std::fs::metadata(file).map_err(read_error)?;
     let mode = meta.permissions().mode() & 0o7777;
     let me = std::fs::metadata("/proc/self").ok().map(|m| m.uid());
-    if too_open(mode, meta.uid(), me) {
+    if crate::secrets::keys::too_open(mode, meta.uid(), me) {
         return Err(NotificationsError::Permissions {
             receiver: receiver.to_owned(),
             file: file.to_owned(),
@@ -88,19 +82,6 @@ mod tests {
         file.write_all(content).unwrap();
         std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(mode)).unwrap();
         file
-    }
-
-    #[test]
-    fn permission_rule_is_the_age_key_rule() {
-        assert!(!too_open(0o600, 1000, Some(1000)));
-        assert!(!too_open(0o400, 1000, Some(1000)));
-        assert!(
-            too_open(0o640, 1000, Some(1000)),
-            "own file, group-readable"
-        );
-        assert!(too_open(0o644, 0, Some(1000)), "world-readable");
-        assert!(too_open(0o460, 0, Some(1000)), "group-writable");
-        assert!(!too_open(0o440, 0, Some(1000)), "root-owned with fsGroup");
     }
 
     #[test]

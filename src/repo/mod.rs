@@ -6,12 +6,13 @@
 mod config;
 pub mod confine;
 pub mod diagnostic;
+mod environment;
 pub mod files;
 pub mod overlay;
 pub mod promote;
 pub mod yaml;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -227,56 +228,11 @@ pub fn load_env(root: &Path, env: Option<&str>) -> Result<Repo, RepoError> {
     }
     mark_duplicates(&mut repo);
     if env.is_some() {
-        settle_environment(&mut repo);
+        environment::settle(&mut repo);
     }
     repo.invalid.sort();
     repo.invalid.dedup();
     Ok(repo)
-}
-
-/// After the base specs of an environment load: overlays that name no service are reported,
-/// services with a broken overlay are invalid, and when the environment itself could not be
-/// read (invalid `mlsync.yaml`) nothing is applied: the base alone is not what it asks for.
-fn settle_environment(repo: &mut Repo) {
-    let env_known = repo.environment.is_some();
-    let broken = &repo.overlays.broken;
-    let (keep, drop): (Vec<_>, Vec<_>) = std::mem::take(&mut repo.services)
-        .into_iter()
-        .partition(|s| env_known && !broken.contains(&s.spec.metadata.name));
-    repo.services = keep;
-    repo.invalid
-        .extend(drop.into_iter().map(|s| InvalidService {
-            namespace: s.namespace,
-            name: s.spec.metadata.name,
-        }));
-    let names: BTreeSet<&str> = repo
-        .services
-        .iter()
-        .map(|s| s.spec.metadata.name.as_str())
-        .chain(repo.invalid.iter().map(|s| s.name.as_str()))
-        .collect();
-    let mut orphans = Vec::new();
-    for (service, o) in &repo.overlays.by_service {
-        if names.contains(service.as_str()) {
-            continue;
-        }
-        let hint = names
-            .iter()
-            .map(|n| (strsim::damerau_levenshtein(service, n), *n))
-            .filter(|(d, n)| *d <= 2.max(n.len() / 4))
-            .min_by_key(|(d, _)| *d)
-            .map(|(_, n)| format!(" (did you mean {n}?)"))
-            .unwrap_or_default();
-        orphans.push(Diagnostic {
-            file: o.file.clone(),
-            pos: o.doc.positions.locate("/metadata/name"),
-            field: String::new(),
-            message: format!(
-                "no service named {service} in the base specs{hint}: an overlay is named after the service it changes"
-            ),
-        });
-    }
-    repo.diagnostics.extend(orphans);
 }
 
 fn push_violations(
@@ -291,30 +247,6 @@ fn push_violations(
             pos: doc.positions.locate(&x.pointer),
             field: field_path(&x.pointer),
             message: x.message,
-        });
-    }
-}
-
-/// Problems of a spec merged with its environment overlay: each where it was written (see
-/// [`overlay::Overlays::locate`]), and naming the environment.
-fn push_overlaid(
-    repo: &mut Repo,
-    file: &Path,
-    doc: &Document,
-    name: &str,
-    v: Vec<schema::Violation>,
-) {
-    let env = repo.overlays.env.clone();
-    for x in v {
-        let (file, pos) = match repo.overlays.locate(name, &doc.value, &x.pointer) {
-            Some(at) => (at.file, at.pos),
-            None => (file.to_owned(), doc.positions.locate(&x.pointer)),
-        };
-        repo.diagnostics.push(Diagnostic {
-            file,
-            pos,
-            field: field_path(&x.pointer),
-            message: format!("{} (environment {env})", x.message),
         });
     }
 }
@@ -380,7 +312,7 @@ fn load_file(repo: &mut Repo, rel: &Path) -> Result<(), RepoError> {
         let c = check_document(repo, &doc.value);
         let ok = c.violations.is_empty();
         match &c.overlaid {
-            Some(name) => push_overlaid(repo, rel, &doc, name, c.violations),
+            Some(name) => environment::push_overlaid(repo, rel, &doc, name, c.violations),
             None => push_violations(&mut repo.diagnostics, rel, &doc, c.violations),
         }
         match (c.spec, ok) {

@@ -63,7 +63,7 @@ pub fn load_from(
 /// OpenSSH's rule for private keys: never accessible to others, never group-writable, and
 /// group-readable only when the file belongs to someone else — a root-owned Secret volume
 /// mounted with `fsGroup` (mode 0440) or a systemd credential — never the caller's own file.
-fn too_open(mode: u32, owner: u32, me: Option<u32>) -> bool {
+pub fn too_open(mode: u32, owner: u32, me: Option<u32>) -> bool {
     mode & 0o007 != 0 || mode & 0o020 != 0 || (mode & 0o040 != 0 && Some(owner) == me)
 }
 
