@@ -643,3 +643,57 @@ fn the_commands_run_here_are_those_of_the_docs() {
         );
     }
 }
+
+/// A repo is untrusted: a prod overlay committed as a link to a file outside the repo is
+/// neither read (its content would be printed in the diff) nor written through, and a link
+/// named like promote's temporary file is not followed either.
+#[test]
+fn an_overlay_that_is_a_link_is_neither_read_nor_written_through() {
+    let f = Fixture::new();
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("private.txt");
+    std::fs::write(&target, "TOP SECRET outside the repo\n").unwrap();
+    let overlay = f.repo.join(PROD_FILE);
+    std::fs::remove_file(&overlay).unwrap();
+    std::os::unix::fs::symlink(&target, &overlay).unwrap();
+    let r = f.mlsync(&[
+        "promote",
+        "iris-classifier",
+        "--from",
+        "staging",
+        "--to",
+        "prod",
+    ]);
+    assert_eq!(r.code, 2, "{}{}", r.out, r.err);
+    assert!(!r.out.contains("TOP SECRET") && !r.err.contains("TOP SECRET"));
+    assert!(
+        r.err
+            .contains("environments/prod/iris-classifier.yaml is not a regular file"),
+        "{}",
+        r.err
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "TOP SECRET outside the repo\n"
+    );
+
+    // The overlay back as a file, and a link where promote writes its temporary file.
+    std::fs::remove_file(&overlay).unwrap();
+    std::fs::write(&overlay, PROD).unwrap();
+    let tmp_link = overlay.with_file_name(".iris-classifier.yaml.mlsync-promote.tmp");
+    std::os::unix::fs::symlink(&target, &tmp_link).unwrap();
+    let r = f.mlsync(&[
+        "promote",
+        "iris-classifier",
+        "--from",
+        "staging",
+        "--to",
+        "prod",
+    ]);
+    assert_eq!(r.code, 2, "{}{}", r.out, r.err);
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "TOP SECRET outside the repo\n"
+    );
+    assert_eq!(f.read(PROD_FILE), PROD);
+}

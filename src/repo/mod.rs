@@ -3,26 +3,26 @@
 //! Reading files is the only I/O here. The result says which services are valid, which are
 //! invalid (so that nothing of them is applied *or pruned*), and every diagnostic.
 
+mod check;
 mod config;
 pub mod confine;
 pub mod diagnostic;
+mod duplicates;
 mod environment;
 pub mod files;
 pub mod overlay;
 pub mod promote;
 pub mod yaml;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-use serde_json::Value;
-
-use crate::spec::schema::{self, Which};
-use crate::spec::{API_VERSION, MLService, RepoConfig, checks};
+use crate::spec::schema;
+use crate::spec::{MLService, RepoConfig};
+use check::{Checked, check_document};
 pub use confine::{ConfineError, confine};
 pub use diagnostic::Diagnostic;
 use diagnostic::field_path;
+use duplicates::mark_duplicates;
 use yaml::{Document, Pos};
 
 /// The repo config file at the root of a config repo.
@@ -333,145 +333,4 @@ fn load_file(repo: &mut Repo, rel: &Path) -> Result<(), RepoError> {
         }
     }
     Ok(())
-}
-
-/// One document checked: its identity, the typed spec when it deserialized, every violation.
-struct Checked {
-    /// The service whose environment overlay was merged in, if one was.
-    overlaid: Option<String>,
-    name: Option<String>,
-    namespace: String,
-    spec: Option<MLService>,
-    violations: Vec<schema::Violation>,
-}
-
-fn check_document(repo: &Repo, base: &Value) -> Checked {
-    let merged = repo.overlays.apply(base);
-    let overlaid = merged.is_some();
-    let value = merged.as_ref().unwrap_or(base);
-    let name = value
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let namespace = value
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or(repo.default_namespace())
-        .to_owned();
-    let mut violations = identity_violations(value);
-    if violations.is_empty() {
-        violations = schema::validate(Which::MLService, value);
-    }
-    let mut spec = None;
-    if violations.is_empty() {
-        match MLService::deserialize(value) {
-            Ok(svc) => {
-                violations = checks::check(&svc);
-                spec = Some(svc);
-            }
-            Err(e) => violations.push(schema::Violation {
-                pointer: String::new(),
-                message: e.to_string(),
-            }),
-        }
-    }
-    if let Some(svc) = &spec
-        && let Some(s) = &svc.spec.secrets
-    {
-        let problem = match repo.resolve(&s.file) {
-            Ok(path) if path.is_file() => None,
-            Ok(_) | Err(ConfineError::NotFound) => {
-                Some(format!("file not found in the repo: {}", s.file))
-            }
-            Err(e) => Some(e.to_string()),
-        };
-        if let Some(message) = problem {
-            violations.push(schema::Violation {
-                pointer: "/spec/secrets/file".into(),
-                message,
-            });
-        }
-    }
-    Checked {
-        overlaid: overlaid.then(|| name.clone()).flatten(),
-        name,
-        namespace,
-        spec,
-        violations,
-    }
-}
-
-/// Wrong `apiVersion`/`kind` (or not a mapping at all) is reported alone: the rest of such a
-/// document is not an MLService, and listing every field of it would bury the real problem.
-fn identity_violations(doc: &Value) -> Vec<schema::Violation> {
-    if !doc.is_object() {
-        return vec![schema::Violation {
-            pointer: String::new(),
-            message: "must be a mapping with apiVersion, kind, metadata and spec".into(),
-        }];
-    }
-    let mut v = Vec::new();
-    for (field, want) in [("apiVersion", API_VERSION), ("kind", "MLService")] {
-        match doc.get(field).and_then(Value::as_str) {
-            Some(s) if s == want => {}
-            Some(s) => v.push(schema::Violation {
-                pointer: format!("/{field}"),
-                message: format!("must be {want}, got {s}"),
-            }),
-            None => v.push(schema::Violation {
-                pointer: String::new(),
-                message: format!("missing required field `{field}` (expected {want})"),
-            }),
-        }
-    }
-    v
-}
-
-fn mark_duplicates(repo: &mut Repo) {
-    let mut seen: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
-    let mut dups = Vec::new();
-    for s in &repo.services {
-        let key = (s.namespace.clone(), s.spec.metadata.name.clone());
-        match seen.get(&key) {
-            Some(first) => dups.push((key, first.clone(), s.file.clone())),
-            None => {
-                seen.insert(key, s.file.clone());
-            }
-        }
-    }
-    for ((namespace, name), first, second) in &dups {
-        let at = |file: &Path| name_position(&repo.root, file, name);
-        let (p1, p2) = (at(first), at(second));
-        repo.diagnostics.push(Diagnostic {
-            file: second.clone(),
-            pos: p2,
-            field: "metadata.name".into(),
-            message: format!(
-                "duplicate service {namespace}/{name}: also defined at {}:{}",
-                first.display(),
-                p1.line
-            ),
-        });
-    }
-    repo.services.retain(|s| {
-        !dups
-            .iter()
-            .any(|((ns, n), ..)| *ns == s.namespace && *n == s.spec.metadata.name)
-    });
-    for ((namespace, name), ..) in dups {
-        repo.invalid.push(InvalidService { namespace, name });
-    }
-}
-
-/// Where `metadata.name: <name>` stands in `file` (parsed again: only needed for reports).
-fn name_position(root: &Path, file: &Path, name: &str) -> Pos {
-    let text = std::fs::read_to_string(root.join(file)).unwrap_or_default();
-    yaml::parse_documents(&text)
-        .ok()
-        .and_then(|docs| {
-            docs.into_iter()
-                .find(|d| d.value.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
-                .map(|d| d.positions.locate("/metadata/name"))
-        })
-        .unwrap_or(Pos { line: 1, column: 1 })
 }
