@@ -119,6 +119,9 @@ impl Args {
     /// Parses the process arguments, runs the command and maps the outcome to an exit code.
     pub fn parse_and_run() -> ExitCode {
         let args = Args::parse();
+        if !matches!(args.command, Command::Run(_)) {
+            default_sigpipe();
+        }
         logging::init(args.log_format, &args.log);
         match args.run() {
             Ok(code) => code,
@@ -144,6 +147,18 @@ impl Args {
             Command::Rollout { cmd } => runtime()?.block_on(rollout::run(cmd)),
             Command::Promote(a) => promote::run(&a).map(ExitCode::from),
         }
+    }
+}
+
+/// Lets SIGPIPE end the process quietly, as it ends `cat` or `kubectl`: `mlsync diff | head`
+/// stops when `head` has read enough, instead of panicking on the next write to stdout (Rust
+/// ignores SIGPIPE, so that write fails and `println!` panics). Sockets are unaffected (the
+/// standard library and tokio send with `MSG_NOSIGNAL`). Not for `mlsync run`: the daemon never
+/// dies of a signal it can ignore.
+fn default_sigpipe() {
+    // SAFETY: resets one signal's disposition to the default, before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
